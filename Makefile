@@ -1,0 +1,52 @@
+# The two commands that work on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_OUT ?= demo-out
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_CLI_TELEMETRY := 1
+export CDK_DISABLE_VERSION_CHECK := 1
+CDK := npx --no-install cdk --no-notices
+
+.PHONY: demo test lint typecheck pytest synth deploy bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: $(STAMP)
+	$(PY) -m local generate --seed 7 --out $(DEMO_OUT)/scenario.json
+	$(PY) -m local run --scenario $(DEMO_OUT)/scenario.json --out $(DEMO_OUT)/archive --stats $(DEMO_OUT)/stats.json
+	$(PY) -m local query --dir $(DEMO_OUT)/archive
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+pytest: $(STAMP)
+	$(VENV)/bin/pytest -n 2
+
+test: lint typecheck pytest
+
+synth: $(STAMP) node_modules/.installed
+	source $(VENV)/bin/activate && $(CDK) synth --quiet
+
+deploy: $(STAMP) node_modules/.installed
+	source $(VENV)/bin/activate && $(CDK) deploy
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out $(DEMO_OUT) .mypy_cache .ruff_cache .pytest_cache
