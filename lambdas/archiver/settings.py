@@ -96,4 +96,3 @@ class Settings(BaseModel):
                 for err in exc.errors()
             )
             raise SettingsError(f"invalid archiver settings: {problems}") from None
-
