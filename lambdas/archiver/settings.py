@@ -17,6 +17,7 @@ ENV_VARS: dict[str, str] = {
     "ARCHIVE_PREFIX": "prefix",
     "LEDGER_TABLE": "ledger_table",
     "WORK_QUEUE_URL": "queue_url",
+    "DEAD_LETTER_QUEUE_URL": "dead_letter_queue_url",
     "API_TPS_BUDGET": "api_tps_budget",
     "ARCHIVE_CONCURRENCY": "archive_concurrency",
     "API_THREADS": "api_threads",
@@ -40,6 +41,8 @@ class Settings(BaseModel):
     prefix: str = ""
     ledger_table: str = Field(min_length=3)
     queue_url: str = Field(min_length=1)
+    # Where a malformed message goes at once (instead of being retried until SQS moves it).
+    dead_letter_queue_url: str | None = None
     # Calls per second per IVS operation for the whole deployment (the quota is 5).
     api_tps_budget: float = Field(default=4.0, gt=0)
     # Archive workers that may run at once; each gets api_tps_budget / archive_concurrency.
@@ -49,7 +52,7 @@ class Settings(BaseModel):
     participant_details: Literal["on", "off"] = "on"
     chunk_size: int = Field(default=500, ge=1, le=10_000)
     lookback_days: int = Field(default=14, ge=1, le=365)
-    reconcile_interval_minutes: int = Field(default=360, ge=0)
+    reconcile_interval_minutes: int = Field(default=60, ge=0)
     stage_allow_list: tuple[str, ...] = ()
     # Stop between chunks (and continue in a new invocation) when less time than this is left.
     min_remaining_ms: int = Field(default=120_000, ge=0)
@@ -88,7 +91,7 @@ class Settings(BaseModel):
         env = os.environ if environ is None else environ
         values = {field: env[var] for var, field in ENV_VARS.items() if var in env}
         try:
-            return cls(**values)
+            return cls.model_validate(values)
         except ValidationError as exc:
             by_field = {field: var for var, field in ENV_VARS.items()}
             problems = "; ".join(

@@ -1,0 +1,42 @@
+"""Powertools Logger, Metrics and Tracer, configured by POWERTOOLS_* environment variables."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from archiver.ivs import IvsClient
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+
+class ApiCallMetrics:
+    """Emits ApiCalls and ApiThrottles per IVS operation since the last flush (a warm
+    container keeps its client, so counters are cumulative)."""
+
+    def __init__(self, ivs: IvsClient) -> None:
+        self.ivs = ivs
+        self._calls: Counter[str] = Counter()
+        self._throttles: Counter[str] = Counter()
+
+    def flush(self) -> None:
+        for name, total, sent in (
+            ("ApiCalls", self.ivs.calls, self._calls),
+            ("ApiThrottles", self.ivs.throttles, self._throttles),
+        ):
+            for operation, count in list(total.items()):
+                delta = count - sent[operation]
+                if delta <= 0:
+                    continue
+                sent[operation] = count
+                with single_metric(
+                    name=name,
+                    unit=MetricUnit.Count,
+                    value=delta,
+                    default_dimensions=metrics.default_dimensions,
+                ) as metric:
+                    metric.add_dimension(name="Operation", value=operation)
