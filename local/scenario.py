@@ -43,6 +43,12 @@ def validate(data: dict[str, Any]) -> None:
         raise ScenarioError(str(violation))
 
 
+def validate_session(session: dict[str, Any], path: str = "session") -> None:
+    """Raise ScenarioError unless `session` is a valid scenario session (with participants)."""
+    for violation in _session(session, path):
+        raise ScenarioError(str(violation))
+
+
 def violations(data: Any) -> Iterator[Violation]:
     """Every problem in the scenario, in document order (lazy)."""
     if not isinstance(data, dict):

@@ -1,0 +1,237 @@
+"""The HTTP side: rest-json on 127.0.0.1, the per-operation quota, faults, latency, counters.
+
+Each request: latency (seeded jitter) -> quota (429 ThrottlingException when the operation's
+token bucket is empty) -> injected fault (500 InternalServerException / 503) -> the operation
+(200, or 400/404 from validation and lookups). Counters per operation: `served` (2xx only),
+`client_errors` (4xx answers other than 429), `throttled`, `faults_injected`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import threading
+import time
+import uuid
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from local import scenario as scenario_module
+from local.simulator.api import Api, ApiError
+from local.simulator.faults import Faults
+from local.simulator.quota import TokenBucket
+from local.simulator.store import Record, Store
+
+COUNTERS = ("served", "client_errors", "throttled", "faults_injected")
+_UNKNOWN = ApiError(404, "UnknownOperationException", "Unknown operation")
+
+
+class Simulator:
+    """IVS Real-Time served from a scenario; a context manager that runs the server.
+
+    >>> with Simulator(data, tps=5) as sim:
+    ...     boto3.client("ivs-realtime", endpoint_url=sim.endpoint_url).list_stages()
+    """
+
+    def __init__(
+        self,
+        scenario: Record,
+        *,
+        tps: float = 5.0,
+        latency_ms: float = 0.0,
+        fault_rate: float = 0.0,
+        seed: int = 0,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        validate: bool = True,
+    ) -> None:
+        if validate:
+            scenario_module.validate(scenario)
+        self.store = Store(scenario)
+        self.api = Api(self.store)
+        self.tps = tps
+        self.faults = Faults(fault_rate, latency_ms, seed)
+        self._buckets = {op: TokenBucket(tps) for op in self.api.operations}
+        self._counts = {op: dict.fromkeys(COUNTERS, 0) for op in self.api.operations}
+        self._lock = threading.Lock()
+        self._address = (host, port)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------
+    def start(self) -> Simulator:
+        server = _Server(self._address, _Handler)
+        server.simulator = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def endpoint_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the simulator is not running")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    # --- counters ----------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        """`{"api_calls": {op: 2xx answers}, "throttled": n, "faults_injected": n}`."""
+        with self._lock:
+            counts = {op: dict(c) for op, c in self._counts.items()}
+        return {
+            "api_calls": {op: c["served"] for op, c in counts.items()},
+            "throttled": sum(c["throttled"] for c in counts.values()),
+            "faults_injected": sum(c["faults_injected"] for c in counts.values()),
+        }
+
+    def operation_stats(self) -> dict[str, dict[str, int]]:
+        """Per operation: served, client_errors, throttled, faults_injected."""
+        with self._lock:
+            return {op: dict(c) for op, c in self._counts.items()}
+
+    def _count(self, operation: str, counter: str) -> None:
+        with self._lock:
+            self._counts[operation][counter] += 1
+
+    # --- mutation hooks (thread-safe) --------------------------------------------------
+    def expire_session(self, stage_arn: str, session_id: str) -> None:
+        """IVS forgets a session: 404 from GetStageSession, gone from every listing."""
+        self.store.expire_session(stage_arn, session_id)
+
+    def end_active_session(self, stage_arn: str, end_time: str | datetime) -> str:
+        """End the stage's active session; returns its sessionId."""
+        return self.store.end_active_session(stage_arn, end_time)
+
+    def start_session(self, stage_arn: str, session: Record) -> None:
+        """Add a session in scenario format (validated; endTime null makes it active)."""
+        scenario_module.validate_session(session)
+        self.store.start_session(stage_arn, session)
+
+    # --- one request -------------------------------------------------------------------
+    def respond(self, operation: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        """(status, headers, body) for one POST /<operation>."""
+        if operation not in self._buckets:
+            return _error(_UNKNOWN)
+        delay = self.faults.delay_s(operation, body)
+        if delay:
+            time.sleep(delay)
+        if not self._buckets[operation].try_acquire():
+            self._count(operation, "throttled")
+            return _error(ApiError(429, "ThrottlingException", "Rate exceeded"))
+        fault = self.faults.fault(operation, body)
+        if fault is not None:
+            self._count(operation, "faults_injected")
+            return _error(ApiError(*fault, "Injected fault"))
+        try:
+            result = self.api.handle(operation, body)
+        except ApiError as error:
+            self._count(operation, "client_errors")
+            return _error(error)
+        self._count(operation, "served")
+        return 200, _headers(), json.dumps(result, separators=(",", ":")).encode()
+
+
+def _headers(**extra: str) -> dict[str, str]:
+    return {"Content-Type": "application/json", "x-amzn-RequestId": str(uuid.uuid4()), **extra}
+
+
+def _error(error: ApiError) -> tuple[int, dict[str, str], bytes]:
+    body = {"exceptionMessage": error.message, "message": error.message}
+    return error.status, _headers(**{"x-amzn-ErrorType": error.code}), json.dumps(body).encode()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+    simulator: Simulator
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as botocore's connection pool expects
+    timeout = 60
+    server: _Server
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        operation = self.path.split("?", 1)[0].strip("/")
+        self._send(*self.server.simulator.respond(operation, body))
+
+    def do_GET(self) -> None:
+        self._send(*_error(_UNKNOWN))
+
+    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def serve_forever(
+    scenario_path: Path,
+    *,
+    port: int = 0,
+    tps: float = 5.0,
+    latency_ms: float = 0.0,
+    fault_rate: float = 0.0,
+    seed: int = 0,
+) -> int:
+    """The `simulate` command: print the endpoint URL, serve until Ctrl-C, return 0."""
+    try:
+        data = scenario_module.load(scenario_path)
+    except (OSError, scenario_module.ScenarioError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    simulator = Simulator(
+        data,
+        tps=tps,
+        latency_ms=latency_ms,
+        fault_rate=fault_rate,
+        seed=seed,
+        port=port,
+        validate=False,
+    )
+    with simulator:
+        print(simulator.endpoint_url, flush=True)
+        print(
+            f"serving IVS Real-Time from {scenario_path} (tps={tps}, latency_ms={latency_ms}, "
+            f"fault_rate={fault_rate}, seed={seed}); Ctrl-C stops",
+            file=sys.stderr,
+            flush=True,
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+    print(json.dumps(simulator.stats()), file=sys.stderr)
+    return 0
