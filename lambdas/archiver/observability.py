@@ -6,6 +6,7 @@ from collections import Counter
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from archiver.ivs import IvsClient
 
@@ -24,6 +25,8 @@ class ApiCallMetrics:
         self._throttles: Counter[str] = Counter()
 
     def flush(self) -> None:
+        if is_metrics_disabled():  # single_metric does not check it itself
+            return
         for name, total, sent in (
             ("ApiCalls", self.ivs.calls, self._calls),
             ("ApiThrottles", self.ivs.throttles, self._throttles),

@@ -1,0 +1,373 @@
+"""`python -m local run`: the whole archiver on embedded stand-ins.
+
+The IVS simulator and a moto server listen on loopback; the bucket, ledger table and queues are
+created there; the discover and archive handlers run through the same entry points the Lambdas
+use, with the same environment variables, until the queue is empty. The bucket is then mirrored
+into a folder with the same keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from archiver.schema import TABLES
+from local.simulator import Simulator
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+BUCKET = "ivs-stage-archive"
+LEDGER = "ivs-stage-archive-ledger"
+INVOCATION_MS = 900_000  # the Lambda maximum the archive function runs with
+MAX_RECEIVES = 5  # then SQS moves the message to the dead-letter queue
+
+
+@dataclass
+class LambdaContext:
+    """What Powertools and the handlers read of a Lambda context, with a real deadline."""
+
+    function_name: str
+    deadline_ms: float
+    memory_limit_in_mb: int = 1024
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(self.deadline_ms - time.monotonic() * 1000)
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@dataclass
+class Options:
+    tps: float = 5.0
+    budget: float | None = None  # default: 80% of tps
+    latency_ms: float = 0.0
+    fault_rate: float = 0.0
+    seed: int = 0
+    participant_details: str = "on"
+    chunk_size: int = 500
+    invocation_ms: int = INVOCATION_MS
+    min_remaining_ms: int = 120_000
+    prefix: str = ""
+    quiet: bool = True  # Powertools logs at WARNING and no metric output
+
+    @property
+    def archiver_budget(self) -> float:
+        return self.budget if self.budget is not None else 0.8 * self.tps
+
+
+class EmbeddedPipeline:
+    """Simulator + moto + the handlers. Use as a context manager; call `discover()` and
+    `drain()` (or `run()`), then `mirror(out)` and `stats()`."""
+
+    def __init__(self, scenario: dict[str, Any], options: Options | None = None) -> None:
+        self.options = options or Options()
+        self.simulator = Simulator(
+            scenario,
+            tps=self.options.tps,
+            latency_ms=self.options.latency_ms,
+            fault_rate=self.options.fault_rate,
+            seed=self.options.seed,
+        )
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
+        self.invocations: Counter[str] = Counter()
+        self._env: Any = None
+        self._started = 0.0
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def __enter__(self) -> EmbeddedPipeline:
+        self.simulator.start()
+        self.moto.start()
+        host, port = self.moto.get_host_and_port()
+        self.moto_url = f"http://{host}:{port}"
+        self._env = _environment(self._aws_environment())
+        self._env.__enter__()
+        self._create_resources()
+        self._env_settings = _environment(self._settings_environment())
+        self._env_settings.__enter__()
+        from archiver import runtime
+
+        runtime.runtime.cache_clear()  # a fresh "container" for this pipeline's settings
+        self._started = time.monotonic()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from archiver import runtime
+
+        runtime.runtime.cache_clear()
+        self._env_settings.__exit__(None, None, None)
+        self._env.__exit__(None, None, None)
+        self.moto.stop()
+        self.simulator.stop()
+
+    def _aws_environment(self) -> dict[str, str]:
+        env = {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ENDPOINT_URL": self.moto_url,
+            "AWS_ENDPOINT_URL_IVS_REALTIME": self.simulator.endpoint_url,
+            "POWERTOOLS_SERVICE_NAME": "ivs-stage-archive",
+            "POWERTOOLS_METRICS_NAMESPACE": "IVSStageArchive",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+        if self.options.quiet:
+            env |= {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
+        return env
+
+    def _create_resources(self) -> None:
+        self.s3 = boto3.client("s3")
+        self.sqs = boto3.client("sqs")
+        dynamodb = boto3.client("dynamodb")
+        self.s3.create_bucket(Bucket=BUCKET)
+        dynamodb.create_table(
+            TableName=LEDGER,
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        self.dlq_url = self.sqs.create_queue(QueueName="ivs-stage-archive-dlq")["QueueUrl"]
+        dlq_arn = self.sqs.get_queue_attributes(QueueUrl=self.dlq_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)}
+        self.queue_url = self.sqs.create_queue(
+            QueueName="ivs-stage-archive-work",
+            # Short, so that a failed message is retried at once in the local loop.
+            Attributes={"VisibilityTimeout": "1", "RedrivePolicy": json.dumps(redrive)},
+        )["QueueUrl"]
+
+    def _settings_environment(self) -> dict[str, str]:
+        o = self.options
+        return {
+            "ARCHIVE_BUCKET": BUCKET,
+            "ARCHIVE_PREFIX": o.prefix,
+            "LEDGER_TABLE": LEDGER,
+            "WORK_QUEUE_URL": self.queue_url,
+            "DEAD_LETTER_QUEUE_URL": self.dlq_url,
+            "API_TPS_BUDGET": str(o.archiver_budget),
+            "ARCHIVE_CONCURRENCY": "1",
+            "PARTICIPANT_DETAILS": o.participant_details,
+            "CHUNK_SIZE": str(o.chunk_size),
+            "MIN_REMAINING_MS": str(o.min_remaining_ms),
+            "LOOKBACK_DAYS": "365",
+        }
+
+    # --- running ------------------------------------------------------------------------------
+    def discover(self, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        from archiver.handlers import discover
+
+        event = event or {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "source": "aws.events",
+            "account": ACCOUNT,
+            "time": "2026-01-01T00:00:00Z",
+            "region": REGION,
+            "resources": [],
+            "detail-type": "Scheduled Event",
+            "detail": {},
+        }
+        self.invocations["discover"] += 1
+        context = LambdaContext("discover", time.monotonic() * 1000 + 300_000)
+        result: dict[str, Any] = discover.handler(event, context)
+        return result
+
+    def archive_once(self, invocation_ms: int | None = None) -> dict[str, Any] | None:
+        """One archive invocation on the next message, as Lambda's event source would make
+        it. None when no message is visible."""
+        from archiver.handlers import archive
+
+        received = self.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=1,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not received:
+            return None
+        records = [_sqs_record(m, self.queue_url) for m in received]
+        ms = invocation_ms if invocation_ms is not None else self.options.invocation_ms
+        context = LambdaContext("archive", time.monotonic() * 1000 + ms)
+        self.invocations["archive"] += 1
+        response: dict[str, Any] = dict(archive.handler({"Records": records}, context))
+        failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+        for message in received:
+            if message["MessageId"] not in failed:
+                self.sqs.delete_message(
+                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+        return response
+
+    def queue_depth(self) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return sum(int(v) for v in attributes.values())
+
+    def drain(self, progress: bool = False) -> None:
+        """Archive workers until the queue is empty (failed messages come back after their
+        visibility timeout, up to MAX_RECEIVES times)."""
+        while self.queue_depth():
+            if self.archive_once() is None:
+                time.sleep(0.2)
+            if progress:
+                self._progress()
+        if progress:
+            print(file=sys.stderr)
+
+    def run(self, progress: bool = False) -> None:
+        self.discover()
+        self.drain(progress)
+
+    def _progress(self) -> None:
+        statuses = Counter(item["status"] for item in self.ledger_sessions())
+        done = statuses["ARCHIVED"] + statuses["EXPIRED"]
+        total = sum(statuses.values())
+        width = 30
+        filled = int(width * done / total) if total else width
+        print(
+            f"\rarchiving [{'#' * filled}{'.' * (width - filled)}] {done}/{total} sessions, "
+            f"{self.invocations['archive']} invocations",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    # --- results ------------------------------------------------------------------------------
+    def ledger_sessions(self) -> list[dict[str, Any]]:
+        from archiver.ledger import Ledger
+
+        return Ledger(LEDGER).sessions()
+
+    def dead_letters(self) -> list[str]:
+        messages = self.sqs.receive_message(
+            QueueUrl=self.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=0
+        ).get("Messages", [])
+        return [m["Body"] for m in messages]
+
+    def keys(self) -> list[str]:
+        paginator = self.s3.get_paginator("list_objects_v2")
+        return sorted(
+            obj["Key"]
+            for page in paginator.paginate(Bucket=BUCKET)
+            for obj in page.get("Contents", [])
+        )
+
+    def mirror(self, out: Path) -> list[str]:
+        """Copy the bucket into `out` with the same keys (replacing the tables' folders)."""
+        for table in TABLES:
+            shutil.rmtree(out / self.options.prefix / table, ignore_errors=True)
+        keys = self.keys()
+        for key in keys:
+            target = out / key
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.s3.download_file(BUCKET, key, str(target))
+        return keys
+
+    def stats(self) -> dict[str, Any]:
+        simulated = self.simulator.stats()
+        archived = [s for s in self.ledger_sessions() if s["status"] == "ARCHIVED"]
+        return {
+            "api_calls": simulated["api_calls"],
+            "throttled": simulated["throttled"],
+            "faults_injected": simulated["faults_injected"],
+            "sessions_archived": len(archived),
+            "participants": sum(int(s.get("participantCount", 0)) for s in archived),
+            "events": sum(int(s.get("eventCount", 0)) for s in archived),
+            "elapsed_s": round(time.monotonic() - self._started, 3),
+        }
+
+
+def _sqs_record(message: dict[str, Any], queue_url: str) -> dict[str, Any]:
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": message.get("MessageAttributes", {}),
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue_url.rsplit('/', 1)[-1]}",
+        "awsRegion": REGION,
+    }
+
+
+def _print_summary(pipeline: EmbeddedPipeline, stats: dict[str, Any], out: Path) -> None:
+    statuses = Counter(s["status"] for s in pipeline.ledger_sessions())
+    print(f"archive: {out}/ ({len(pipeline.keys())} objects)")
+    print("sessions: " + ", ".join(f"{n} {status}" for status, n in sorted(statuses.items())))
+    print(f"participants: {stats['participants']:,}  events: {stats['events']:,}")
+    calls = ", ".join(f"{op} {n}" for op, n in sorted(stats["api_calls"].items()))
+    print(f"IVS calls: {calls}")
+    print(f"throttled: {stats['throttled']}  faults injected: {stats['faults_injected']}")
+    print(f"elapsed: {stats['elapsed_s']:.1f} s")
+
+
+def main(args: argparse.Namespace) -> int:
+    from local import scenario as scenarios
+
+    if args.scenario is not None:
+        scenario = scenarios.load(args.scenario)
+    else:
+        from local.generator import generate_scenario
+
+        scenario = generate_scenario(seed=args.seed)
+    options = Options(
+        tps=args.tps,
+        budget=args.budget,
+        latency_ms=args.latency_ms,
+        fault_rate=args.fault_rate,
+        seed=args.seed,
+        participant_details=args.participant_details,
+    )
+    with EmbeddedPipeline(scenario, options) as pipeline:
+        pipeline.run(progress=sys.stderr.isatty())
+        pipeline.mirror(args.out)
+        stats = pipeline.stats()
+        _print_summary(pipeline, stats, args.out)
+    if args.stats is not None:
+        args.stats.parent.mkdir(parents=True, exist_ok=True)
+        args.stats.write_text(json.dumps(stats, indent=2) + "\n")
+    return 0
