@@ -1,0 +1,143 @@
+"""`python -m local query`: the named Athena queries on DuckDB over a local copy of the archive.
+
+Each table is a view over `<dir>/<table>/**/*.parquet` with `dt` taken from the `dt=` folder, as
+Glue's partition projection does, and the column types of `archiver.schema` (timestamps without
+time zone, UTC, as Athena reads them). A table with no files is an empty view of the same columns.
+
+The local clock: `current_date` in a query is the UTC day of the newest session end in the archive
+(or today for an empty one), so a look-back window over an archive made from a scenario of any
+date answers as Athena would have on the day that archive was made. `today=` overrides it.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+import local  # noqa: F401  (puts lambdas/ on sys.path for `archiver`)
+from archiver.schema import TABLES, Table
+from local.transpile import to_duckdb
+
+QUERIES = Path(__file__).resolve().parent.parent / "queries"
+
+
+def load_queries(folder: Path = QUERIES) -> dict[str, str]:
+    """Query name (file stem) -> Athena SQL, sorted by name."""
+    return {path.stem: path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.sql"))}
+
+
+def description(sql: str) -> str:
+    """What the query answers: its first comment line, `-- <name>: <what it answers>`."""
+    first = sql.lstrip().splitlines()[0] if sql.strip() else ""
+    return first.removeprefix("--").strip()
+
+
+def duckdb_type(arrow: pa.DataType) -> str:
+    """The DuckDB type of a schema column; timestamps lose the zone, as Athena's `timestamp`."""
+    if pa.types.is_string(arrow):
+        return "VARCHAR"
+    if pa.types.is_boolean(arrow):
+        return "BOOLEAN"
+    if pa.types.is_int32(arrow):
+        return "INTEGER"
+    if pa.types.is_int64(arrow):
+        return "BIGINT"
+    if pa.types.is_timestamp(arrow):
+        return "TIMESTAMP"
+    if isinstance(arrow, pa.ListType):
+        return f"{duckdb_type(arrow.value_type)}[]"
+    if isinstance(arrow, pa.MapType):
+        return f"MAP({duckdb_type(arrow.key_type)}, {duckdb_type(arrow.item_type)})"
+    if isinstance(arrow, pa.StructType):
+        fields = ", ".join(f'"{f.name}" {duckdb_type(f.type)}' for f in arrow)
+        return f"STRUCT({fields})"
+    raise TypeError(f"no DuckDB type for {arrow}")
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _view(directory: Path, table: Table) -> str:
+    folder = directory / table.name
+    columns = [(c.name, duckdb_type(c.type.arrow)) for c in table.columns]
+    if any(folder.glob("**/*.parquet")):
+        source = (
+            f"read_parquet({_literal(f'{folder.as_posix()}/**/*.parquet')}, "
+            "hive_partitioning = true, hive_types = {'dt': 'VARCHAR'}, union_by_name = true)"
+        )
+        select = [f'CAST("{name}" AS {type_}) AS "{name}"' for name, type_ in columns]
+        select.append("dt")
+        return f"SELECT {', '.join(select)} FROM {source}"
+    select = [f'CAST(NULL AS {type_}) AS "{name}"' for name, type_ in columns]
+    select.append("CAST(NULL AS VARCHAR) AS dt")
+    return f"SELECT {', '.join(select)} WHERE false"
+
+
+def connect(directory: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with one view per archive table over the files under `directory`."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for table in TABLES.values():
+        con.execute(f'CREATE VIEW "{table.name}" AS {_view(directory, table)}')
+    return con
+
+
+def archive_today(con: duckdb.DuckDBPyConnection) -> date:
+    """The local clock: the UTC day of the newest session end, or today for an empty archive."""
+    ((newest,),) = con.execute("SELECT CAST(max(end_time) AS DATE) FROM stage_sessions").fetchall()
+    return newest if isinstance(newest, date) else datetime.now(UTC).date()
+
+
+def _execute(
+    con: duckdb.DuckDBPyConnection, sql: str, today: date | None
+) -> duckdb.DuckDBPyRelation:
+    return con.sql(to_duckdb(sql, today=today or archive_today(con)))
+
+
+def run_sql(
+    directory: Path, sql: str, *, today: date | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """(column names, rows) of one Athena statement over the archive in `directory`."""
+    with connect(directory) as con:
+        relation = _execute(con, sql, today)
+        return list(relation.columns), relation.fetchall()
+
+
+def run_query(
+    directory: Path, name: str, *, today: date | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """(column names, rows) of the named query over the archive in `directory`."""
+    queries = load_queries()
+    if name not in queries:
+        raise KeyError(f"unknown query {name!r}; available: {', '.join(queries)}")
+    return run_sql(directory, queries[name], today=today)
+
+
+def main(directory: Path, names: list[str]) -> int:
+    """Print each named query's result (all queries when `names` is empty) as a table."""
+    queries = load_queries()
+    unknown = [name for name in names if name not in queries]
+    if unknown:
+        print(
+            f"unknown query {', '.join(map(repr, unknown))}; available: {', '.join(queries)}",
+            file=sys.stderr,
+        )
+        return 2
+    if not directory.is_dir():
+        print(
+            f"no archive at {directory} (a folder made by `python -m local run`)", file=sys.stderr
+        )
+        return 2
+    with connect(directory) as con:
+        today = archive_today(con)
+        print(f"archive {directory}; current_date = {today} (local clock: newest session end)")
+        for name in names or list(queries):
+            print(f"\n== {description(queries[name])}")
+            _execute(con, queries[name], today).show(max_width=200, max_rows=40)
+    return 0
