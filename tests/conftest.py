@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
@@ -67,6 +70,23 @@ def ivs_client_factory() -> Callable[..., Any]:
         )
 
     return make
+
+
+def raw_post(endpoint_url: str, operation: str, body: Any) -> tuple[int, dict[str, str], bytes]:
+    """POST /<operation> with `body` (bytes as is, anything else as JSON), unsigned, over plain
+    http.client: (status, lower-cased headers, body)."""
+    payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+    address = urlsplit(endpoint_url)
+    connection = http.client.HTTPConnection(address.hostname or "", address.port, timeout=30)
+    try:
+        connection.request(
+            "POST", f"/{operation}", payload, {"Content-Type": "application/json"}
+        )
+        response = connection.getresponse()
+        headers = {name.lower(): value for name, value in response.getheaders()}
+        return response.status, headers, response.read()
+    finally:
+        connection.close()
 
 
 def stage_arn(index: int) -> str:

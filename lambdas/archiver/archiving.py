@@ -107,7 +107,8 @@ class SessionArchiver:
         for number, chunk in enumerate(chunks):
             if number in chunks_done:
                 continue
-            if remaining_ms() < self.settings.min_remaining_ms:
+            # Between chunks only: every invocation makes progress, however short it is.
+            if report.chunks_written and remaining_ms() < self.settings.min_remaining_ms:
                 self._continue_later(message, owner)
                 report.outcome = Outcome.CONTINUED
                 return report
