@@ -1,0 +1,137 @@
+"""`python -m local generate`: a seeded, realistic IVS Real-Time scenario (DESIGN.md format).
+
+`generate_scenario(stages=3, sessions=3, participants=40, seed=0, now=None)` returns the
+scenario dict; `dumps` writes it as deterministic JSON (one seed, one byte-identical file).
+
+Times: everything lies before an anchor, which is `now` when given and otherwise
+2026-01-01T00:00:00Z plus (seed mod 365) days (`anchor(seed)`), never the wall clock. Each
+stage has `sessions` ended sessions within the 7 days before the anchor (ending at least 3 h
+before it); odd-numbered stages (about half) also have an active session (`endTime` null)
+that started within the 3 h before the anchor, whose events all lie before it.
+`latest_time(scenario)` is the latest start, end or event time in a scenario: run discovery
+"now" = at or after it, with a look-back of at least 7 days, to see every session.
+
+The first ended session of the first stage holds a coverage cast (see `coverage`), so every
+scenario has every event name and error code of the installed botocore model and
+participants with exactly 100 and with more than 100 events.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from local.generator.cast import Actor, Ctx, ReplicaSpec, regular_cast, replica, replicate
+from local.generator.cast import host as new_host
+from local.generator.coverage import coverage_cast
+from local.generator.session import session_record
+from local.generator.timeline import Ids, anchor_ms, from_ms, plan_stages
+from local.generator.vocab import ErrorCodes
+
+__all__ = ["anchor", "dumps", "generate_scenario", "latest_time", "main"]
+
+LIMITS = {"stages": (1, 1000), "sessions": (1, 150), "participants": (1, 100_000)}
+DESIGNATED = (0, 0)  # (stage, slot) of the session holding the coverage cast
+
+
+def anchor(seed: int, now: datetime | None = None) -> datetime:
+    """The time every generated session lies before (`now` if given)."""
+    return from_ms(anchor_ms(seed, now))
+
+
+def generate_scenario(
+    *,
+    stages: int = 3,
+    sessions: int = 3,
+    participants: int = 40,
+    seed: int = 0,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """A scenario: `stages` stages, each with `sessions` ended sessions (and, for odd-numbered
+    stages, an active one) of about `participants` participants."""
+    for name, value in (("stages", stages), ("sessions", sessions), ("participants", participants)):
+        low, high = LIMITS[name]
+        if not low <= value <= high:
+            raise ValueError(f"{name} must be within {low}..{high}, got {value}")
+    rng = random.Random(seed)
+    ids = Ids(rng)
+    ctx = Ctx(rng, ids, ErrorCodes.from_model())
+    plans, links = plan_stages(rng, ids, stages, sessions, anchor_ms(seed, now))
+    incoming: dict[tuple[int, int], list[ReplicaSpec]] = {}
+    out = []
+    for stage in plans:
+        records = []
+        for plan in stage.sessions:
+            target = max(1, round(participants * rng.uniform(0.85, 1.15)))
+            arriving = incoming.pop(plan.key, [])
+            first = (
+                coverage_cast(ctx, stage, plan) if plan.key == DESIGNATED else [new_host(ctx, plan)]
+            )
+            link = links.get(plan.key)
+            spec = replicate(ctx, stage, plan, first[0], link) if link else None
+            if spec is not None:
+                incoming.setdefault(spec.dest, []).append(spec)
+            actors: list[Actor] = regular_cast(ctx, stage, plan, target, first, len(arriving))
+            actors += [replica(ctx, each, plans[each.dest[0] - 1].name) for each in arriving]
+            records.append(session_record(ctx, stage, plan, actors))
+        item: dict[str, Any] = {"arn": stage.arn, "name": stage.name, "tags": stage.tags}
+        if stage.recording is not None:
+            item["autoParticipantRecordingConfiguration"] = stage.recording
+        item["sessions"] = records
+        out.append(item)
+    return {"stages": out}
+
+
+def dumps(scenario: dict[str, Any]) -> str:
+    """Deterministic JSON text of a scenario (key order as built, one indent level)."""
+    return json.dumps(scenario, ensure_ascii=False, indent=1) + "\n"
+
+
+def latest_time(scenario: dict[str, Any]) -> datetime:
+    """The latest startTime, endTime or eventTime in a scenario."""
+    latest = ""
+    for stage in scenario["stages"]:
+        for session in stage.get("sessions", []):
+            latest = max(latest, session["startTime"], session.get("endTime") or "")
+            for participant in session.get("participants", []):
+                for event in participant.get("events", []):
+                    latest = max(latest, event["eventTime"])
+    if not latest:
+        raise ValueError("the scenario has no sessions")
+    return datetime.fromisoformat(latest)
+
+
+def main(*, stages: int, sessions: int, participants: int, seed: int, out: Path | None) -> int:
+    """The `generate` command: write the scenario to `out` or standard output."""
+    try:
+        scenario = generate_scenario(
+            stages=stages, sessions=sessions, participants=participants, seed=seed
+        )
+    except ValueError as error:
+        print(f"generate: {error}", file=sys.stderr)
+        return 2
+    text = dumps(scenario)
+    if out is None:
+        sys.stdout.write(text)
+        return 0
+    out.write_text(text, encoding="utf-8")
+    counts = _counts(scenario)
+    print(
+        f"wrote {out}: " + ", ".join(f"{n} {what}" for what, n in counts.items()), file=sys.stderr
+    )
+    return 0
+
+
+def _counts(scenario: dict[str, Any]) -> dict[str, int]:
+    sessions = [session for stage in scenario["stages"] for session in stage["sessions"]]
+    participants = [p for session in sessions for p in session["participants"]]
+    return {
+        "stages": len(scenario["stages"]),
+        "sessions": len(sessions),
+        "participants": len(participants),
+        "events": sum(len(p["events"]) for p in participants),
+    }
