@@ -79,9 +79,7 @@ def raw_post(endpoint_url: str, operation: str, body: Any) -> tuple[int, dict[st
     address = urlsplit(endpoint_url)
     connection = http.client.HTTPConnection(address.hostname or "", address.port, timeout=30)
     try:
-        connection.request(
-            "POST", f"/{operation}", payload, {"Content-Type": "application/json"}
-        )
+        connection.request("POST", f"/{operation}", payload, {"Content-Type": "application/json"})
         response = connection.getresponse()
         headers = {name.lower(): value for name, value in response.getheaders()}
         return response.status, headers, response.read()

@@ -136,13 +136,14 @@ class Store:
 
     def end_active_session(self, arn: str, end_time: str | datetime) -> str:
         """End the stage's active session at `end_time`; return its sessionId."""
-        end = end_time if isinstance(end_time, str) else format_time(end_time)
-        parse_time(end)
+        end = canonical_time(end_time) if isinstance(end_time, str) else format_time(end_time)
         with self._lock:
             stage = self._stage_or_raise(arn)
             active = stage.summary["activeSessionId"]
             if active is None:
                 raise ValueError(f"stage {arn!r} has no active session")
+            if parse_time(end) < parse_time(stage.by_id[active].info["startTime"]):
+                raise ValueError(f"end time {end!r} is before the session's start")
             self._update(
                 arn, [s.ended(end) if s.info["sessionId"] == active else s for s in stage.sessions]
             )
