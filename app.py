@@ -1,0 +1,23 @@
+#!/usr/bin/env python3
+"""CDK app: `npx cdk synth` / `npx cdk deploy` (or `make synth` / `make deploy`)."""
+
+from __future__ import annotations
+
+import os
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from infra.stack import IvsStageArchiveStack
+
+app = cdk.App()
+IvsStageArchiveStack(
+    app,
+    "IvsStageArchive",
+    env=cdk.Environment(
+        account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")
+    ),
+)
+# cdk-nag 3: a policy validation plugin; any unacknowledged finding fails the synth.
+cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+app.synth()

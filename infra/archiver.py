@@ -1,0 +1,286 @@
+"""The discover and archive functions, their ledger table and work queue, and what fires them.
+
+Throughput is bounded by the IVS quota, not by Lambda: the archive event source runs at most
+`archiveConcurrency` workers, each limiting itself to apiTpsBudget / archiveConcurrency calls per
+second per operation, so all workers together stay within the budget. Discovery runs one at a
+time (reserved concurrency 1), so a burst of IVS events never multiplies its API calls.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from archiver.schema import TABLES
+from infra.bundling import lambda_code
+from infra.config import ArchiveConfig
+from infra.storage import Storage
+
+SERVICE_NAME = "ivs-stage-archive"
+METRICS_NAMESPACE = "IVSStageArchive"
+DISCOVER_HANDLER = "archiver.handlers.discover.handler"
+ARCHIVE_HANDLER = "archiver.handlers.archive.handler"
+ARCHIVE_TIMEOUT = Duration.minutes(15)
+DISCOVER_TIMEOUT = Duration.minutes(15)
+# AWS guidance for SQS event sources: visibility timeout at least 6 x the function timeout.
+VISIBILITY_TIMEOUT = Duration.seconds(6 * ARCHIVE_TIMEOUT.to_seconds())
+MAX_RECEIVE_COUNT = 5
+# Stop between chunks and send a continuation when less than this is left of an invocation.
+MIN_REMAINING_MS = 120_000
+ARCHIVE_MEMORY_MB = 1024
+DISCOVER_MEMORY_MB = 512
+
+# IVS actions per function; ListStages does not take a stage ARN (it is granted on "*").
+DISCOVER_IVS_ACTIONS = ("ivs:ListStageSessions", "ivs:GetStageSession")
+ARCHIVE_IVS_ACTIONS = (
+    "ivs:GetStage",
+    "ivs:GetStageSession",
+    "ivs:ListParticipants",
+    "ivs:GetParticipant",
+    "ivs:ListParticipantEvents",
+)
+
+LEDGER_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:Query",
+)
+
+RETENTION = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1096: logs.RetentionDays.THREE_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    2192: logs.RetentionDays.SIX_YEARS,
+    2557: logs.RetentionDays.SEVEN_YEARS,
+    2922: logs.RetentionDays.EIGHT_YEARS,
+    3288: logs.RetentionDays.NINE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+
+class Archiver(Construct):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: ArchiveConfig, storage: Storage
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.config = config
+        self.ledger = dynamodb.Table(
+            self,
+            "Ledger",
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        self.queue = sqs.Queue(
+            self,
+            "WorkQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            visibility_timeout=VISIBILITY_TIMEOUT,
+            retention_period=Duration.days(14),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.dead_letter_queue, max_receive_count=MAX_RECEIVE_COUNT
+            ),
+        )
+        code = lambda_code()
+        self.discover = self._function(
+            "Discover",
+            code=code,
+            handler=DISCOVER_HANDLER,
+            timeout=DISCOVER_TIMEOUT,
+            memory_size=DISCOVER_MEMORY_MB,
+            reserved_concurrent_executions=1,
+            # A missed or failed run is redone by the next scheduled one: never pile them up.
+            retry_attempts=0,
+            max_event_age=Duration.minutes(15),
+            description="Finds ended IVS stage sessions and queues them for archiving",
+            storage=storage,
+        )
+        self.archive = self._function(
+            "Archive",
+            code=code,
+            handler=ARCHIVE_HANDLER,
+            timeout=ARCHIVE_TIMEOUT,
+            memory_size=ARCHIVE_MEMORY_MB,
+            description="Archives one IVS stage session's participants and events to S3",
+            storage=storage,
+        )
+        self.archive.add_event_source(
+            sources.SqsEventSource(
+                self.queue,
+                batch_size=1,
+                report_batch_item_failures=True,
+                max_concurrency=config.archive_concurrency,
+            )
+        )
+        self._triggers()
+        self._grants(storage)
+
+    def environment(self, storage: Storage) -> dict[str, str]:
+        """Exactly `archiver.settings.ENV_VARS`, plus Powertools' own variables."""
+        c = self.config
+        return {
+            "ARCHIVE_BUCKET": storage.bucket.bucket_name,
+            "ARCHIVE_PREFIX": c.prefix,
+            "LEDGER_TABLE": self.ledger.table_name,
+            "WORK_QUEUE_URL": self.queue.queue_url,
+            "API_TPS_BUDGET": f"{c.api_tps_budget:g}",
+            "ARCHIVE_CONCURRENCY": str(c.archive_concurrency),
+            "API_THREADS": str(c.api_threads),
+            "PARTICIPANT_DETAILS": c.participant_details,
+            "CHUNK_SIZE": str(c.chunk_size),
+            "LOOKBACK_DAYS": str(c.lookback_days),
+            "RECONCILE_INTERVAL_MINUTES": str(c.reconcile_interval_minutes),
+            "STAGE_ALLOW_LIST": ",".join(c.stage_allow_list),
+            "MIN_REMAINING_MS": str(MIN_REMAINING_MS),
+            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            "POWERTOOLS_LOG_LEVEL": c.log_level,
+        }
+
+    def _function(
+        self,
+        name: str,
+        *,
+        code: lambda_.Code,
+        handler: str,
+        storage: Storage,
+        **props: object,
+    ) -> lambda_.Function:
+        log_group = logs.LogGroup(
+            self,
+            f"{name}Logs",
+            retention=RETENTION[self.config.log_retention_days],
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        # An own role, without AWSLambdaBasicExecutionRole: logs only to this log group.
+        role = iam.Role(
+            self,
+            f"{name}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"IVS Stage Archive {name.lower()} function",
+        )
+        log_group.grant_write(role)
+        return lambda_.Function(
+            self,
+            name,
+            code=code,
+            handler=handler,
+            runtime=lambda_.Runtime.PYTHON_3_13,
+            architecture=lambda_.Architecture.ARM_64,
+            role=role,
+            log_group=log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+            environment=self.environment(storage),
+            **props,  # type: ignore[arg-type]
+        )
+
+    def _triggers(self) -> None:
+        target = targets.LambdaFunction(self.discover, retry_attempts=2)
+        events.Rule(
+            self,
+            "Schedule",
+            description="Discover ended IVS stage sessions",
+            schedule=events.Schedule.expression(self.config.schedule),
+            targets=[target],
+        )
+        # Best effort, possibly late: these events only make discovery of one stage sooner.
+        events.Rule(
+            self,
+            "StageUpdates",
+            description="IVS stage updates: discover that stage's sessions sooner",
+            event_pattern=events.EventPattern(
+                source=["aws.ivs"],
+                detail_type=["IVS Stage Update"],
+                resources=list(self.config.stage_allow_list) or None,
+            ),
+            targets=[target],
+        )
+
+    def stage_resources(self) -> list[str]:
+        """The stage ARNs the functions may read: the allow-list, else every stage here."""
+        if self.config.stage_allow_list:
+            return list(self.config.stage_allow_list)
+        return [Stack.of(self).format_arn(service="ivs", resource="stage", resource_name="*")]
+
+    def _grants(self, storage: Storage) -> None:
+        stages = self.stage_resources()
+        discover_role = self._role(self.discover)
+        archive_role = self._role(self.archive)
+        discover_role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["ivs:ListStages"], resources=["*"])
+        )
+        discover_role.add_to_principal_policy(
+            iam.PolicyStatement(actions=list(DISCOVER_IVS_ACTIONS), resources=stages)
+        )
+        archive_actions = [
+            action
+            for action in ARCHIVE_IVS_ACTIONS
+            if action != "ivs:GetParticipant" or self.config.participant_details == "on"
+        ]
+        archive_role.add_to_principal_policy(
+            iam.PolicyStatement(actions=archive_actions, resources=stages)
+        )
+        for role in (discover_role, archive_role):
+            # What archiver.ledger calls (CDK's read-write grant adds Scan, Delete, Batch*).
+            role.add_to_principal_policy(
+                iam.PolicyStatement(actions=list(LEDGER_ACTIONS), resources=[self.ledger.table_arn])
+            )
+            self.queue.grant_send_messages(role)
+        # The archive writes (and may re-read) objects under the three table prefixes only.
+        prefixes = [f"{storage.prefix}{name}/" for name in TABLES]
+        archive_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
+                resources=[storage.bucket.arn_for_objects(f"{p}*") for p in prefixes],
+            )
+        )
+        archive_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[storage.bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{p}*" for p in prefixes]}},
+            )
+        )
+        if storage.key:
+            storage.key.grant_encrypt_decrypt(archive_role)
+
+    @staticmethod
+    def _role(function: lambda_.Function) -> iam.IRole:
+        if function.role is None:
+            raise ValueError(f"{function.node.path} has no role")
+        return function.role

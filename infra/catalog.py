@@ -1,0 +1,97 @@
+"""The Glue database and the three archive tables, generated from `archiver.schema.TABLES`.
+
+Partition projection computes the `dt` partitions from the table properties, so there is no
+crawler and no MSCK REPAIR: a partition is queryable as soon as its first object is written.
+Objects sit deeper than `dt=` (stage and session folders); Athena reads a partition's location
+recursively.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Stack
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from archiver.schema import TABLES, Table
+from infra.config import ArchiveConfig
+
+PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+PARQUET_INPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+PARQUET_OUTPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+
+
+def table_location(bucket: s3.IBucket, prefix: str, table: Table) -> str:
+    return f"s3://{bucket.bucket_name}/{prefix}{table.name}/"
+
+
+def projection_parameters(location: str, start_date: str) -> dict[str, str]:
+    """Table properties: Parquet with zstd, and `dt` projected from start_date to today."""
+    return {
+        "classification": "parquet",
+        "parquet.compression": "ZSTD",
+        "EXTERNAL": "TRUE",
+        "projection.enabled": "true",
+        "projection.dt.type": "date",
+        "projection.dt.format": "yyyy-MM-dd",
+        "projection.dt.range": f"{start_date},NOW",
+        "projection.dt.interval": "1",
+        "projection.dt.interval.unit": "DAYS",
+        "storage.location.template": location + "dt=${dt}/",
+    }
+
+
+class Catalog(Construct):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: ArchiveConfig, bucket: s3.IBucket
+    ) -> None:
+        super().__init__(scope, construct_id)
+        account = Stack.of(self).account
+        self.database_name = config.database_name
+        self.database = glue.CfnDatabase(
+            self,
+            "Database",
+            catalog_id=account,
+            database_input=glue.CfnDatabase.DatabaseInputProperty(
+                name=config.database_name,
+                description="IVS Real-Time stage sessions, participants and participant events",
+            ),
+        )
+        self.tables: dict[str, glue.CfnTable] = {}
+        for table in TABLES.values():
+            location = table_location(bucket, config.prefix, table)
+            cfn = glue.CfnTable(
+                self,
+                f"Table-{table.name}",
+                catalog_id=account,
+                database_name=config.database_name,
+                table_input=glue.CfnTable.TableInputProperty(
+                    name=table.name,
+                    description=table.doc,
+                    table_type="EXTERNAL_TABLE",
+                    parameters=projection_parameters(location, config.partition_start_date),
+                    partition_keys=[
+                        glue.CfnTable.ColumnProperty(
+                            name=table.partition_key,
+                            type="string",
+                            comment="UTC date of the session's start (yyyy-MM-dd).",
+                        )
+                    ],
+                    storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                        columns=[
+                            glue.CfnTable.ColumnProperty(**column)
+                            for column in table.glue_columns()
+                        ],
+                        location=location,
+                        input_format=PARQUET_INPUT,
+                        output_format=PARQUET_OUTPUT,
+                        compressed=True,
+                        serde_info=glue.CfnTable.SerdeInfoProperty(
+                            serialization_library=PARQUET_SERDE,
+                            parameters={"serialization.format": "1"},
+                        ),
+                    ),
+                ),
+            )
+            cfn.node.add_dependency(self.database)
+            self.tables[table.name] = cfn

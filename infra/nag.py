@@ -1,0 +1,113 @@
+"""cdk-nag (AwsSolutions) acknowledgments, each with its reason.
+
+Wildcard IAM findings are acknowledged statement by statement: a wildcard resource is accepted
+only for the actions listed with its reason below, so a new wildcard anywhere fails the synth.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from aws_cdk import Acknowledgment, Stack, Validations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from constructs import IConstruct
+
+# (resource pattern, actions that may use it, reason)
+WILDCARD_RESOURCES: tuple[tuple[re.Pattern[str], frozenset[str], str], ...] = (
+    (
+        re.compile(r"^\*$"),
+        frozenset({"ivs:ListStages", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}),
+        "ivs:ListStages and the X-Ray trace actions accept no resource ARN.",
+    ),
+    (
+        re.compile(
+            r"^arn:(<AWS::Partition>|aws[a-z-]*):ivs:(<AWS::Region>|[a-z0-9-]+):"
+            r"(<AWS::AccountId>|[0-9]{12}):stage/\*$"
+        ),
+        frozenset(
+            {
+                "ivs:GetStage",
+                "ivs:GetStageSession",
+                "ivs:ListStageSessions",
+                "ivs:ListParticipants",
+                "ivs:GetParticipant",
+                "ivs:ListParticipantEvents",
+            }
+        ),
+        "Stages are found at run time: read-only IVS actions on this account and region's "
+        "stages (stageAllowList narrows this to named stages).",
+    ),
+    (
+        re.compile(r"/(stage_sessions|participants|participant_events)/\*$"),
+        frozenset({"s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"}),
+        "Object keys carry the date, stage and session: access is limited to the three table "
+        "prefixes of the archive bucket.",
+    ),
+)
+WILDCARD_ACTIONS = {
+    "kms:GenerateDataKey*": "CDK's encrypt/decrypt grant on the stack's own key.",
+    "kms:ReEncrypt*": "CDK's encrypt/decrypt grant on the stack's own key.",
+}
+
+
+def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
+    Validations.of(construct).acknowledge(Acknowledgment(id=rule, reason=reason))
+
+
+def nag_text(value: Any) -> str:
+    """A resolved CloudFormation value as cdk-nag prints it (`<Logical.Arn>`, `<AWS::Region>`)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Ref" in value:
+        return f"<{value['Ref']}>"
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        logical_id, attribute = value["Fn::GetAtt"]
+        return f"<{logical_id}.{attribute}>"
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return str(separator).join(nag_text(part) for part in parts)
+    raise ValueError(f"cannot render {value!r} as cdk-nag does")
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def acknowledge_wildcards(policy: iam.Policy) -> None:
+    """Acknowledges each wildcard of the policy whose actions are all allowed with it."""
+    document = Stack.of(policy).resolve(policy.document)
+    for statement in document.get("Statement", []):
+        actions = set(_as_list(statement.get("Action", [])))
+        for resource in map(nag_text, _as_list(statement.get("Resource", []))):
+            if "*" not in resource:
+                continue
+            for pattern, allowed, reason in WILDCARD_RESOURCES:
+                if pattern.search(resource) and actions <= allowed:
+                    acknowledge(policy, f"AwsSolutions-IAM5[Resource::{resource}]", reason)
+        for action in actions & WILDCARD_ACTIONS.keys():
+            acknowledge(policy, f"AwsSolutions-IAM5[Action::{action}]", WILDCARD_ACTIONS[action])
+
+
+def acknowledge_stack(buckets: Iterable[s3.Bucket], functions: Iterable[lambda_.Function]) -> None:
+    for bucket in buckets:
+        acknowledge(
+            bucket,
+            "AwsSolutions-S1",
+            "Only the archiver's role writes and Athena reads; use CloudTrail S3 data events "
+            "for an access trail rather than a log bucket per bucket.",
+        )
+    for function in functions:
+        acknowledge(
+            function,
+            "AwsSolutions-L1",
+            "Python 3.13 is pinned: the bundled wheels (pyarrow, pydantic-core) are built for "
+            "cp313 and the package is tested on it.",
+        )
+        role = function.role
+        policy = role.node.try_find_child("DefaultPolicy") if role else None
+        if isinstance(policy, iam.Policy):
+            acknowledge_wildcards(policy)

@@ -1,0 +1,107 @@
+"""Where the archive and the Athena query results live."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.config import ArchiveConfig
+
+RESULTS_PREFIX = "athena-results/"
+RESULTS_EXPIRATION_DAYS = 30
+NONCURRENT_VERSION_DAYS = 30
+
+
+class Storage(Construct):
+    """The archive bucket (created, or an existing one by name) and an Athena results bucket.
+
+    Both are retained on `cdk destroy`: the archive is the point of the stack.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: ArchiveConfig) -> None:
+        super().__init__(scope, construct_id)
+        self.prefix = config.prefix
+        self.key: kms.Key | None = None
+        if config.encryption == "KMS":
+            self.key = kms.Key(
+                self,
+                "Key",
+                description="IVS Stage Archive: archive bucket and Athena query results",
+                enable_key_rotation=True,
+                removal_policy=RemovalPolicy.RETAIN,
+            )
+        self.created_bucket: s3.Bucket | None = None
+        if config.bucket_name:
+            self.bucket: s3.IBucket = s3.Bucket.from_bucket_name(
+                self, "ArchiveBucket", config.bucket_name
+            )
+        else:
+            self.created_bucket = self._bucket(
+                "ArchiveBucket",
+                versioned=True,
+                lifecycle_rules=self._archive_rules(config),
+            )
+            self.bucket = self.created_bucket
+        self.results_bucket = self._bucket(
+            "ResultsBucket",
+            versioned=False,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-query-results",
+                    prefix=RESULTS_PREFIX,
+                    expiration=Duration.days(RESULTS_EXPIRATION_DAYS),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+        )
+
+    @property
+    def results_location(self) -> str:
+        return f"s3://{self.results_bucket.bucket_name}/{RESULTS_PREFIX}"
+
+    def _bucket(
+        self, construct_id: str, *, versioned: bool, lifecycle_rules: list[s3.LifecycleRule]
+    ) -> s3.Bucket:
+        return s3.Bucket(
+            self,
+            construct_id,
+            encryption=s3.BucketEncryption.KMS if self.key else s3.BucketEncryption.S3_MANAGED,
+            encryption_key=self.key,
+            bucket_key_enabled=bool(self.key),
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            versioned=versioned,
+            lifecycle_rules=lifecycle_rules,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    @staticmethod
+    def _archive_rules(config: ArchiveConfig) -> list[s3.LifecycleRule]:
+        # Retries overwrite objects with identical content: old versions are only a safety net.
+        rules = [
+            s3.LifecycleRule(
+                id="noncurrent-versions",
+                noncurrent_version_expiration=Duration.days(NONCURRENT_VERSION_DAYS),
+                abort_incomplete_multipart_upload_after=Duration.days(7),
+            )
+        ]
+        if config.data_lifecycle_days > 0:
+            # Intelligent-Tiering, not Glacier: Athena reads every tier it reaches without a
+            # restore or a per-GB retrieval fee.
+            rules.append(
+                s3.LifecycleRule(
+                    id="colder-storage",
+                    prefix=config.prefix or None,
+                    transitions=[
+                        s3.Transition(
+                            storage_class=s3.StorageClass.INTELLIGENT_TIERING,
+                            transition_after=Duration.days(config.data_lifecycle_days),
+                        )
+                    ],
+                )
+            )
+        return rules
