@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,7 @@ from local.simulator import Simulator
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-BUCKET = "ivs-stage-archive"
-LEDGER = "ivs-stage-archive-ledger"
+NAME = "ivs-stage-archive"
 INVOCATION_MS = 900_000  # the Lambda maximum the archive function runs with
 MAX_RECEIVES = 5  # then SQS moves the message to the dead-letter queue
 
@@ -80,6 +80,7 @@ class Options:
     invocation_ms: int = INVOCATION_MS
     min_remaining_ms: int = 120_000
     prefix: str = ""
+    stage_allow_list: tuple[str, ...] = ()
     quiet: bool = True  # Powertools logs at WARNING and no metric output
 
     @property
@@ -93,6 +94,7 @@ class EmbeddedPipeline:
 
     def __init__(self, scenario: dict[str, Any], options: Options | None = None) -> None:
         self.options = options or Options()
+        self.lookback_days = _lookback_days(scenario)
         self.simulator = Simulator(
             scenario,
             tps=self.options.tps,
@@ -103,6 +105,11 @@ class EmbeddedPipeline:
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
         self.invocations: Counter[str] = Counter()
+        # moto keeps its state per process: unique names keep pipelines apart.
+        suffix = uuid.uuid4().hex[:8]
+        self.bucket = f"{NAME}-{suffix}"
+        self.ledger_table = f"{NAME}-ledger-{suffix}"
+        self._queue_name = f"{NAME}-work-{suffix}"
         self._env: Any = None
         self._started = 0.0
 
@@ -153,9 +160,9 @@ class EmbeddedPipeline:
         self.s3 = boto3.client("s3")
         self.sqs = boto3.client("sqs")
         dynamodb = boto3.client("dynamodb")
-        self.s3.create_bucket(Bucket=BUCKET)
+        self.s3.create_bucket(Bucket=self.bucket)
         dynamodb.create_table(
-            TableName=LEDGER,
+            TableName=self.ledger_table,
             KeySchema=[
                 {"AttributeName": "pk", "KeyType": "HASH"},
                 {"AttributeName": "sk", "KeyType": "RANGE"},
@@ -166,13 +173,13 @@ class EmbeddedPipeline:
             ],
             BillingMode="PAY_PER_REQUEST",
         )
-        self.dlq_url = self.sqs.create_queue(QueueName="ivs-stage-archive-dlq")["QueueUrl"]
+        self.dlq_url = self.sqs.create_queue(QueueName=f"{self._queue_name}-dlq")["QueueUrl"]
         dlq_arn = self.sqs.get_queue_attributes(QueueUrl=self.dlq_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
         redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)}
         self.queue_url = self.sqs.create_queue(
-            QueueName="ivs-stage-archive-work",
+            QueueName=self._queue_name,
             # Short, so that a failed message is retried at once in the local loop.
             Attributes={"VisibilityTimeout": "1", "RedrivePolicy": json.dumps(redrive)},
         )["QueueUrl"]
@@ -180,9 +187,9 @@ class EmbeddedPipeline:
     def _settings_environment(self) -> dict[str, str]:
         o = self.options
         return {
-            "ARCHIVE_BUCKET": BUCKET,
+            "ARCHIVE_BUCKET": self.bucket,
             "ARCHIVE_PREFIX": o.prefix,
-            "LEDGER_TABLE": LEDGER,
+            "LEDGER_TABLE": self.ledger_table,
             "WORK_QUEUE_URL": self.queue_url,
             "DEAD_LETTER_QUEUE_URL": self.dlq_url,
             "API_TPS_BUDGET": str(o.archiver_budget),
@@ -190,7 +197,8 @@ class EmbeddedPipeline:
             "PARTICIPANT_DETAILS": o.participant_details,
             "CHUNK_SIZE": str(o.chunk_size),
             "MIN_REMAINING_MS": str(o.min_remaining_ms),
-            "LOOKBACK_DAYS": "365",
+            "LOOKBACK_DAYS": str(self.lookback_days),
+            "STAGE_ALLOW_LIST": ",".join(o.stage_allow_list),
         }
 
     # --- running ------------------------------------------------------------------------------
@@ -279,19 +287,26 @@ class EmbeddedPipeline:
     def ledger_sessions(self) -> list[dict[str, Any]]:
         from archiver.ledger import Ledger
 
-        return Ledger(LEDGER).sessions()
+        return Ledger(self.ledger_table).sessions()
 
     def dead_letters(self) -> list[str]:
-        messages = self.sqs.receive_message(
-            QueueUrl=self.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=0
-        ).get("Messages", [])
-        return [m["Body"] for m in messages]
+        """Take every message off the dead-letter queue; their bodies."""
+        bodies: list[str] = []
+        while messages := self.sqs.receive_message(
+            QueueUrl=self.dlq_url, MaxNumberOfMessages=10
+        ).get("Messages", []):
+            for message in messages:
+                bodies.append(message["Body"])
+                self.sqs.delete_message(
+                    QueueUrl=self.dlq_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+        return bodies
 
-    def keys(self) -> list[str]:
+    def object_keys(self) -> list[str]:
         paginator = self.s3.get_paginator("list_objects_v2")
         return sorted(
             obj["Key"]
-            for page in paginator.paginate(Bucket=BUCKET)
+            for page in paginator.paginate(Bucket=self.bucket)
             for obj in page.get("Contents", [])
         )
 
@@ -299,11 +314,11 @@ class EmbeddedPipeline:
         """Copy the bucket into `out` with the same keys (replacing the tables' folders)."""
         for table in TABLES:
             shutil.rmtree(out / self.options.prefix / table, ignore_errors=True)
-        keys = self.keys()
+        keys = self.object_keys()
         for key in keys:
             target = out / key
             target.parent.mkdir(parents=True, exist_ok=True)
-            self.s3.download_file(BUCKET, key, str(target))
+            self.s3.download_file(self.bucket, key, str(target))
         return keys
 
     def stats(self) -> dict[str, Any]:
@@ -318,6 +333,17 @@ class EmbeddedPipeline:
             "events": sum(int(s.get("eventCount", 0)) for s in archived),
             "elapsed_s": round(time.monotonic() - self._started, 3),
         }
+
+
+def _lookback_days(scenario: dict[str, Any]) -> int:
+    """A look-back window that reaches the scenario's oldest session, however old it is."""
+    starts = [
+        datetime.fromisoformat(session["startTime"].replace("Z", "+00:00"))
+        for stage in scenario["stages"]
+        for session in stage["sessions"]
+    ]
+    oldest = min(starts, default=datetime.now(UTC))
+    return max(1, (datetime.now(UTC) - oldest).days + 2)
 
 
 def _sqs_record(message: dict[str, Any], queue_url: str) -> dict[str, Any]:
@@ -336,7 +362,7 @@ def _sqs_record(message: dict[str, Any], queue_url: str) -> dict[str, Any]:
 
 def _print_summary(pipeline: EmbeddedPipeline, stats: dict[str, Any], out: Path) -> None:
     statuses = Counter(s["status"] for s in pipeline.ledger_sessions())
-    print(f"archive: {out}/ ({len(pipeline.keys())} objects)")
+    print(f"archive: {out}/ ({len(pipeline.object_keys())} objects)")
     print("sessions: " + ", ".join(f"{n} {status}" for status, n in sorted(statuses.items())))
     print(f"participants: {stats['participants']:,}  events: {stats['events']:,}")
     calls = ", ".join(f"{op} {n}" for op, n in sorted(stats["api_calls"].items()))

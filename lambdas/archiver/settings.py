@@ -51,7 +51,7 @@ class Settings(BaseModel):
     api_threads: int = Field(default=8, ge=1, le=64)
     participant_details: Literal["on", "off"] = "on"
     chunk_size: int = Field(default=500, ge=1, le=10_000)
-    lookback_days: int = Field(default=14, ge=1, le=365)
+    lookback_days: int = Field(default=14, ge=1, le=3650)
     reconcile_interval_minutes: int = Field(default=60, ge=0)
     stage_allow_list: tuple[str, ...] = ()
     # Stop between chunks (and continue in a new invocation) when less time than this is left.
