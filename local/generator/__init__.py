@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import random
 import sys
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,7 @@ def generate_scenario(
             if spec is not None:
                 incoming.setdefault(spec.dest, []).append(spec)
             actors: list[Actor] = regular_cast(ctx, stage, plan, target, first, len(arriving))
-            actors += [replica(ctx, each, plans[each.dest[0] - 1].name) for each in arriving]
+            actors += [replica(ctx, each) for each in arriving]
             records.append(session_record(ctx, stage, plan, actors))
         item: dict[str, Any] = {"arn": stage.arn, "name": stage.name, "tags": stage.tags}
         if stage.recording is not None:
@@ -87,8 +88,36 @@ def generate_scenario(
 
 
 def dumps(scenario: dict[str, Any]) -> str:
-    """Deterministic JSON text of a scenario (key order as built, one indent level)."""
-    return json.dumps(scenario, ensure_ascii=False, indent=1) + "\n"
+    """Deterministic JSON text of a scenario: objects that hold lists of objects (stages,
+    sessions, participants) one member per line, every event on one line."""
+    return "".join(_encode(scenario, "")) + "\n"
+
+
+def _expands(value: Any) -> bool:
+    if isinstance(value, list):
+        return bool(value) and isinstance(value[0], dict)
+    return isinstance(value, dict) and any(
+        _expands(member) for member in value.values() if isinstance(member, list)
+    )
+
+
+def _encode(value: Any, pad: str) -> Iterator[str]:
+    if not _expands(value):
+        yield json.dumps(value, ensure_ascii=False)
+        return
+    inner = pad + " "
+    if isinstance(value, list):
+        yield "["
+        for index, item in enumerate(value):
+            yield ("," if index else "") + "\n" + inner
+            yield from _encode(item, inner)
+        yield "\n" + pad + "]"
+        return
+    yield "{"
+    for index, (key, member) in enumerate(value.items()):
+        yield ("," if index else "") + "\n" + inner + json.dumps(key) + ": "
+        yield from _encode(member, inner)
+    yield "\n" + pad + "}"
 
 
 def latest_time(scenario: dict[str, Any]) -> datetime:

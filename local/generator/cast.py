@@ -86,6 +86,7 @@ class ReplicaSpec:
     """A host replicated into another session from `start` to `stop`."""
 
     source: Actor
+    source_stage_name: str
     source_arn: str
     source_session_id: str
     dest: tuple[int, int]
@@ -217,17 +218,17 @@ def replicate(
     actor.replication = {"replicationType": "SOURCE", "replicationState": "STOPPED"}
     if link.dest is None:
         return None
-    return ReplicaSpec(actor, stage.arn, plan.session_id, link.dest, start, stop)
+    return ReplicaSpec(actor, stage.name, stage.arn, plan.session_id, link.dest, start, stop)
 
 
-def replica(ctx: Ctx, spec: ReplicaSpec, source_stage_name: str) -> Actor:
+def replica(ctx: Ctx, spec: ReplicaSpec) -> Actor:
     """The replicated host as a participant of the destination session (same participant id)."""
     rng, source = ctx.rng, spec.source
     join = spec.start + rng.randint(200, 800)
     begin = join + rng.randint(100, 500)
     end = spec.stop + rng.randint(100, 500)
     leave = end + rng.randint(100, 500)
-    attributes = source.attributes | {"replicatedFrom": source_stage_name}
+    attributes = source.attributes | {"replicatedFrom": spec.source_stage_name}
     actor = Actor(source.pid, source.user_id, "replica", attributes, dict(source.client), [])
     actor.segments, actor.publishes = [(join, leave)], [(begin, end)]
     actor.subscribes, actor.protocol = False, source.protocol
@@ -315,7 +316,7 @@ def regular_cast(
             actor, ingest_used = rtmp_encoder(ctx, stage.ingest, segments), True
         else:
             actor = new_actor(ctx, "web" if roll < 0.8 else "mobile", "speaker", segments)
-        pieces = 1 if actor.kind in ("whip", "rtmp") else rng.choice((1, 2, 2, 3, 3, 4))
+        pieces = 1 if actor.kind in ("whip", "rtmp") else rng.choice((1, 1, 2, 2, 3, 3))
         for segment in segments:
             actor.publishes += publish_spans(ctx, plan, segment, pieces)
         add_random_errors(ctx, actor)
