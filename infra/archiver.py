@@ -158,6 +158,7 @@ class Archiver(Construct):
             "ARCHIVE_PREFIX": c.prefix,
             "LEDGER_TABLE": self.ledger.table_name,
             "WORK_QUEUE_URL": self.queue.queue_url,
+            "DEAD_LETTER_QUEUE_URL": self.dead_letter_queue.queue_url,
             "API_TPS_BUDGET": f"{c.api_tps_budget:g}",
             "ARCHIVE_CONCURRENCY": str(c.archive_concurrency),
             "API_THREADS": str(c.api_threads),
@@ -261,6 +262,8 @@ class Archiver(Construct):
                 iam.PolicyStatement(actions=list(LEDGER_ACTIONS), resources=[self.ledger.table_arn])
             )
             self.queue.grant_send_messages(role)
+        # A message that can never succeed (invalid input) is parked at once, with its reason.
+        self.dead_letter_queue.grant_send_messages(archive_role)
         # The archive writes (and may re-read) objects under the three table prefixes only.
         prefixes = [f"{storage.prefix}{name}/" for name in TABLES]
         archive_role.add_to_principal_policy(

@@ -47,7 +47,7 @@ class ArchiveConfig:
     participant_details: Literal["on", "off"] = "on"
     chunk_size: int = 500
     lookback_days: int = 14
-    reconcile_interval_minutes: int = 360
+    reconcile_interval_minutes: int = 60
     stage_allow_list: tuple[str, ...] = ()
     data_lifecycle_days: int = 30
     log_retention_days: int = 30
@@ -212,8 +212,8 @@ CONTEXT_KEYS: dict[str, tuple[str, Callable[[str, Any], Any], str, str]] = {
     ),
     "lookbackDays": (
         "lookback_days",
-        _int(1, 365),
-        "1 to 365",
+        _int(1, 3650),
+        "1 to 3650",
         "How far back discovery looks for ended sessions.",
     ),
     "reconcileIntervalMinutes": (

@@ -1,7 +1,8 @@
 """cdk-nag (AwsSolutions) acknowledgments, each with its reason.
 
-Wildcard IAM findings are acknowledged statement by statement: a wildcard resource is accepted
-only for the actions listed with its reason below, so a new wildcard anywhere fails the synth.
+Wildcard IAM findings are acknowledged resource by resource: a wildcard resource is accepted only
+when every action granted on it is listed with its reason below, so a new wildcard anywhere (or a
+new action on an acknowledged one) fails the synth.
 """
 
 from __future__ import annotations
@@ -78,18 +79,22 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def acknowledge_wildcards(policy: iam.Policy) -> None:
-    """Acknowledges each wildcard of the policy whose actions are all allowed with it."""
+    """Acknowledges a wildcard resource only if every action granted on it, across the policy's
+    statements, is allowed with it (cdk-nag reports one finding per policy and resource)."""
     document = Stack.of(policy).resolve(policy.document)
+    granted: dict[str, set[str]] = {}
     for statement in document.get("Statement", []):
-        actions = set(_as_list(statement.get("Action", [])))
+        statement_actions = set(_as_list(statement.get("Action", [])))
         for resource in map(nag_text, _as_list(statement.get("Resource", []))):
-            if "*" not in resource:
-                continue
-            for pattern, allowed, reason in WILDCARD_RESOURCES:
-                if pattern.search(resource) and actions <= allowed:
-                    acknowledge(policy, f"AwsSolutions-IAM5[Resource::{resource}]", reason)
-        for action in actions & WILDCARD_ACTIONS.keys():
+            granted.setdefault(resource, set()).update(statement_actions)
+        for action in statement_actions & WILDCARD_ACTIONS.keys():
             acknowledge(policy, f"AwsSolutions-IAM5[Action::{action}]", WILDCARD_ACTIONS[action])
+    for resource, actions in granted.items():
+        if "*" not in resource:
+            continue
+        for pattern, allowed, reason in WILDCARD_RESOURCES:
+            if pattern.search(resource) and actions <= allowed:
+                acknowledge(policy, f"AwsSolutions-IAM5[Resource::{resource}]", reason)
 
 
 def acknowledge_stack(buckets: Iterable[s3.Bucket], functions: Iterable[lambda_.Function]) -> None:

@@ -1,0 +1,654 @@
+"""The synthesized CloudFormation of the stack, with cdk.json's context (feature flags included).
+
+Two stacks are built once per module (jsii is slow to start): the defaults, and a variant with
+every optional feature on. Bundling is skipped here; tests/test_infra_bundle.py covers it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import infra  # noqa: F401 - puts lambdas/ on sys.path and quiets jsii before aws_cdk loads
+from archiver.ivs import OPERATIONS
+from archiver.schema import TABLES
+from archiver.settings import ENV_VARS, Settings
+from infra.archiver import ARCHIVE_TIMEOUT
+from infra.queries import load_queries
+
+import aws_cdk as cdk  # isort: skip
+from aws_cdk.assertions import Match, Template  # isort: skip
+from cdk_nag import AwsSolutionsChecks  # isort: skip
+
+from infra.stack import IvsStageArchiveStack  # isort: skip
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGES = [
+    "arn:aws:ivs:us-east-1:123456789012:stage/AbCdEf123456",
+    "arn:aws:ivs:us-east-1:123456789012:stage/ZyXwVu987654",
+]
+VARIANT = {
+    "bucketName": "my-existing-archive",
+    "prefix": "ivs/archive/",
+    "encryption": "KMS",
+    "stageAllowList": STAGES,
+    "alarmEmail": "ops@example.com",
+    "participantDetails": "off",
+    "archiveConcurrency": 4,
+    "apiTpsBudget": 3,
+    "dataLifecycleDays": 0,
+    "schedule": "rate(1 hour)",
+    "logRetentionDays": 90,
+}
+IVS_ACTIONS = {f"ivs:{op}" for op in OPERATIONS}
+POWERTOOLS = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
+
+
+class Built:
+    def __init__(self, overrides: dict[str, Any]) -> None:
+        context = json.loads((ROOT / "cdk.json").read_text())["context"]
+        context.update(overrides, **{"aws:cdk:bundling-stacks": []})
+        self.app = cdk.App(context=context)
+        self.stack = IvsStageArchiveStack(self.app, "IvsStageArchive")
+        self.template = Template.from_stack(self.stack)
+        self.json: dict[str, Any] = dict(self.template.to_json())
+
+    def resources(self, type_: str) -> dict[str, Any]:
+        return dict(self.template.find_resources(type_))
+
+    def one(self, type_: str, **match: Any) -> dict[str, Any]:
+        found = [
+            r
+            for r in self.resources(type_).values()
+            if all(r["Properties"].get(k) == v for k, v in match.items())
+        ]
+        assert len(found) == 1, f"{len(found)} {type_} matching {match}"
+        return found[0]
+
+    def function(self, handler_module: str) -> dict[str, Any]:
+        return self.one(
+            "AWS::Lambda::Function", Handler=f"archiver.handlers.{handler_module}.handler"
+        )
+
+    def logical_id(self, resource: dict[str, Any]) -> str:
+        return next(k for k, v in self.json["Resources"].items() if v is resource or v == resource)
+
+    def policy_statements(self, function: dict[str, Any]) -> list[dict[str, Any]]:
+        role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+        statements: list[dict[str, Any]] = []
+        for policy in self.resources("AWS::IAM::Policy").values():
+            if {"Ref": role} in policy["Properties"]["Roles"]:
+                statements += policy["Properties"]["PolicyDocument"]["Statement"]
+        return statements
+
+
+@pytest.fixture(scope="module")
+def default() -> Built:
+    return Built({})
+
+
+@pytest.fixture(scope="module")
+def variant() -> Built:
+    return Built(VARIANT)
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def actions(statements: list[dict[str, Any]], prefix: str) -> set[str]:
+    return {a for s in statements for a in as_list(s["Action"]) if a.startswith(prefix)}
+
+
+def text(value: Any) -> str:
+    """A CloudFormation value as readable text (tokens as <Logical.Attr> / <Ref>)."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value:
+        return f"<{value['Ref']}>"
+    if "Fn::GetAtt" in value:
+        return "<{}.{}>".format(*value["Fn::GetAtt"])
+    if "Fn::Join" in value:
+        return value["Fn::Join"][0].join(text(p) for p in value["Fn::Join"][1])
+    raise AssertionError(value)
+
+
+# --- storage ------------------------------------------------------------------------------
+
+
+def test_archive_bucket_is_private_encrypted_versioned_tls_only_and_retained(
+    default: Built,
+) -> None:
+    buckets = default.resources("AWS::S3::Bucket")
+    assert len(buckets) == 2
+    archive = next(b for b in buckets.values() if b["Properties"].get("VersioningConfiguration"))
+    props = archive["Properties"]
+    assert archive["DeletionPolicy"] == archive["UpdateReplacePolicy"] == "Retain"
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    sse = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    rules = {r["Id"]: r for r in props["LifecycleConfiguration"]["Rules"]}
+    assert rules["colder-storage"]["Transitions"] == [
+        {"StorageClass": "INTELLIGENT_TIERING", "TransitionInDays": 30}
+    ]
+    assert rules["noncurrent-versions"]["NoncurrentVersionExpiration"]["NoncurrentDays"] > 0
+    for bucket in buckets.values():
+        assert bucket["DeletionPolicy"] == "Retain"
+        default.template.has_resource_properties(
+            "AWS::S3::BucketPolicy",
+            {
+                "Bucket": {"Ref": default.logical_id(bucket)},
+                "PolicyDocument": {
+                    "Statement": Match.array_with(
+                        [
+                            Match.object_like(
+                                {
+                                    "Effect": "Deny",
+                                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                                }
+                            )
+                        ]
+                    )
+                },
+            },
+        )
+
+
+def test_athena_results_expire(default: Built) -> None:
+    results = next(
+        b
+        for b in default.resources("AWS::S3::Bucket").values()
+        if "VersioningConfiguration" not in b["Properties"]
+    )
+    (rule,) = results["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert rule["Prefix"] == "athena-results/"
+    assert rule["ExpirationInDays"] == 30
+    assert rule["Status"] == "Enabled"
+
+
+def test_existing_bucket_kms_and_no_lifecycle_in_the_variant(variant: Built) -> None:
+    (results,) = variant.resources("AWS::S3::Bucket").values()  # only the results bucket
+    sse = results["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert sse["BucketKeyEnabled"] is True
+    (key,) = variant.resources("AWS::KMS::Key").values()
+    assert key["Properties"]["EnableKeyRotation"] is True
+    assert key["DeletionPolicy"] == "Retain"
+    archive = variant.function("archive")
+    assert archive["Properties"]["Environment"]["Variables"]["ARCHIVE_BUCKET"] == (
+        "my-existing-archive"
+    )
+
+
+# --- catalog ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("built_name", ["default", "variant"])
+def test_glue_tables_are_the_schema_module_with_partition_projection(
+    built_name: str, request: pytest.FixtureRequest
+) -> None:
+    built: Built = request.getfixturevalue(built_name)
+    prefix = built.stack.config.prefix
+    (database,) = built.resources("AWS::Glue::Database").values()
+    assert database["Properties"]["DatabaseInput"]["Name"] == "ivs_stage_archive"
+    tables = {
+        t["Properties"]["TableInput"]["Name"]: t["Properties"]
+        for t in built.resources("AWS::Glue::Table").values()
+    }
+    assert set(tables) == set(TABLES)
+    for name, table in TABLES.items():
+        props = tables[name]
+        assert props["DatabaseName"] == "ivs_stage_archive"
+        table_input = props["TableInput"]
+        descriptor = table_input["StorageDescriptor"]
+        expected = [
+            {"Name": c["name"], "Type": c["type"], "Comment": c["comment"]}
+            for c in table.glue_columns()
+        ]
+        assert descriptor["Columns"] == expected
+        assert [(k["Name"], k["Type"]) for k in table_input["PartitionKeys"]] == [("dt", "string")]
+        assert table_input["TableType"] == "EXTERNAL_TABLE"
+        assert descriptor["InputFormat"] == (
+            "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+        )
+        assert descriptor["OutputFormat"] == (
+            "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+        )
+        assert descriptor["SerdeInfo"]["SerializationLibrary"] == (
+            "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+        )
+        bucket = text(
+            built.function("archive")["Properties"]["Environment"]["Variables"]["ARCHIVE_BUCKET"]
+        )
+        location = f"s3://{bucket}/{prefix}{name}/"
+        assert text(descriptor["Location"]) == location
+        params = {k: text(v) for k, v in table_input["Parameters"].items()}
+        assert params == {
+            "classification": "parquet",
+            "parquet.compression": "ZSTD",
+            "EXTERNAL": "TRUE",
+            "projection.enabled": "true",
+            "projection.dt.type": "date",
+            "projection.dt.format": "yyyy-MM-dd",
+            "projection.dt.range": "2023-01-01,NOW",
+            "projection.dt.interval": "1",
+            "projection.dt.interval.unit": "DAYS",
+            "storage.location.template": location + "dt=${dt}/",
+        }
+    assert not built.resources("AWS::Glue::Crawler")
+
+
+# --- queries ------------------------------------------------------------------------------
+
+
+def test_one_named_query_per_sql_file(default: Built) -> None:
+    files = sorted((ROOT / "queries").glob("*.sql"))
+    named = {
+        q["Properties"]["Name"]: q["Properties"]
+        for q in default.resources("AWS::Athena::NamedQuery").values()
+    }
+    assert len(named) == len(files) == len(default.resources("AWS::Athena::NamedQuery"))
+    assert set(named) == {f.stem for f in files}
+    workgroup_id = default.logical_id(
+        next(iter(default.resources("AWS::Athena::WorkGroup").values()))
+    )
+    for path in files:
+        props = named[path.stem]
+        assert props["QueryString"] == path.read_text(encoding="utf-8")
+        assert props["Database"] == "ivs_stage_archive"
+        assert props["WorkGroup"] == {"Ref": workgroup_id}
+        assert props["Description"] and props["Description"] in path.read_text().splitlines()[0]
+
+
+def test_a_query_file_without_its_header_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "good.sql").write_text("-- good: what it answers\nSELECT 1\n")
+    assert [q.name for q in load_queries(tmp_path)] == ["good"]
+    (tmp_path / "bad.sql").write_text("SELECT 1\n")
+    with pytest.raises(ValueError, match=r"bad\.sql: the first line must be '-- bad: "):
+        load_queries(tmp_path)
+
+
+def test_athena_workgroup_enforces_encrypted_results_and_a_scan_limit(
+    default: Built, variant: Built
+) -> None:
+    (workgroup,) = default.resources("AWS::Athena::WorkGroup").values()
+    config = workgroup["Properties"]["WorkGroupConfiguration"]
+    assert config["EnforceWorkGroupConfiguration"] is True
+    assert config["BytesScannedCutoffPerQuery"] == 10_000 * 1_000_000
+    assert config["EngineVersion"] == {"SelectedEngineVersion": "AUTO"}
+    result = config["ResultConfiguration"]
+    assert result["EncryptionConfiguration"] == {"EncryptionOption": "SSE_S3"}
+    assert text(result["OutputLocation"]).startswith("s3://<")
+    assert text(result["OutputLocation"]).endswith("/athena-results/")
+    (kms_workgroup,) = variant.resources("AWS::Athena::WorkGroup").values()
+    encryption = kms_workgroup["Properties"]["WorkGroupConfiguration"]["ResultConfiguration"][
+        "EncryptionConfiguration"
+    ]
+    assert encryption["EncryptionOption"] == "SSE_KMS"
+    assert "KmsKey" in encryption
+
+
+# --- archiver -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("handler", ["discover", "archive"])
+def test_functions_run_python_3_13_on_arm_with_exactly_the_settings_variables(
+    default: Built, handler: str
+) -> None:
+    props = default.function(handler)["Properties"]
+    assert props["Runtime"] == "python3.13"
+    assert props["Architectures"] == ["arm64"]
+    assert props["Timeout"] == 900
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    env = props["Environment"]["Variables"]
+    assert set(env) == set(ENV_VARS) | POWERTOOLS
+    assert env["POWERTOOLS_SERVICE_NAME"] == "ivs-stage-archive"
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "IVSStageArchive"
+    # The runtime's own validation accepts what the stack sets (tokens stand for real names).
+    placeholders = {
+        "ARCHIVE_BUCKET": "archive-bucket",
+        "LEDGER_TABLE": "ledger-table",
+        "WORK_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/work",
+        "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dead",
+    }
+    settings = Settings.from_env(
+        {k: v if isinstance(v, str) else placeholders[k] for k, v in env.items()}
+    )
+    assert settings.api_tps_budget == 4
+    assert settings.archive_concurrency == 2
+
+
+def test_variant_settings_reach_the_functions(variant: Built) -> None:
+    env = variant.function("archive")["Properties"]["Environment"]["Variables"]
+    settings = Settings.from_env(
+        {k: v if isinstance(v, str) else "x-placeholder" for k, v in env.items()}
+    )
+    assert settings.stage_allow_list == tuple(STAGES)
+    assert settings.prefix == "ivs/archive/"
+    assert settings.participant_details == "off"
+    assert settings.archive_concurrency == 4
+    assert settings.api_tps_budget == 3
+
+
+def test_log_groups_keep_the_configured_retention(default: Built, variant: Built) -> None:
+    for built, days in ((default, 30), (variant, 90)):
+        groups = built.resources("AWS::Logs::LogGroup")
+        assert [g["Properties"]["RetentionInDays"] for g in groups.values()] == [days, days]
+        for handler in ("discover", "archive"):
+            log_group = built.function(handler)["Properties"]["LoggingConfig"]["LogGroup"]
+            assert log_group["Ref"] in groups
+
+
+def test_ledger_table(default: Built) -> None:
+    (table,) = default.resources("AWS::DynamoDB::Table").values()
+    props = table["Properties"]
+    assert table["DeletionPolicy"] == "Retain"
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    assert props["AttributeDefinitions"] == [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "S"},
+    ]
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert "GlobalSecondaryIndexes" not in props
+
+
+def test_work_queue_dead_letters_encryption_and_tls(default: Built) -> None:
+    queues = default.resources("AWS::SQS::Queue")
+    work = next(q for q in queues.values() if "RedrivePolicy" in q["Properties"])
+    dlq_id = work["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    assert work["Properties"]["VisibilityTimeout"] >= 6 * ARCHIVE_TIMEOUT.to_seconds()
+    assert work["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 5
+    for queue_id, queue in queues.items():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True
+        default.template.has_resource_properties(
+            "AWS::SQS::QueuePolicy",
+            {
+                "Queues": [{"Ref": queue_id}],
+                "PolicyDocument": {
+                    "Statement": [
+                        Match.object_like(
+                            {
+                                "Effect": "Deny",
+                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                            }
+                        )
+                    ]
+                },
+            },
+        )
+    assert dlq_id in queues
+
+
+@pytest.mark.parametrize("built_name", ["default", "variant"])
+def test_archive_workers_times_their_budget_stay_within_the_quota(
+    built_name: str, request: pytest.FixtureRequest
+) -> None:
+    built: Built = request.getfixturevalue(built_name)
+    archive = built.function("archive")
+    (mapping,) = built.resources("AWS::Lambda::EventSourceMapping").values()
+    props = mapping["Properties"]
+    assert props["FunctionName"] == {"Ref": built.logical_id(archive)}
+    assert props["BatchSize"] == 1
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    env = archive["Properties"]["Environment"]["Variables"]
+    workers = props["ScalingConfig"]["MaximumConcurrency"]
+    assert workers == int(env["ARCHIVE_CONCURRENCY"]) >= 2
+    assert workers * (float(env["API_TPS_BUDGET"]) / workers) <= 5
+    # One discovery at a time, whatever fires it; a failed run waits for the next one.
+    discover = built.function("discover")
+    assert discover["Properties"]["ReservedConcurrentExecutions"] == 1
+    invoke = built.one("AWS::Lambda::EventInvokeConfig")
+    assert invoke["Properties"]["MaximumRetryAttempts"] == 0
+
+
+def test_schedule_and_ivs_stage_update_rules_fire_discovery(default: Built, variant: Built) -> None:
+    for built, schedule, resources in (
+        (default, "rate(10 minutes)", None),
+        (variant, "rate(1 hour)", STAGES),
+    ):
+        discover = {"Fn::GetAtt": [built.logical_id(built.function("discover")), "Arn"]}
+        rules = built.resources("AWS::Events::Rule").values()
+        scheduled = [r for r in rules if "ScheduleExpression" in r["Properties"]]
+        patterned = [r for r in rules if "EventPattern" in r["Properties"]]
+        assert [r["Properties"]["ScheduleExpression"] for r in scheduled] == [schedule]
+        expected = {"source": ["aws.ivs"], "detail-type": ["IVS Stage Update"]}
+        if resources:
+            expected["resources"] = resources
+        assert [r["Properties"]["EventPattern"] for r in patterned] == [expected]
+        for rule in [*scheduled, *patterned]:
+            assert [t["Arn"] for t in rule["Properties"]["Targets"]] == [discover]
+
+
+# --- IAM ----------------------------------------------------------------------------------
+
+
+def test_ivs_actions_are_exactly_the_read_only_list(default: Built) -> None:
+    discover = default.policy_statements(default.function("discover"))
+    archive = default.policy_statements(default.function("archive"))
+    assert actions(discover, "ivs:") | actions(archive, "ivs:") == IVS_ACTIONS
+    assert actions(discover, "ivs:") == {
+        "ivs:ListStages",
+        "ivs:ListStageSessions",
+        "ivs:GetStageSession",
+    }
+    assert "ivs:ListStages" not in actions(archive, "ivs:")
+    stage_arn = re.compile(
+        r"^arn:(aws|<AWS::Partition>):ivs:<AWS::Region>:<AWS::AccountId>:stage/\*$"
+    )
+    for statement in [*discover, *archive]:
+        ivs = actions([statement], "ivs:")
+        if not ivs:
+            continue
+        resources = [text(r) for r in as_list(statement["Resource"])]
+        if "ivs:ListStages" in ivs:  # the only one without resource-level permissions
+            assert resources == ["*"]
+            assert ivs == {"ivs:ListStages"}
+        else:
+            assert len(resources) == 1
+            assert stage_arn.match(resources[0]), resources
+
+
+def test_allow_list_scopes_ivs_and_details_off_drops_get_participant(variant: Built) -> None:
+    statements = [
+        *variant.policy_statements(variant.function("discover")),
+        *variant.policy_statements(variant.function("archive")),
+    ]
+    assert actions(statements, "ivs:") == IVS_ACTIONS - {"ivs:GetParticipant"}
+    for statement in statements:
+        ivs = actions([statement], "ivs:")
+        if ivs and ivs != {"ivs:ListStages"}:
+            assert sorted(as_list(statement["Resource"])) == STAGES
+
+
+@pytest.mark.parametrize("built_name", ["default", "variant"])
+def test_s3_access_is_limited_to_the_table_prefixes(
+    built_name: str, request: pytest.FixtureRequest
+) -> None:
+    built: Built = request.getfixturevalue(built_name)
+    prefix = built.stack.config.prefix
+    assert not actions(built.policy_statements(built.function("discover")), "s3:")
+    statements = built.policy_statements(built.function("archive"))
+    s3_statements = [s for s in statements if actions([s], "s3:")]
+    objects = next(s for s in s3_statements if "s3:PutObject" in as_list(s["Action"]))
+    assert set(as_list(objects["Action"])) == {
+        "s3:PutObject",
+        "s3:GetObject",
+        "s3:AbortMultipartUpload",
+    }
+    resources = sorted(text(r) for r in objects["Resource"])
+    tails = sorted(f"/{prefix}{t}/*" for t in TABLES)
+    assert all(r.endswith(t) for r, t in zip(resources, tails, strict=True))
+    (bucket_arn,) = {r[: -len(t)] for r, t in zip(resources, tails, strict=True)}
+    listing = next(s for s in s3_statements if "s3:ListBucket" in as_list(s["Action"]))
+    assert text(listing["Resource"]) == bucket_arn
+    assert bucket_arn.endswith(":s3:::my-existing-archive") or bucket_arn.endswith(".Arn>")
+    assert sorted(listing["Condition"]["StringLike"]["s3:prefix"]) == [
+        f"{prefix}{t}/*" for t in sorted(TABLES)
+    ]
+    assert actions(s3_statements, "s3:") == {
+        "s3:PutObject",
+        "s3:GetObject",
+        "s3:AbortMultipartUpload",
+        "s3:ListBucket",
+    }
+
+
+def test_ledger_and_queue_access_only(default: Built) -> None:
+    (table_id,) = default.resources("AWS::DynamoDB::Table")
+    queues = default.resources("AWS::SQS::Queue")
+    work_id = next(k for k, q in queues.items() if "RedrivePolicy" in q["Properties"])
+    (dead_id,) = set(queues) - {work_id}
+    for handler in ("discover", "archive"):
+        statements = default.policy_statements(default.function(handler))
+        services = {a.split(":")[0] for s in statements for a in as_list(s["Action"])}
+        assert services <= {"ivs", "s3", "dynamodb", "sqs", "logs", "xray"}
+        for statement in statements:
+            if actions([statement], "dynamodb:"):
+                assert statement["Resource"] == {"Fn::GetAtt": [table_id, "Arn"]}
+                assert "dynamodb:Scan" not in as_list(statement["Action"])
+        sqs = {
+            (statement["Resource"]["Fn::GetAtt"][0], action)
+            for statement in statements
+            for action in as_list(statement["Action"])
+            if action.startswith("sqs:")
+        }
+        assert (work_id, "sqs:SendMessage") in sqs
+        # Only the archive parks invalid messages in the dead-letter queue itself.
+        assert {q for q, _ in sqs} == ({work_id, dead_id} if handler == "archive" else {work_id})
+        assert {a for q, a in sqs if q == dead_id} <= {
+            "sqs:SendMessage",
+            "sqs:GetQueueAttributes",
+            "sqs:GetQueueUrl",
+        }
+
+
+# --- monitoring ---------------------------------------------------------------------------
+
+
+def test_alarms_cover_dead_letters_errors_throttles_expiry_and_lag(default: Built) -> None:
+    alarms = [a["Properties"] for a in default.resources("AWS::CloudWatch::Alarm").values()]
+    assert all(a["AlarmActions"] for a in alarms), "every alarm notifies the topic"
+    single = [a for a in alarms if "MetricName" in a]
+    (math,) = [a for a in alarms if "Metrics" in a]
+    assert sorted(a["MetricName"] for a in single) == [
+        "ApproximateNumberOfMessagesVisible",
+        "ArchiveLagSeconds",
+        "Errors",
+        "Errors",
+        "SessionsExpired",
+    ]
+    by_metric = {a["MetricName"]: a for a in single}
+    dlq = by_metric["ApproximateNumberOfMessagesVisible"]
+    assert (dlq["Namespace"], dlq["Threshold"], dlq["ComparisonOperator"]) == (
+        "AWS/SQS",
+        0,
+        "GreaterThanThreshold",
+    )
+    expired = by_metric["SessionsExpired"]
+    assert expired["Namespace"] == "IVSStageArchive"
+    assert expired["Dimensions"] == [{"Name": "service", "Value": "ivs-stage-archive"}]
+    assert expired["Threshold"] == 0
+    assert by_metric["ArchiveLagSeconds"]["Statistic"] == "Maximum"
+    assert by_metric["ArchiveLagSeconds"]["Threshold"] == 6 * 3600
+    functions = {default.logical_id(default.function(h)) for h in ("discover", "archive")}
+    assert {
+        a["Dimensions"][0]["Value"]["Ref"] for a in single if a["MetricName"] == "Errors"
+    } == functions
+    used = [m["MetricStat"]["Metric"] for m in math["Metrics"] if "MetricStat" in m]
+    assert {m["MetricName"] for m in used} == {"ApiThrottles"}
+    assert {m["Namespace"] for m in used} == {"IVSStageArchive"}
+    assert sorted(
+        next(d["Value"] for d in m["Dimensions"] if d["Name"] == "Operation") for m in used
+    ) == sorted(OPERATIONS)
+    assert len(default.resources("AWS::CloudWatch::Dashboard")) == 1
+    assert not default.resources("AWS::SNS::Subscription")
+
+
+def test_alarm_email_subscribes_to_an_encrypted_topic(variant: Built) -> None:
+    (subscription,) = variant.resources("AWS::SNS::Subscription").values()
+    assert subscription["Properties"]["Protocol"] == "email"
+    assert subscription["Properties"]["Endpoint"] == "ops@example.com"
+    (topic,) = variant.resources("AWS::SNS::Topic").values()
+    assert "KmsMasterKeyId" in topic["Properties"]
+
+
+# --- cdk-nag and validation ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("built_name", ["default", "variant"])
+def test_cdk_nag_aws_solutions_leaves_no_finding(
+    built_name: str, request: pytest.FixtureRequest
+) -> None:
+    built: Built = request.getfixturevalue(built_name)
+    report = AwsSolutionsChecks(built.app).validate_scope(built.app)
+    findings = [
+        f"{v.rule_name} at {r.construct_path}"
+        for v in report.violations
+        for r in v.violating_resources
+    ]
+    assert findings == []
+    assert report.success
+
+
+def test_every_acknowledgment_has_a_reason(default: Built) -> None:
+    key = cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY
+    acknowledged = [
+        entry.data
+        for construct in default.app.node.find_all()
+        for entry in construct.node.metadata
+        if entry.type == key
+    ]
+    assert acknowledged
+    reasons = {
+        rule.removeprefix("Annotation::"): reason
+        for data in acknowledged
+        for rule, reason in data.items()
+    }
+    assert set(reasons) >= {
+        "AwsSolutions-S1",
+        "AwsSolutions-L1",
+        "AwsSolutions-IAM5[Resource::*]",
+    }
+    for rule, reason in reasons.items():
+        assert rule.startswith("AwsSolutions-")
+        assert len(reason) > 40, rule
+
+
+def test_a_new_wildcard_is_not_acknowledged() -> None:
+    """The acknowledgments are per statement: an unexpected wildcard still fails cdk-nag."""
+    from aws_cdk import aws_iam as iam
+
+    from infra.nag import acknowledge_wildcards
+
+    app = cdk.App()
+    stack = cdk.Stack(app, "Probe")
+    role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    role.add_to_principal_policy(iam.PolicyStatement(actions=["ivs:ListStages"], resources=["*"]))
+    role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=["*"]))
+    policy = role.node.find_child("DefaultPolicy")
+    assert isinstance(policy, iam.Policy)
+    acknowledge_wildcards(policy)
+    report = AwsSolutionsChecks(app).validate_scope(app)
+    assert [v.rule_name for v in report.violations] == ["AwsSolutions-IAM5[Resource::*]"]
+
+
+def test_an_invalid_context_value_fails_the_synth_naming_the_key() -> None:
+    from infra.config import ConfigError
+
+    app = cdk.App(context={"apiTpsBudget": 9, "aws:cdk:bundling-stacks": []})
+    with pytest.raises(ConfigError, match="'apiTpsBudget': must be a number with 0 < x <= 5"):
+        IvsStageArchiveStack(app, "Invalid")
