@@ -5,12 +5,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo-out
+# The real quota is 5 calls a second per operation; the demo simulates a 10x quota to take
+# seconds, not minutes (`make demo DEMO_TPS=5` shows the real pace).
+DEMO_TPS ?= 50
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := 1
 export CDK_DISABLE_VERSION_CHECK := 1
 CDK := npx --no-install cdk --no-notices
 
-.PHONY: demo test lint typecheck pytest synth deploy bench clean
+.PHONY: demo test lint typecheck pytest synth deploy bench clean docs
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +27,7 @@ node_modules/.installed: package.json package-lock.json
 
 demo: $(STAMP)
 	$(PY) -m local generate --seed 7 --out $(DEMO_OUT)/scenario.json
-	$(PY) -m local run --scenario $(DEMO_OUT)/scenario.json --out $(DEMO_OUT)/archive --stats $(DEMO_OUT)/stats.json
+	$(PY) -m local run --scenario $(DEMO_OUT)/scenario.json --out $(DEMO_OUT)/archive --tps $(DEMO_TPS) --stats $(DEMO_OUT)/stats.json
 	$(PY) -m local query --dir $(DEMO_OUT)/archive
 
 lint: $(STAMP)
@@ -50,3 +53,6 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out $(DEMO_OUT) .mypy_cache .ruff_cache .pytest_cache
+
+docs: $(STAMP)
+	$(PY) -m local.readme

@@ -147,6 +147,7 @@ def main(*, stages: int, sessions: int, participants: int, seed: int, out: Path 
     if out is None:
         sys.stdout.write(text)
         return 0
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     counts = _counts(scenario)
     print(
