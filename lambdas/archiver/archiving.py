@@ -5,15 +5,23 @@ ledger on first sight), so every invocation sees the same chunks. A chunk's Parq
 written, then the chunk is marked done; a chunk marked done is never fetched again. When the
 invocation's remaining time runs short, the worker stops between chunks and enqueues a
 continuation. The session row is written and the session marked ARCHIVED last.
+
+Throughput: the quota is per operation, so ListParticipantEvents and GetParticipant each run on
+a thread pool of their own behind their own rate limiter. A window of participants' calls stays
+in flight across chunk boundaries, rows become Arrow batches as answers come in, and a chunk is
+written on a writer thread while the next one is fetched: the budgets never wait on S3, and
+memory holds one chunk being written plus the window, whatever the session's size.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from itertools import islice
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -24,7 +32,7 @@ from archiver.messages import SessionMessage
 from archiver.rows import Row, event_rows, participant_row, session_row
 from archiver.schema import PARTICIPANT_EVENTS, PARTICIPANTS, STAGE_SESSIONS
 from archiver.settings import Settings
-from archiver.writer import SessionKeys, put_parquet
+from archiver.writer import RowBuffer, SessionKeys, put_parquet
 
 # Longer than one invocation (15 min): a live worker never loses its lease to a duplicate.
 LEASE = timedelta(minutes=16)
@@ -47,6 +55,42 @@ class Report:
     lag_seconds: float | None = None
 
 
+@dataclass
+class _Calls:
+    """One participant's calls, in flight."""
+
+    chunk: int
+    summary: ApiRecord
+    events: Future[list[ApiRecord]]
+    details: Future[ApiRecord] | None
+
+    def cancel(self) -> None:
+        self.events.cancel()
+        if self.details is not None:
+            self.details.cancel()
+
+
+class _Chunk:
+    """One chunk's rows, made as its participants' answers come in."""
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+        self.people: list[Row] = []
+        self.events = RowBuffer(PARTICIPANT_EVENTS)
+
+    def add(self, arn: str, session_id: str, calls: _Calls) -> None:
+        participant = calls.details.result() if calls.details else calls.summary
+        rows = event_rows(
+            arn,
+            session_id,
+            calls.summary["participantId"],
+            participant.get("userId"),
+            calls.events.result(),
+        )
+        self.people.append(participant_row(arn, session_id, participant, event_count=len(rows)))
+        self.events.extend(rows)
+
+
 class SessionArchiver:
     def __init__(
         self, settings: Settings, ivs: IvsClient, ledger: Ledger, s3: Any, sqs: Any
@@ -59,6 +103,9 @@ class SessionArchiver:
         # One pool per operation: each keeps its own rate limiter busy despite call latency.
         self._events_pool = ThreadPoolExecutor(settings.api_threads, "ListParticipantEvents")
         self._details_pool = ThreadPoolExecutor(settings.api_threads, "GetParticipant")
+        self._writer = ThreadPoolExecutor(1, "ChunkWriter")
+        # Participants whose calls are in flight at once: enough to keep both pools busy.
+        self.window = 4 * settings.api_threads
 
     def archive(
         self, message: SessionMessage, *, owner: str, remaining_ms: Callable[[], int]
@@ -102,62 +149,103 @@ class SessionArchiver:
         size = self.ledger.plan(
             arn, session_id, chunk_size=self.settings.chunk_size, participants=len(participants)
         )
-        chunks = [participants[i : i + size] for i in range(0, len(participants), size)]
+        todo = [
+            (number, participants[start : start + size])
+            for number, start in enumerate(range(0, len(participants), size))
+            if number not in chunks_done
+        ]
         report = Report(Outcome.ARCHIVED)
-        for number, chunk in enumerate(chunks):
-            if number in chunks_done:
-                continue
-            # Between chunks only: every invocation makes progress, however short it is.
-            if report.chunks_written and remaining_ms() < self.settings.min_remaining_ms:
-                self._continue_later(message, owner)
-                report.outcome = Outcome.CONTINUED
-                return report
-            participant_rows, events = self._fetch_chunk(arn, session_id, chunk)
-            # Write nothing for a session that vanished while we read it (it would be less).
-            self.ivs.get_stage_session(arn, session_id)
-            put_parquet(
-                self.s3,
-                self.settings.bucket,
-                keys.participants(number),
-                PARTICIPANTS,
-                participant_rows,
-            )
-            put_parquet(
-                self.s3, self.settings.bucket, keys.events(number), PARTICIPANT_EVENTS, events
-            )
-            self.ledger.chunk_done(arn, session_id, number, len(events))
-            report.chunks_written += 1
-            report.participants += len(participant_rows)
-            report.events += len(events)
+        started: list[int] = []
+        calls = self._calls(arn, session_id, todo, started, remaining_ms)
+        self._fetch_and_write(calls, keys, report)
+        if len(started) < len(todo):
+            self._continue_later(message, owner)
+            report.outcome = Outcome.CONTINUED
+            return report
         self._finish(arn, session, keys, len(participants))
         report.lag_seconds = (datetime.now(UTC) - session["endTime"]).total_seconds()
         return report
 
-    def _fetch_chunk(
-        self, arn: str, session_id: str, chunk: list[ApiRecord]
-    ) -> tuple[list[Row], list[Row]]:
-        ids = [p["participantId"] for p in chunk]
-        events = [
-            self._events_pool.submit(self.ivs.list_participant_events, arn, session_id, pid)
-            for pid in ids
-        ]
-        details: list[Future[ApiRecord]] | None = None
-        if self.settings.with_participant_details:
-            details = [
-                self._details_pool.submit(self._participant, arn, session_id, pid) for pid in ids
-            ]
-        participant_rows: list[Row] = []
-        all_events: list[Row] = []
-        for i, summary in enumerate(chunk):
-            participant = details[i].result() if details else summary
-            rows = event_rows(
-                arn, session_id, ids[i], participant.get("userId"), events[i].result()
-            )
-            participant_rows.append(
-                participant_row(arn, session_id, participant, event_count=len(rows))
-            )
-            all_events += rows
-        return participant_rows, all_events
+    def _calls(
+        self,
+        arn: str,
+        session_id: str,
+        todo: list[tuple[int, list[ApiRecord]]],
+        started: list[int],
+        remaining_ms: Callable[[], int],
+    ) -> Iterator[_Calls]:
+        """Each participant's calls, submitted to the pools as they are pulled. A chunk is
+        started only while enough time is left, but the first always is: every invocation makes
+        progress, however short it is."""
+        for number, chunk in todo:
+            if started and remaining_ms() < self.settings.min_remaining_ms:
+                return
+            started.append(number)
+            for summary in chunk:
+                pid = summary["participantId"]
+                details = None
+                if self.settings.with_participant_details:
+                    details = self._details_pool.submit(self._participant, arn, session_id, pid)
+                events = self._events_pool.submit(
+                    self.ivs.list_participant_events, arn, session_id, pid
+                )
+                yield _Calls(number, summary, events, details)
+
+    def _fetch_and_write(self, calls: Iterator[_Calls], keys: SessionKeys, report: Report) -> None:
+        """Keep a window of participants' calls in flight across chunk boundaries, so that the
+        pools never run dry between chunks; make rows as answers come in, in participant order;
+        write each chunk while the next one is fetched."""
+        window = deque(islice(calls, self.window))
+        chunk: _Chunk | None = None
+        writing: Future[tuple[int, int]] | None = None
+        try:
+            while window:
+                head = window.popleft()
+                window.extend(islice(calls, 1))
+                if chunk is None or chunk.number != head.chunk:
+                    if chunk is not None:
+                        writing = self._write_after(writing, keys, chunk, report)
+                    chunk = _Chunk(head.chunk)
+                chunk.add(keys.stage_arn, keys.session_id, head)
+            if chunk is not None:
+                writing = self._write_after(writing, keys, chunk, report)
+            if writing is not None:
+                self._written(writing, report)
+        except BaseException:
+            for pending in window:
+                pending.cancel()  # no more calls for an archive that failed
+            raise
+        finally:
+            if writing is not None:
+                wait([writing])  # never leave a write running behind a failure
+
+    def _write_after(
+        self,
+        previous: Future[tuple[int, int]] | None,
+        keys: SessionKeys,
+        chunk: _Chunk,
+        report: Report,
+    ) -> Future[tuple[int, int]]:
+        """Chunks are written one at a time, in order, on the writer thread."""
+        if previous is not None:
+            self._written(previous, report)
+        return self._writer.submit(self._write_chunk, keys, chunk)
+
+    def _write_chunk(self, keys: SessionKeys, chunk: _Chunk) -> tuple[int, int]:
+        arn, session_id, bucket = keys.stage_arn, keys.session_id, self.settings.bucket
+        # Write nothing for a session that vanished while we read it (it would be less).
+        self.ivs.get_stage_session(arn, session_id)
+        put_parquet(self.s3, bucket, keys.participants(chunk.number), PARTICIPANTS, chunk.people)
+        put_parquet(self.s3, bucket, keys.events(chunk.number), PARTICIPANT_EVENTS, chunk.events)
+        self.ledger.chunk_done(arn, session_id, chunk.number, chunk.events.count)
+        return len(chunk.people), chunk.events.count
+
+    @staticmethod
+    def _written(writing: Future[tuple[int, int]], report: Report) -> None:
+        participants, events = writing.result()
+        report.chunks_written += 1
+        report.participants += participants
+        report.events += events
 
     def _participant(self, arn: str, session_id: str, participant_id: str) -> ApiRecord:
         try:

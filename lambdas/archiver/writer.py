@@ -7,7 +7,7 @@ overwrites, never duplicates. S3 replaces an object atomically, so a reader neve
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -49,18 +49,53 @@ class SessionKeys:
         return self.chunk(PARTICIPANT_EVENTS, number)
 
 
-def parquet_bytes(table: Table, rows: Sequence[Row]) -> bytes:
+class RowBuffer:
+    """Rows of one table on their way to one Parquet object, held as Arrow record batches
+    (compact, columnar): dict rows are converted every `batch_rows` rows, so a chunk of
+    thousands of participants never sits in memory as Python dicts."""
+
+    def __init__(self, table: Table, rows: Iterable[Row] = (), batch_rows: int = 4096) -> None:
+        self.table = table
+        self.batch_rows = batch_rows
+        self._batches: list[pa.RecordBatch] = []
+        self._pending: list[Row] = []
+        self.count = 0
+        self.extend(rows)
+
+    def extend(self, rows: Iterable[Row]) -> None:
+        for row in rows:
+            self._pending.append(row)
+            self.count += 1
+        if len(self._pending) >= self.batch_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            schema = self.table.arrow_schema
+            self._batches.append(pa.RecordBatch.from_pylist(self._pending, schema=schema))
+            self._pending = []
+
+    def parquet(self) -> bytes:
+        """One Parquet file (zstd, millisecond UTC timestamps) holding the rows in order."""
+        self._flush()
+        data = pa.Table.from_batches(self._batches, schema=self.table.arrow_schema)
+        sink = io.BytesIO()
+        pq.write_table(data, sink, compression="zstd", coerce_timestamps="ms")
+        return sink.getvalue()
+
+
+def parquet_bytes(table: Table, rows: Iterable[Row]) -> bytes:
     """One Parquet file (zstd, millisecond UTC timestamps) holding `rows` in order."""
-    data = pa.Table.from_pylist(list(rows), schema=table.arrow_schema)
-    sink = io.BytesIO()
-    pq.write_table(data, sink, compression="zstd", coerce_timestamps="ms")
-    return sink.getvalue()
+    return RowBuffer(table, rows).parquet()
 
 
-def put_parquet(s3: Any, bucket: str, key: str, table: Table, rows: Sequence[Row]) -> None:
+def put_parquet(
+    s3: Any, bucket: str, key: str, table: Table, rows: Iterable[Row] | RowBuffer
+) -> None:
+    buffer = rows if isinstance(rows, RowBuffer) else RowBuffer(table, rows)
     s3.put_object(
         Bucket=bucket,
         Key=key,
-        Body=parquet_bytes(table, rows),
+        Body=buffer.parquet(),
         ContentType="application/vnd.apache.parquet",
     )
