@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from moto.server import ThreadedMotoServer
 
 from archiver.schema import TABLES
 from local.simulator import Simulator
@@ -102,6 +101,8 @@ class EmbeddedPipeline:
             fault_rate=self.options.fault_rate,
             seed=self.options.seed,
         )
+        from moto.server import ThreadedMotoServer  # here: a worker process need not load moto
+
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
         self.invocations: Counter[str] = Counter()
@@ -224,27 +225,10 @@ class EmbeddedPipeline:
     def archive_once(self, invocation_ms: int | None = None) -> dict[str, Any] | None:
         """One archive invocation on the next message, as Lambda's event source would make
         it. None when no message is visible."""
-        from archiver.handlers import archive
-
-        received = self.sqs.receive_message(
-            QueueUrl=self.queue_url,
-            MaxNumberOfMessages=1,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
-        if not received:
-            return None
-        records = [_sqs_record(m, self.queue_url) for m in received]
         ms = invocation_ms if invocation_ms is not None else self.options.invocation_ms
-        context = LambdaContext("archive", time.monotonic() * 1000 + ms)
-        self.invocations["archive"] += 1
-        response: dict[str, Any] = dict(archive.handler({"Records": records}, context))
-        failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
-        for message in received:
-            if message["MessageId"] not in failed:
-                self.sqs.delete_message(
-                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
-                )
+        response = archive_invocation(self.sqs, self.queue_url, ms)
+        if response is not None:
+            self.invocations["archive"] += 1
         return response
 
     def queue_depth(self) -> int:
@@ -344,6 +328,30 @@ def _lookback_days(scenario: dict[str, Any]) -> int:
     ]
     oldest = min(starts, default=datetime.now(UTC))
     return max(1, (datetime.now(UTC) - oldest).days + 2)
+
+
+def archive_invocation(sqs: Any, queue_url: str, invocation_ms: int) -> dict[str, Any] | None:
+    """One archive Lambda invocation on the next visible message of `queue_url`, as the SQS
+    event source makes it: the handler, then every message it did not fail is deleted. None when
+    no message is visible. The environment must hold the archiver's settings."""
+    from archiver.handlers import archive
+
+    received = sqs.receive_message(
+        QueueUrl=queue_url,
+        MaxNumberOfMessages=1,
+        AttributeNames=["All"],
+        MessageAttributeNames=["All"],
+    ).get("Messages", [])
+    if not received:
+        return None
+    records = [_sqs_record(m, queue_url) for m in received]
+    context = LambdaContext("archive", time.monotonic() * 1000 + invocation_ms)
+    response: dict[str, Any] = dict(archive.handler({"Records": records}, context))
+    failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+    for message in received:
+        if message["MessageId"] not in failed:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return response
 
 
 def _sqs_record(message: dict[str, Any], queue_url: str) -> dict[str, Any]:
