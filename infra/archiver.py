@@ -19,13 +19,13 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from archiver.observability import NAMESPACE as METRICS_NAMESPACE
+from archiver.observability import SERVICE as SERVICE_NAME
 from archiver.schema import TABLES
 from infra.bundling import lambda_code
 from infra.config import ArchiveConfig
 from infra.storage import Storage
 
-SERVICE_NAME = "ivs-stage-archive"
-METRICS_NAMESPACE = "IVSStageArchive"
 DISCOVER_HANDLER = "archiver.handlers.discover.handler"
 ARCHIVE_HANDLER = "archiver.handlers.archive.handler"
 ARCHIVE_TIMEOUT = Duration.minutes(15)

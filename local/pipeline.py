@@ -125,11 +125,22 @@ class EmbeddedPipeline:
         self._create_resources()
         self._env_settings = _environment(self._settings_environment())
         self._env_settings.__enter__()
-        from archiver import runtime
-
-        runtime.runtime.cache_clear()  # a fresh "container" for this pipeline's settings
+        self._fresh_container()
         self._started = time.monotonic()
         return self
+
+    def _fresh_container(self) -> None:
+        """What a new Lambda container would have: settings read anew, no metrics left over
+        from earlier invocations, logs to the process's stdout at this pipeline's level."""
+        from archiver import runtime
+        from archiver.observability import logger, metrics
+
+        runtime.runtime.cache_clear()
+        metrics.clear_metrics()
+        logger.setLevel("WARNING" if self.options.quiet else "INFO")
+        handler = logger.registered_handler
+        if isinstance(handler, logging.StreamHandler) and sys.__stdout__ is not None:
+            handler.setStream(sys.__stdout__)  # the process's stdout, as in Lambda
 
     def __exit__(self, *exc: object) -> None:
         from archiver import runtime

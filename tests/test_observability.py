@@ -28,7 +28,7 @@ def _emf(lines: list[str]) -> dict[str, list[dict[str, Any]]]:
 
 
 def test_metrics_and_logs(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     scenario = generate_scenario(stages=1, sessions=2, participants=4, seed=9)
     sessions = ended_sessions(scenario)
@@ -38,7 +38,7 @@ def test_metrics_and_logs(
         pipeline.discover()
         pipeline.simulator.expire_session(gone[0]["arn"], gone[1]["sessionId"])
         pipeline.drain()
-    lines = capsys.readouterr().out.splitlines()
+    lines = capfd.readouterr().out.splitlines()
     metrics = _emf(lines)
 
     def total(name: str) -> float:

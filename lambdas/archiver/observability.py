@@ -1,4 +1,8 @@
-"""Powertools Logger, Metrics and Tracer, configured by POWERTOOLS_* environment variables."""
+"""Powertools Logger, Metrics and Tracer.
+
+The service name and metric namespace are fixed here, not read from the environment when this
+module happens to be imported: the stack's alarms and dashboard (infra/) import them from here.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,12 @@ from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from archiver.ivs import IvsClient
 
-logger = Logger()
-metrics = Metrics()
-tracer = Tracer()
+SERVICE = "ivs-stage-archive"
+NAMESPACE = "IVSStageArchive"
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+tracer = Tracer(service=SERVICE)
 
 
 class ApiCallMetrics:

@@ -39,6 +39,7 @@ def archive_record(record: SQSRecord, lambda_context: LambdaContext) -> None:
             "rejected message", extra={"reason": str(exc), "message_id": record.message_id}
         )
         rt.dead_letter(record.body, reason=str(exc))
+        metrics.add_metric(name="MessagesRejected", unit=MetricUnit.Count, value=1)
         return
     logger.append_keys(stage_arn=message.stageArn, session_id=message.sessionId)
     try:

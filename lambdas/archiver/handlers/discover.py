@@ -24,6 +24,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     except InvalidInput as exc:
         # Retrying a malformed event repeats the error: reject it once, clearly, write nothing.
         logger.error("rejected discover event", extra={"reason": str(exc)})
+        metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=1)
         return {"rejected": str(exc)}
     finally:
         rt.discovery_api_metrics.flush()
