@@ -29,6 +29,7 @@ COLUMNS = (
     ("elapsed s", ">9"),
     ("ideal s", ">8"),
     ("ratio", ">6"),
+    ("w/o list", ">8"),
     ("throttled", ">9"),
     ("peak MB", ">8"),
     ("baseline s", ">10"),
@@ -68,6 +69,7 @@ def _row(archived: dict[str, Any], baseline: dict[str, Any] | None) -> list[str]
         f"{archived['elapsed_s']:.1f}",
         f"{archived['ideal_s']:.1f}",
         f"{archived['elapsed_over_ideal']:.3f}",
+        f"{archived['without_listing_over_ideal']:.3f}",
         throttled,
         f"{archived['peak_rss_mb']:.0f}",
     ]
@@ -116,10 +118,17 @@ def main(argv: list[str] | None = None) -> int:
         "total_s": round(time.monotonic() - started, 1),
         "cases": cases,
     }
+    incomplete = [c for c in cases if not c["rows_complete"]]
+    for case in incomplete:
+        print(
+            f"ERROR: {case['mode']} archived {case['rows']} of {case['participants']} "
+            f"participants and {case['events']} events",
+            file=sys.stderr,
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out} ({report['total_s']:.0f} s)")
-    return 0
+    return 1 if incomplete else 0
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ so it makes the same calls and writes the same rows: what differs is only how th
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -55,7 +56,7 @@ def archive_session(
         session,
         participant_count=len(people),
         event_count=len(events),
-        archived_at=session["endTime"],
+        archived_at=datetime.now(UTC),
     )
     put_parquet(s3, bucket, keys.session(), STAGE_SESSIONS, [row])
     return len(events)
