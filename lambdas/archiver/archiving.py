@@ -178,7 +178,7 @@ class SessionArchiver:
         started only while enough time is left, but the first always is: every invocation makes
         progress, however short it is."""
         for number, chunk in todo:
-            if started and remaining_ms() < self.settings.min_remaining_ms:
+            if started and remaining_ms() < self._time_for(len(chunk)):
                 return
             started.append(number)
             for summary in chunk:
@@ -190,6 +190,13 @@ class SessionArchiver:
                     self.ivs.list_participant_events, arn, session_id, pid
                 )
                 yield _Calls(number, summary, events, details)
+
+    def _time_for(self, participants: int) -> float:
+        """Milliseconds a chunk needs: at least one ListParticipantEvents call per participant
+        at this worker's rate, with a quarter more for paging and retries; never less than
+        MIN_REMAINING_MS. A chunk started with less time left could outlive the invocation."""
+        quota_bound = 1000 * participants / self.settings.worker_tps
+        return max(self.settings.min_remaining_ms, 1.25 * quota_bound)
 
     def _fetch_and_write(self, calls: Iterator[_Calls], keys: SessionKeys, report: Report) -> None:
         """Keep a window of participants' calls in flight across chunk boundaries, so that the

@@ -54,7 +54,8 @@ class Settings(BaseModel):
     lookback_days: int = Field(default=14, ge=1, le=3650)
     reconcile_interval_minutes: int = Field(default=60, ge=0)
     stage_allow_list: tuple[str, ...] = ()
-    # Stop between chunks (and continue in a new invocation) when less time than this is left.
+    # Stop between chunks (and continue in a new invocation) when less time than this, or than
+    # the next chunk needs at this worker's rate, is left.
     min_remaining_ms: int = Field(default=120_000, ge=0)
 
     @field_validator("prefix")
