@@ -150,3 +150,14 @@ def keyed(rows: list[dict[str, Any]], *columns: str) -> dict[Key, dict[str, Any]
         assert key not in result, f"duplicate row {key}"
         result[key] = row
     return result
+
+
+def events_by_key(directory: Path) -> dict[Key, dict[str, Any]]:
+    """The archived participant events, keyed like `expected_events` (fails on a duplicate)."""
+    return keyed(
+        read_table(directory, "participant_events"),
+        "stage_arn",
+        "session_id",
+        "participant_id",
+        "event_seq",
+    )

@@ -18,6 +18,7 @@ from local.generator import generate_scenario
 from local.pipeline import EmbeddedPipeline, Options
 from tests.archive_helpers import (
     ended_sessions,
+    events_by_key,
     expected_events,
     expected_participants,
     keyed,
@@ -82,13 +83,7 @@ def test_the_uninterrupted_run_takes_one_invocation_and_equals_the_api(
     assert result["invocations"] == 1
     calls = result["calls"]
     assert {op: calls[op] for op in _minimum(session, 1)} == _minimum(session, 1)
-    events = keyed(
-        read_table(out, "participant_events"),
-        "stage_arn",
-        "session_id",
-        "participant_id",
-        "event_seq",
-    )
+    events = events_by_key(out)
     assert events == expected_events(scenario)
     participants = keyed(
         read_table(out, "participants"), "stage_arn", "session_id", "participant_id"

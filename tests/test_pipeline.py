@@ -14,6 +14,7 @@ from local.generator import generate_scenario
 from local.pipeline import EmbeddedPipeline, Options
 from tests.archive_helpers import (
     ended_sessions,
+    events_by_key,
     expected_events,
     expected_participants,
     expected_sessions,
@@ -54,13 +55,7 @@ def archived(scenario: dict[str, Any], tmp_path_factory: pytest.TempPathFactory)
 def test_every_event_of_every_ended_session_exactly_once_and_equal_to_the_api(
     scenario: dict[str, Any], archived: dict[str, Any]
 ) -> None:
-    events = keyed(
-        read_table(archived["out"], "participant_events"),
-        "stage_arn",
-        "session_id",
-        "participant_id",
-        "event_seq",
-    )
+    events = events_by_key(archived["out"])
     expected = expected_events(scenario)
     assert len(expected) > 100
     assert events == expected

@@ -31,7 +31,13 @@ from archiver.messages import SessionMessage
 from archiver.runtime import runtime
 from local.generator import generate_scenario
 from local.pipeline import EmbeddedPipeline, LambdaContext, Options
-from tests.archive_helpers import ended_sessions, expected_events, keyed, read_table
+from tests.archive_helpers import (
+    ended_sessions,
+    events_by_key,
+    expected_events,
+    keyed,
+    read_table,
+)
 from tests.conftest import raw_post
 
 CHUNK = 4
@@ -169,13 +175,7 @@ def _assert_identical(
     kept = {key: body for key, body in reference.items() if not any(e in key for e in expired)}
     assert _objects(pipeline) == kept
     pipeline.mirror(out)
-    events = keyed(
-        read_table(out, "participant_events"),
-        "stage_arn",
-        "session_id",
-        "participant_id",
-        "event_seq",
-    )  # keyed() fails on a duplicate
+    events = events_by_key(out)  # fails on a duplicate
     assert events == {k: v for k, v in expected_events(scenario).items() if k[1] not in expired}
     archived = keyed(read_table(out, "stage_sessions"), "session_id")
     assert set(archived) == {(sid,) for sid in sessions - expired}
