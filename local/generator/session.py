@@ -73,6 +73,8 @@ def subscriptions(ctx: Ctx, actor: Actor, targets: list[Actor], last: int) -> li
                     continue
                 low = max(join, begin)
                 start = low + randint(*_START_DELAY)
+                if end is not None and start > end:
+                    continue  # the publisher stopped before the subscription could start
                 stop = None if end is None else end + randint(*_STOP_DELAY)
                 if leave is not None:
                     stop = leave - 1 if stop is None else min(stop, leave - 1)
