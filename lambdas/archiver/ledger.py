@@ -48,6 +48,17 @@ def _conditional_failed(exc: ClientError) -> bool:
     return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
+def _update_if(table: Any, **request: Any) -> bool:
+    """A conditional update_item: False when its condition does not hold."""
+    try:
+        table.update_item(**request)
+    except ClientError as exc:
+        if _conditional_failed(exc):
+            return False
+        raise
+    return True
+
+
 @dataclass
 class SessionRecord:
     stage_arn: str
@@ -114,33 +125,28 @@ class Ledger:
         lost), can be claimed again; chunks already done stay done.
         """
         now = _now()
-        try:
-            self.table.update_item(
-                Key=self._key(stage_arn, session["sessionId"]),
-                UpdateExpression=(
-                    "SET #status = :pending, startTime = :start, endTime = :end, "
-                    "claimedAt = :now, updatedAt = :now"
-                ),
-                ConditionExpression=(
-                    "attribute_not_exists(sk) OR #status = :failed OR "
-                    "(#status IN (:pending, :in_progress) AND updatedAt < :stale)"
-                ),
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":pending": Status.PENDING.value,
-                    ":in_progress": Status.IN_PROGRESS.value,
-                    ":failed": Status.FAILED.value,
-                    ":start": _iso(session["startTime"]),
-                    ":end": _iso(session["endTime"]),
-                    ":now": _iso(now),
-                    ":stale": _iso(now - STALE_AFTER),
-                },
-            )
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return _update_if(
+            self.table,
+            Key=self._key(stage_arn, session["sessionId"]),
+            UpdateExpression=(
+                "SET #status = :pending, startTime = :start, endTime = :end, "
+                "claimedAt = :now, updatedAt = :now"
+            ),
+            ConditionExpression=(
+                "attribute_not_exists(sk) OR #status = :failed OR "
+                "(#status IN (:pending, :in_progress) AND updatedAt < :stale)"
+            ),
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":pending": Status.PENDING.value,
+                ":in_progress": Status.IN_PROGRESS.value,
+                ":failed": Status.FAILED.value,
+                ":start": _iso(session["startTime"]),
+                ":end": _iso(session["endTime"]),
+                ":now": _iso(now),
+                ":stale": _iso(now - STALE_AFTER),
+            },
+        )
 
     def get(self, stage_arn: str, session_id: str) -> SessionRecord | None:
         item = self.table.get_item(Key=self._key(stage_arn, session_id), ConsistentRead=True).get(
@@ -166,34 +172,31 @@ class Ledger:
         """Take the session's lease and mark it IN_PROGRESS. None if another worker holds it
         or the session is already archived or expired."""
         now = _now()
-        try:
-            self.table.update_item(
-                Key=self._key(stage_arn, session_id),
-                UpdateExpression=(
-                    "SET #status = :in_progress, leaseOwner = :owner, leaseUntil = :until, "
-                    "updatedAt = :now, eventsByChunk = if_not_exists(eventsByChunk, :empty) "
-                    "ADD attempts :one"
-                ),
-                ConditionExpression=(
-                    "(attribute_not_exists(#status) OR NOT #status IN (:archived, :expired)) AND "
-                    "(attribute_not_exists(leaseUntil) OR leaseUntil < :now OR leaseOwner = :owner)"
-                ),
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":in_progress": Status.IN_PROGRESS.value,
-                    ":archived": Status.ARCHIVED.value,
-                    ":expired": Status.EXPIRED.value,
-                    ":owner": owner,
-                    ":until": _iso(now + lease),
-                    ":now": _iso(now),
-                    ":empty": {},
-                    ":one": 1,
-                },
-            )
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                return None
-            raise
+        if not _update_if(
+            self.table,
+            Key=self._key(stage_arn, session_id),
+            UpdateExpression=(
+                "SET #status = :in_progress, leaseOwner = :owner, leaseUntil = :until, "
+                "updatedAt = :now, eventsByChunk = if_not_exists(eventsByChunk, :empty) "
+                "ADD attempts :one"
+            ),
+            ConditionExpression=(
+                "(attribute_not_exists(#status) OR NOT #status IN (:archived, :expired)) AND "
+                "(attribute_not_exists(leaseUntil) OR leaseUntil < :now OR leaseOwner = :owner)"
+            ),
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":in_progress": Status.IN_PROGRESS.value,
+                ":archived": Status.ARCHIVED.value,
+                ":expired": Status.EXPIRED.value,
+                ":owner": owner,
+                ":until": _iso(now + lease),
+                ":now": _iso(now),
+                ":empty": {},
+                ":one": 1,
+            },
+        ):
+            return None
         return self.get(stage_arn, session_id)
 
     def plan(self, stage_arn: str, session_id: str, *, chunk_size: int, participants: int) -> int:
@@ -223,16 +226,13 @@ class Ledger:
 
     def release(self, stage_arn: str, session_id: str, owner: str) -> None:
         """Give the lease up (before handing the rest to a continuation)."""
-        try:
-            self.table.update_item(
-                Key=self._key(stage_arn, session_id),
-                UpdateExpression="REMOVE leaseOwner, leaseUntil SET updatedAt = :now",
-                ConditionExpression="leaseOwner = :owner",
-                ExpressionAttributeValues={":owner": owner, ":now": _iso(_now())},
-            )
-        except ClientError as exc:
-            if not _conditional_failed(exc):
-                raise
+        _update_if(  # a lease already lost needs no giving up
+            self.table,
+            Key=self._key(stage_arn, session_id),
+            UpdateExpression="REMOVE leaseOwner, leaseUntil SET updatedAt = :now",
+            ConditionExpression="leaseOwner = :owner",
+            ExpressionAttributeValues={":owner": owner, ":now": _iso(_now())},
+        )
 
     def finish(
         self,
@@ -260,19 +260,14 @@ class Ledger:
         if event_count is not None:
             sets.append("eventCount = :events")
             values[":events"] = event_count
-        try:
-            self.table.update_item(
-                Key=self._key(stage_arn, session_id),
-                UpdateExpression="SET " + ", ".join(sets) + " REMOVE leaseOwner, leaseUntil",
-                ConditionExpression="attribute_not_exists(#status) OR #status <> :archived",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return _update_if(
+            self.table,
+            Key=self._key(stage_arn, session_id),
+            UpdateExpression="SET " + ", ".join(sets) + " REMOVE leaseOwner, leaseUntil",
+            ConditionExpression="attribute_not_exists(#status) OR #status <> :archived",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=values,
+        )
 
     def sessions(self) -> list[dict[str, Any]]:
         """Every session item (for the local run's summary and tests)."""
