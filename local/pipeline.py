@@ -101,9 +101,9 @@ class EmbeddedPipeline:
             fault_rate=self.options.fault_rate,
             seed=self.options.seed,
         )
-        from moto.server import ThreadedMotoServer  # here: a worker process need not load moto
+        from local.moto_server import MotoServer  # here: a worker process need not load moto
 
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.moto = MotoServer()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
         self.invocations: Counter[str] = Counter()
         # moto keeps its state per process: unique names keep pipelines apart.
@@ -118,8 +118,7 @@ class EmbeddedPipeline:
     def __enter__(self) -> EmbeddedPipeline:
         self.simulator.start()
         self.moto.start()
-        host, port = self.moto.get_host_and_port()
-        self.moto_url = f"http://{host}:{port}"
+        self.moto_url = self.moto.url
         self._env = _environment(self._aws_environment())
         self._env.__enter__()
         self._create_resources()
