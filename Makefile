@@ -50,6 +50,10 @@ deploy: $(STAMP) node_modules/.installed
 
 bench: $(STAMP)
 	$(PY) -m bench
+	$(PY) -m bench --sizes 1000,10000 --participant-order firstJoinTime --baseline-max 0 \
+		--out bench/results/first-join-order.json
+	$(PY) -m bench --tps 5 --budget 4 --sizes 100 --baseline-max 0 \
+		--out bench/results/real-quota.json
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out $(DEMO_OUT) .mypy_cache .ruff_cache .pytest_cache

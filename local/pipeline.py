@@ -81,6 +81,7 @@ class Options:
     prefix: str = ""
     stage_allow_list: tuple[str, ...] = ()
     quiet: bool = True  # Powertools logs at WARNING and no metric output
+    participant_order: str = "participantId"  # the simulator's ListParticipants order
 
     @property
     def archiver_budget(self) -> float:
@@ -100,6 +101,7 @@ class EmbeddedPipeline:
             latency_ms=self.options.latency_ms,
             fault_rate=self.options.fault_rate,
             seed=self.options.seed,
+            participant_order=self.options.participant_order,
         )
         from local.moto_server import MotoServer  # here: a worker process need not load moto
 

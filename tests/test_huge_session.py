@@ -8,6 +8,7 @@ against invocations of 2 s that stop starting chunks when less than 1 s is left.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -118,3 +119,36 @@ def test_a_session_too_big_for_one_invocation_continues_and_ends_identical(
     assert [{**row, "archived_at": None} for row in sessions] == [
         {**row, "archived_at": None} for row in read_table(uninterrupted[0], "stage_sessions")
     ]
+
+
+def test_listed_in_another_order_it_ends_identical_and_counts_what_it_fetched_twice(
+    session: dict[str, Any],
+    scenario: dict[str, Any],
+    uninterrupted: Any,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # IVS documents no ListParticipants order. Listed by first join, the participants fetched
+    # while listing fall into chunks all over the session, and the first invocation leaves most
+    # of those chunks to continuations: they fetch those participants again, and say so.
+    options = Options(
+        **FAST,
+        invocation_ms=2000,
+        min_remaining_ms=1000,
+        participant_order="firstJoinTime",
+        quiet=False,
+    )
+    result = _archive(scenario, tmp_path, options)
+    emf = [json.loads(x) for x in capfd.readouterr().out.splitlines() if x.startswith('{"_aws"')]
+    discarded = sum(
+        sum(value) if isinstance(value, list) else value
+        for value in (record.get("PrefetchDiscarded", 0) for record in emf)
+    )
+    assert 0 < discarded <= CHUNK  # at most a chunk is fetched ahead of the listing
+    minimum = _minimum(session, result["invocations"])
+    minimum["ListParticipantEvents"] += discarded
+    minimum["GetParticipant"] += discarded
+    assert {op: result["calls"][op] for op in minimum} == minimum
+    assert result["ledger"]["status"] == "ARCHIVED"
+    _, reference = uninterrupted
+    assert result["objects"] == reference["objects"]

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from local.generator import generate_scenario
 from local.simulator import Simulator
 from local.simulator.model import service_model
 from tests.conftest import build_scenario, raw_post, session_id, stage_arn
@@ -193,6 +194,32 @@ def test_participant_pages_are_complete_and_sorted(
     assert all(len(p) == page_size for p in pages[:-1]) and 0 < len(pages[-1]) <= page_size
     ids = [p["participantId"] for page in pages for p in page]
     assert ids == sorted(f"p-{n:05d}" for n in range(participants))
+
+
+def test_participants_may_be_listed_in_first_join_order(
+    simulator_factory: Any, ivs_client_factory: Any
+) -> None:
+    data = generate_scenario(stages=1, sessions=1, participants=150, seed=4)
+    stage = data["stages"][0]
+    session = next(s for s in stage["sessions"] if s["endTime"])
+    sim = simulator_factory(data, tps=0, participant_order="firstJoinTime")
+    pages = all_pages(
+        ivs_client_factory(sim.endpoint_url).list_participants,
+        "participants",
+        stageArn=stage["arn"],
+        sessionId=session["sessionId"],
+        maxResults=40,
+    )
+    listed = [p["participantId"] for page in pages for p in page]
+    people = session["participants"]
+    by_join = sorted(people, key=lambda p: (when(p["firstJoinTime"]), p["participantId"]))
+    assert listed == [p["participantId"] for p in by_join]
+    assert listed != sorted(listed)  # a different order from the default one
+
+
+def test_an_unknown_participant_order_is_refused() -> None:
+    with pytest.raises(ValueError, match="participant_order must be one of"):
+        Simulator(build_scenario(), participant_order="random")
 
 
 def test_stage_and_session_pages_of_one(client: Any) -> None:

@@ -7,10 +7,12 @@ invocation's remaining time runs short, the worker stops between chunks and enqu
 continuation. The session row is written and the session marked ARCHIVED last.
 
 Throughput: the quota is per operation, so ListParticipantEvents and GetParticipant each run on
-a thread pool of their own behind their own rate limiter. A window of participants' calls stays
-in flight across chunk boundaries, rows become Arrow batches as answers come in, and a chunk is
-written on a writer thread while the next one is fetched: the budgets never wait on S3, and
-memory holds one chunk being written plus the window, whatever the session's size.
+a thread pool of their own behind their own rate limiter. Participants' calls start while the
+ListParticipants pages are still being read, a window of them stays in flight across chunk
+boundaries, rows become Arrow batches as answers come in, and a chunk is written on a writer
+thread while the next one is fetched: the budgets never wait on the listing or on S3, and memory
+holds one chunk being written, one chunk's worth fetched early and the window, whatever the
+session's size.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from itertools import islice
@@ -32,7 +34,7 @@ from archiver.messages import SessionMessage
 from archiver.rows import Row, event_rows, participant_row, session_row
 from archiver.schema import PARTICIPANT_EVENTS, PARTICIPANTS, STAGE_SESSIONS
 from archiver.settings import Settings
-from archiver.writer import RowBuffer, SessionKeys, put_parquet
+from archiver.writer import RowBuffer, SessionKeys, parquet_bytes, put_object, put_parquet
 
 # Longer than one invocation (15 min): a live worker never loses its lease to a duplicate.
 LEASE = timedelta(minutes=16)
@@ -53,21 +55,41 @@ class Report:
     participants: int = 0
     events: int = 0
     lag_seconds: float | None = None
+    # Participants fetched while listing whose chunks were left to a continuation, which fetches
+    # them again (only a session that turns out too big for one invocation has any).
+    prefetch_discarded: int = 0
+
+
+@dataclass
+class _Fetch:
+    """One participant's calls, in flight."""
+
+    events: Future[list[ApiRecord]]
+    details: Future[ApiRecord] | None
+
+    def cancel(self) -> bool:
+        """Cancel the calls not started yet; True if none was made."""
+        unmade = self.events.cancel()
+        if self.details is not None:
+            unmade = self.details.cancel() and unmade
+        return unmade
 
 
 @dataclass
 class _Calls:
-    """One participant's calls, in flight."""
+    """One participant of a chunk, and its calls."""
 
     chunk: int
     summary: ApiRecord
-    events: Future[list[ApiRecord]]
-    details: Future[ApiRecord] | None
+    fetch: _Fetch
 
-    def cancel(self) -> None:
-        self.events.cancel()
-        if self.details is not None:
-            self.details.cancel()
+
+@dataclass
+class _Progress:
+    """What `_calls` has started so far."""
+
+    chunks: list[int] = field(default_factory=list)
+    stage_name: Future[str | None] | None = None
 
 
 class _Chunk:
@@ -79,13 +101,14 @@ class _Chunk:
         self.events = RowBuffer(PARTICIPANT_EVENTS)
 
     def add(self, arn: str, session_id: str, calls: _Calls) -> None:
-        participant = calls.details.result() if calls.details else calls.summary
+        fetch = calls.fetch
+        participant = fetch.details.result() if fetch.details else calls.summary
         rows = event_rows(
             arn,
             session_id,
             calls.summary["participantId"],
             participant.get("userId"),
-            calls.events.result(),
+            fetch.events.result(),
         )
         self.people.append(participant_row(arn, session_id, participant, event_count=len(rows)))
         self.events.extend(rows)
@@ -104,6 +127,8 @@ class SessionArchiver:
         self._events_pool = ThreadPoolExecutor(settings.api_threads, "ListParticipantEvents")
         self._details_pool = ThreadPoolExecutor(settings.api_threads, "GetParticipant")
         self._writer = ThreadPoolExecutor(1, "ChunkWriter")
+        # The per-session calls (GetStage, GetStageSession) that run beside the others.
+        self._side = ThreadPoolExecutor(2, "Session")
         # Participants whose calls are in flight at once: enough to keep both pools busy.
         self.window = 4 * settings.api_threads
 
@@ -143,60 +168,96 @@ class SessionArchiver:
     ) -> Report:
         arn, session_id = message.stageArn, message.sessionId
         keys = SessionKeys(self.settings.prefix, arn, session_id, session["startTime"])
-        participants = sorted(
-            self.ivs.list_participants(arn, session_id), key=lambda p: p["participantId"]
-        )
-        size = self.ledger.plan(
-            arn, session_id, chunk_size=self.settings.chunk_size, participants=len(participants)
-        )
-        todo = [
-            (number, participants[start : start + size])
-            for number, start in enumerate(range(0, len(participants), size))
-            if number not in chunks_done
-        ]
         report = Report(Outcome.ARCHIVED)
-        started: list[int] = []
-        calls = self._calls(arn, session_id, todo, started, remaining_ms)
-        self._fetch_and_write(calls, keys, report)
-        if len(started) < len(todo):
+        progress = _Progress()
+        early: dict[str, _Fetch] = {}
+        try:
+            listed = self._list(arn, session_id, early if not chunks_done else None, remaining_ms)
+            participants = sorted(listed, key=lambda p: p["participantId"])
+            size = self.ledger.plan(
+                arn, session_id, chunk_size=self.settings.chunk_size, participants=len(listed)
+            )
+            todo = [
+                (number, participants[start : start + size])
+                for number, start in enumerate(range(0, len(participants), size))
+                if number not in chunks_done
+            ]
+            calls = self._calls(arn, session_id, todo, early, progress, remaining_ms)
+            self._fetch_and_write(calls, keys, report)
+        finally:
+            report.prefetch_discarded = sum(not fetch.cancel() for fetch in early.values())
+        if len(progress.chunks) < len(todo):
             self._continue_later(message, owner)
             report.outcome = Outcome.CONTINUED
             return report
-        self._finish(arn, session, keys, len(participants))
+        self._finish(arn, session, keys, len(participants), progress.stage_name)
         report.lag_seconds = (datetime.now(UTC) - session["endTime"]).total_seconds()
         return report
+
+    def _list(
+        self,
+        arn: str,
+        session_id: str,
+        early: dict[str, _Fetch] | None,
+        remaining_ms: Callable[[], int],
+    ) -> list[ApiRecord]:
+        """Every participant of the session. The ListParticipants pages come one after another
+        (each needs the previous one's nextToken), so on a session's first invocation (`early`
+        given) each page's participants are fetched while the next page is read, as long as all
+        those listed so far could still be archived in this invocation, and at most a chunk's
+        worth. A session that fits one invocation never waits for its listing; one that turns
+        out bigger fetches a few participants twice (`Report.prefetch_discarded`)."""
+        listed: list[ApiRecord] = []
+        for summary in self.ivs.list_participants(arn, session_id):
+            listed.append(summary)
+            if (
+                early is not None
+                and len(early) < self.settings.chunk_size
+                and remaining_ms() >= self.settings.min_remaining_ms + self._calls_ms(len(listed))
+            ):
+                early[summary["participantId"]] = self._fetch(arn, session_id, summary)
+        return listed
 
     def _calls(
         self,
         arn: str,
         session_id: str,
         todo: list[tuple[int, list[ApiRecord]]],
-        started: list[int],
+        early: dict[str, _Fetch],
+        progress: _Progress,
         remaining_ms: Callable[[], int],
     ) -> Iterator[_Calls]:
-        """Each participant's calls, submitted to the pools as they are pulled. A chunk is
-        started only while enough time is left, but the first always is: every invocation makes
-        progress, however short it is."""
+        """Each participant's calls, submitted to the pools as they are pulled (unless fetched
+        early). A chunk is started only while enough time is left, but the first always is:
+        every invocation makes progress, however short it is."""
         for number, chunk in todo:
-            if started and remaining_ms() < self._time_for(len(chunk)):
+            if progress.chunks and remaining_ms() < self._time_for(len(chunk)):
                 return
-            started.append(number)
+            progress.chunks.append(number)
+            if number == todo[-1][0]:
+                # The session row needs the stage's name: read it while the last chunk is.
+                progress.stage_name = self._side.submit(self.ivs.get_stage_name, arn)
             for summary in chunk:
-                pid = summary["participantId"]
-                details = None
-                if self.settings.with_participant_details:
-                    details = self._details_pool.submit(self._participant, arn, session_id, pid)
-                events = self._events_pool.submit(
-                    self.ivs.list_participant_events, arn, session_id, pid
-                )
-                yield _Calls(number, summary, events, details)
+                fetch = early.pop(summary["participantId"], None)
+                yield _Calls(number, summary, fetch or self._fetch(arn, session_id, summary))
+
+    def _fetch(self, arn: str, session_id: str, summary: ApiRecord) -> _Fetch:
+        pid = summary["participantId"]
+        details = None
+        if self.settings.with_participant_details:
+            details = self._details_pool.submit(self._participant, arn, session_id, pid)
+        events = self._events_pool.submit(self.ivs.list_participant_events, arn, session_id, pid)
+        return _Fetch(events, details)
+
+    def _calls_ms(self, participants: int) -> float:
+        """Milliseconds the calls of `participants` take: at least one ListParticipantEvents
+        call each at this worker's rate, with a quarter more for paging and retries."""
+        return 1.25 * 1000 * participants / self.settings.worker_tps
 
     def _time_for(self, participants: int) -> float:
-        """Milliseconds a chunk needs: at least one ListParticipantEvents call per participant
-        at this worker's rate, with a quarter more for paging and retries; never less than
-        MIN_REMAINING_MS. A chunk started with less time left could outlive the invocation."""
-        quota_bound = 1000 * participants / self.settings.worker_tps
-        return max(self.settings.min_remaining_ms, 1.25 * quota_bound)
+        """Milliseconds a chunk needs, never less than MIN_REMAINING_MS. A chunk started with
+        less time left could outlive the invocation."""
+        return max(self.settings.min_remaining_ms, self._calls_ms(participants))
 
     def _fetch_and_write(self, calls: Iterator[_Calls], keys: SessionKeys, report: Report) -> None:
         """Keep a window of participants' calls in flight across chunk boundaries, so that the
@@ -220,7 +281,7 @@ class SessionArchiver:
                 self._written(writing, report)
         except BaseException:
             for pending in window:
-                pending.cancel()  # no more calls for an archive that failed
+                pending.fetch.cancel()  # no more calls for an archive that failed
             raise
         finally:
             if writing is not None:
@@ -240,10 +301,14 @@ class SessionArchiver:
 
     def _write_chunk(self, keys: SessionKeys, chunk: _Chunk) -> tuple[int, int]:
         arn, session_id, bucket = keys.stage_arn, keys.session_id, self.settings.bucket
-        # Write nothing for a session that vanished while we read it (it would be less).
-        self.ivs.get_stage_session(arn, session_id)
-        put_parquet(self.s3, bucket, keys.participants(chunk.number), PARTICIPANTS, chunk.people)
-        put_parquet(self.s3, bucket, keys.events(chunk.number), PARTICIPANT_EVENTS, chunk.events)
+        # Write nothing for a session that vanished while we read it (it would be less). The
+        # check runs while the Parquet is encoded.
+        still_there = self._side.submit(self.ivs.get_stage_session, arn, session_id)
+        people = parquet_bytes(PARTICIPANTS, chunk.people)
+        events = chunk.events.parquet()
+        still_there.result()
+        put_object(self.s3, bucket, keys.participants(chunk.number), people)
+        put_object(self.s3, bucket, keys.events(chunk.number), events)
         self.ledger.chunk_done(arn, session_id, chunk.number, chunk.events.count)
         return len(chunk.people), chunk.events.count
 
@@ -267,13 +332,20 @@ class SessionArchiver:
         follow_up = message.model_copy(update={"continuation": message.continuation + 1})
         self.sqs.send_message(QueueUrl=self.settings.queue_url, MessageBody=follow_up.body())
 
-    def _finish(self, arn: str, session: ApiRecord, keys: SessionKeys, participants: int) -> None:
+    def _finish(
+        self,
+        arn: str,
+        session: ApiRecord,
+        keys: SessionKeys,
+        participants: int,
+        stage_name: Future[str | None] | None,
+    ) -> None:
         record = self.ledger.get(arn, keys.session_id)
         assert record is not None  # we hold its lease
         archived_at = datetime.now(UTC)
         row = session_row(
             arn,
-            self.ivs.get_stage_name(arn),
+            stage_name.result() if stage_name else self.ivs.get_stage_name(arn),
             session,
             participant_count=participants,
             event_count=record.event_count,

@@ -138,11 +138,10 @@ class IvsClient:
             raise
         return name
 
-    def list_participants(self, stage_arn: str, session_id: str) -> list[ApiRecord]:
-        return list(
-            self._pages(
-                "ListParticipants", "participants", stageArn=stage_arn, sessionId=session_id
-            )
+    def list_participants(self, stage_arn: str, session_id: str) -> Iterator[ApiRecord]:
+        """Page by page, as they come: a caller can act on one page while the next is read."""
+        return self._pages(
+            "ListParticipants", "participants", stageArn=stage_arn, sessionId=session_id
         )
 
     def get_participant(self, stage_arn: str, session_id: str, participant_id: str) -> ApiRecord:

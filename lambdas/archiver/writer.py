@@ -93,9 +93,9 @@ def put_parquet(
     s3: Any, bucket: str, key: str, table: Table, rows: Iterable[Row] | RowBuffer
 ) -> None:
     buffer = rows if isinstance(rows, RowBuffer) else RowBuffer(table, rows)
-    s3.put_object(
-        Bucket=bucket,
-        Key=key,
-        Body=buffer.parquet(),
-        ContentType="application/vnd.apache.parquet",
-    )
+    put_object(s3, bucket, key, buffer.parquet())
+
+
+def put_object(s3: Any, bucket: str, key: str, body: bytes) -> None:
+    """One Parquet file's bytes under `key`."""
+    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/vnd.apache.parquet")

@@ -5,7 +5,9 @@ Decisions where the model leaves room:
   404 ResourceNotFoundException (their model declares it). ListStageSessions, ListParticipants
   and ListParticipantEvents declare no 404, so they answer an empty list.
 - Order: ListStages by arn; ListStageSessions newest startTime first (ties by sessionId);
-  ListParticipants by participantId; ListParticipantEvents in the scenario's event order.
+  ListParticipants by participantId (or, `participant_order="firstJoinTime"`, by first join:
+  the API documents no order, and the archiver must not depend on one); ListParticipantEvents
+  in the scenario's event order.
 - Validation messages name the member: `1 validation error detected: stageArn: ...`.
   Unknown members and malformed JSON are ValidationException too.
 """
@@ -48,9 +50,14 @@ def not_found(message: str) -> ApiError:
 class Api:
     """Turns an operation name and a JSON body into a response dict or an ApiError."""
 
-    def __init__(self, store: Store, tokens: Tokens | None = None) -> None:
+    def __init__(
+        self, store: Store, tokens: Tokens | None = None, participant_order: str = "participantId"
+    ) -> None:
+        if participant_order not in PARTICIPANT_ORDERS:
+            raise ValueError(f"participant_order must be one of {', '.join(PARTICIPANT_ORDERS)}")
         self.store = store
         self.tokens = tokens or Tokens()
+        self._participant_key = PARTICIPANT_ORDERS[participant_order]
         self._handlers: dict[str, Callable[[Record], Record]] = {
             "ListStages": self._list_stages,
             "GetStage": self._get_stage,
@@ -122,10 +129,12 @@ class Api:
                 f"{', '.join(given)}: only one of {', '.join(FILTERS)} can be provided"
             )
         people = self.store.participants(request["stageArn"], request["sessionId"])
+        if self._participant_key is not _by_participant:
+            people = sorted(people, key=self._participant_key)
         if given:
             field, wanted = _FILTER_FIELDS[given[0]], request[given[0]]
             people = [p for p in people if p.get(field) == wanted]
-        chunk, token = self._page("ListParticipants", request, people, _by_participant)
+        chunk, token = self._page("ListParticipants", request, people, self._participant_key)
         return {"participants": chunk, "nextToken": token}
 
     def _get_participant(self, request: Record) -> Record:
@@ -154,6 +163,18 @@ def _by_newest(session: Record) -> Key:
 
 def _by_participant(participant: Record) -> Key:
     return participant["participantId"]
+
+
+def _by_first_join(participant: Record) -> Key:
+    joined = participant.get("firstJoinTime")
+    ms = round(parse_time(joined).timestamp() * 1000) if joined else 2**63
+    return (ms, participant["participantId"])
+
+
+PARTICIPANT_ORDERS: dict[str, Callable[[Record], Key]] = {
+    "participantId": _by_participant,
+    "firstJoinTime": _by_first_join,
+}
 
 
 def _parse(body: bytes) -> Record:

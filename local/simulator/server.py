@@ -48,11 +48,12 @@ class Simulator:
         port: int = 0,
         host: str = "127.0.0.1",
         validate: bool = True,
+        participant_order: str = "participantId",
     ) -> None:
         if validate:
             scenario_module.validate(scenario)
         self.store = Store(scenario)
-        self.api = Api(self.store)
+        self.api = Api(self.store, participant_order=participant_order)
         self.tps = tps
         self.faults = Faults(fault_rate, latency_ms, seed)
         self._buckets = {op: TokenBucket(tps) for op in self.api.operations}

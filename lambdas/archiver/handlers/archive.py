@@ -65,6 +65,10 @@ def _record_metrics(report: Report) -> None:
     metrics.add_metric(
         name="ParticipantsArchived", unit=MetricUnit.Count, value=report.participants
     )
+    if report.prefetch_discarded:
+        metrics.add_metric(
+            name="PrefetchDiscarded", unit=MetricUnit.Count, value=report.prefetch_discarded
+        )
     if report.outcome is Outcome.ARCHIVED and report.lag_seconds is not None:
         metrics.add_metric(
             name="ArchiveLagSeconds", unit=MetricUnit.Seconds, value=report.lag_seconds
