@@ -128,9 +128,9 @@ class Api:
             raise validation_error(
                 f"{', '.join(given)}: only one of {', '.join(FILTERS)} can be provided"
             )
-        people = self.store.participants(request["stageArn"], request["sessionId"])
-        if self._participant_key is not _by_participant:
-            people = sorted(people, key=self._participant_key)
+        people = self.store.participants(
+            request["stageArn"], request["sessionId"], self._participant_key
+        )
         if given:
             field, wanted = _FILTER_FIELDS[given[0]], request[given[0]]
             people = [p for p in people if p.get(field) == wanted]

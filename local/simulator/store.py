@@ -8,7 +8,7 @@ reader holding a list keeps a consistent view). Times are made canonical (UTC, m
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -29,6 +29,7 @@ class _Session:
             "endTime": end_time or (data.get("endTime") and canonical_time(data["endTime"])),
         }
         self.start_ms = int(parse_time(self.info["startTime"]).timestamp() * 1000)
+        self._orders: dict[Callable[[Record], Any], list[Record]] = {}
 
     def ended(self, end_time: str) -> _Session:
         return _Session(self.raw, canonical_time(end_time))
@@ -37,6 +38,12 @@ class _Session:
     def participants(self) -> list[Record]:
         people = sorted(self.raw.get("participants", []), key=lambda p: str(p["participantId"]))
         return [{key: value for key, value in p.items() if key != "events"} for p in people]
+
+    def ordered(self, key: Callable[[Record], Any]) -> list[Record]:
+        """The participants sorted by `key`, sorted once (not at every page of a listing)."""
+        if key not in self._orders:
+            self._orders[key] = sorted(self.participants, key=key)
+        return self._orders[key]
 
     @cached_property
     def by_id(self) -> dict[str, Record]:
@@ -103,10 +110,15 @@ class Store:
         found = self._session(arn, session_id)
         return found.info if found else None
 
-    def participants(self, arn: str, session_id: str) -> list[Record]:
-        """Participants sorted by participantId; [] for an unknown stage or session."""
+    def participants(
+        self, arn: str, session_id: str, order: Callable[[Record], Any] | None = None
+    ) -> list[Record]:
+        """Participants sorted by participantId (or by `order`); [] for an unknown stage or
+        session."""
         found = self._session(arn, session_id)
-        return found.participants if found else []
+        if found is None:
+            return []
+        return found.participants if order is None else found.ordered(order)
 
     def participant(self, arn: str, session_id: str, participant_id: str) -> Record | None:
         found = self._session(arn, session_id)
