@@ -72,6 +72,7 @@ def scenario() -> dict[str, Any]:
 def _archive(
     scenario: dict[str, Any], out: Path, **options: Any
 ) -> tuple[RequestLog, EmbeddedPipeline]:
+    """Archive with a request log; 20 ms a call, and no quota unless `tps` says otherwise."""
     base: dict[str, Any] = {"tps": 0.0, "budget": 1000.0, "latency_ms": 20.0}
     with EmbeddedPipeline(scenario, Options(**(base | options))) as pipeline:
         log = RequestLog(pipeline.simulator)
@@ -117,3 +118,62 @@ def test_nothing_is_fetched_ahead_without_the_time_to_archive_it(
     assert pipeline.invocations["archive"] > 1
     assert max(log.first_event_pages().values()) == 1
     assert events_by_key(tmp_path) == expected_events(scenario)
+
+
+def test_calls_not_started_are_withdrawn_once_the_session_outgrows_the_invocation(
+    scenario: dict[str, Any], tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # 40 calls a second: 31 ms of the invocation's 1 s to spare per participant listed, so
+    # fetching ahead stops at the 33rd participant of the first page, with 32 fetches queued
+    # and at most 8 per operation (the worker's threads) started.
+    log, pipeline = _archive(
+        scenario,
+        tmp_path,
+        budget=40.0,
+        chunk_size=50,
+        invocation_ms=2000,
+        min_remaining_ms=1000,
+        participant_order="firstJoinTime",
+        quiet=False,
+    )
+    emf = [json.loads(x) for x in capfd.readouterr().out.splitlines() if x.startswith('{"_aws"')]
+    discarded = sum(
+        sum(value) if isinstance(value, list) else value
+        for value in (record.get("PrefetchDiscarded", 0) for record in emf)
+    )
+    [(_, session)] = ended_sessions(scenario)
+    assert pipeline.invocations["archive"] > 2
+    fetched = log.first_event_pages()
+    assert set(fetched) == {p["participantId"] for p in session["participants"]}
+    twice = sum(count - 1 for count in fetched.values())
+    assert twice == discarded  # each participant fetched twice is counted, none more
+    assert discarded <= 16 < 32  # the queued calls were withdrawn, not made
+    assert max(fetched.values()) <= 2
+    assert events_by_key(tmp_path) == expected_events(scenario)
+
+
+def test_a_withdrawn_fetch_makes_no_call_and_a_started_one_is_not_withdrawn() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from archiver.archiving import _Fetch
+
+    made: list[str] = []
+    release = threading.Event()
+
+    def call(name: str) -> str:
+        made.append(name)
+        release.wait(5)
+        return name
+
+    with ThreadPoolExecutor(1) as pool:
+        busy, queued = _Fetch(), _Fetch()
+        busy.events = pool.submit(busy.call, call, "busy")
+        queued.events = pool.submit(queued.call, call, "queued")
+        while not made:
+            time.sleep(0.001)
+        assert queued.withdraw()  # not started: withdrawn
+        assert not busy.withdraw()  # started: kept whole
+        release.set()
+        assert busy.events.result() == "busy"
+        assert queued.events.result() is None
+    assert made == ["busy"]

@@ -17,6 +17,7 @@ session's size.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -60,19 +61,34 @@ class Report:
     prefetch_discarded: int = 0
 
 
-@dataclass
 class _Fetch:
-    """One participant's calls, in flight."""
+    """One participant's calls, in flight. Until either starts, both can be withdrawn."""
 
-    events: Future[list[ApiRecord]]
-    details: Future[ApiRecord] | None
+    def __init__(self) -> None:
+        self.events: Future[Any]
+        self.details: Future[Any] | None = None
+        self._lock = threading.Lock()
+        self._started = 0
+        self._withdrawn = False
 
-    def cancel(self) -> bool:
-        """Cancel the calls not started yet; True if none was made."""
-        unmade = self.events.cancel()
+    def call(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Run one of the calls (on a pool's thread), unless withdrawn."""
+        with self._lock:
+            if self._withdrawn:
+                return None
+            self._started += 1
+        return function(*args)
+
+    def withdraw(self) -> bool:
+        """Make neither call if neither has started; True if none was or will be made."""
+        with self._lock:
+            self._withdrawn = self._withdrawn or self._started == 0
+            return self._withdrawn
+
+    def cancel(self) -> None:
+        self.events.cancel()
         if self.details is not None:
-            unmade = self.details.cancel() and unmade
-        return unmade
+            self.details.cancel()
 
 
 @dataclass
@@ -185,7 +201,7 @@ class SessionArchiver:
             calls = self._calls(arn, session_id, todo, early, progress, remaining_ms)
             self._fetch_and_write(calls, keys, report)
         finally:
-            report.prefetch_discarded = sum(not fetch.cancel() for fetch in early.values())
+            report.prefetch_discarded = sum(not fetch.withdraw() for fetch in early.values())
         if len(progress.chunks) < len(todo):
             self._continue_later(message, owner)
             report.outcome = Outcome.CONTINUED
@@ -203,18 +219,23 @@ class SessionArchiver:
     ) -> list[ApiRecord]:
         """Every participant of the session. The ListParticipants pages come one after another
         (each needs the previous one's nextToken), so on a session's first invocation (`early`
-        given) each page's participants are fetched while the next page is read, as long as all
-        those listed so far could still be archived in this invocation, and at most a chunk's
-        worth. A session that fits one invocation never waits for its listing; one that turns
-        out bigger fetches a few participants twice (`Report.prefetch_discarded`)."""
+        given) each page's participants are fetched while the next page is read, up to a
+        chunk's worth. A session that fits one invocation never waits for its listing. Once the
+        participants listed outgrow what this invocation can archive, the calls not started yet
+        are withdrawn: the chunks of those already made may be left to a continuation, which
+        makes them again (`Report.prefetch_discarded`)."""
         listed: list[ApiRecord] = []
+        ahead = early is not None
         for summary in self.ivs.list_participants(arn, session_id):
             listed.append(summary)
-            if (
-                early is not None
-                and len(early) < self.settings.chunk_size
-                and remaining_ms() >= self.settings.min_remaining_ms + self._calls_ms(len(listed))
-            ):
+            if not ahead or early is None:
+                continue
+            if remaining_ms() < self.settings.min_remaining_ms + self._calls_ms(len(listed)):
+                ahead = False
+                for pid, fetch in list(early.items()):
+                    if fetch.withdraw():
+                        del early[pid]
+            elif len(early) < self.settings.chunk_size:
                 early[summary["participantId"]] = self._fetch(arn, session_id, summary)
         return listed
 
@@ -242,12 +263,15 @@ class SessionArchiver:
                 yield _Calls(number, summary, fetch or self._fetch(arn, session_id, summary))
 
     def _fetch(self, arn: str, session_id: str, summary: ApiRecord) -> _Fetch:
-        pid = summary["participantId"]
-        details = None
+        pid, fetch = summary["participantId"], _Fetch()
         if self.settings.with_participant_details:
-            details = self._details_pool.submit(self._participant, arn, session_id, pid)
-        events = self._events_pool.submit(self.ivs.list_participant_events, arn, session_id, pid)
-        return _Fetch(events, details)
+            fetch.details = self._details_pool.submit(
+                fetch.call, self._participant, arn, session_id, pid
+            )
+        fetch.events = self._events_pool.submit(
+            fetch.call, self.ivs.list_participant_events, arn, session_id, pid
+        )
+        return fetch
 
     def _calls_ms(self, participants: int) -> float:
         """Milliseconds the calls of `participants` take: at least one ListParticipantEvents
