@@ -188,7 +188,7 @@ class SessionArchiver:
         progress = _Progress()
         early: dict[str, _Fetch] = {}
         try:
-            listed = self._list(arn, session_id, early if not chunks_done else None, remaining_ms)
+            listed = self._list(arn, session_id, early, not chunks_done, remaining_ms)
             participants = sorted(listed, key=lambda p: p["participantId"])
             size = self.ledger.plan(
                 arn, session_id, chunk_size=self.settings.chunk_size, participants=len(listed)
@@ -214,21 +214,21 @@ class SessionArchiver:
         self,
         arn: str,
         session_id: str,
-        early: dict[str, _Fetch] | None,
+        early: dict[str, _Fetch],
+        ahead: bool,
         remaining_ms: Callable[[], int],
     ) -> list[ApiRecord]:
         """Every participant of the session. The ListParticipants pages come one after another
-        (each needs the previous one's nextToken), so on a session's first invocation (`early`
-        given) each page's participants are fetched while the next page is read, up to a
+        (each needs the previous one's nextToken), so on a session's first invocation (`ahead`)
+        each page's participants are fetched into `early` while the next page is read, up to a
         chunk's worth. A session that fits one invocation never waits for its listing. Once the
         participants listed outgrow what this invocation can archive, the calls not started yet
         are withdrawn: the chunks of those already made may be left to a continuation, which
         makes them again (`Report.prefetch_discarded`)."""
         listed: list[ApiRecord] = []
-        ahead = early is not None
         for summary in self.ivs.list_participants(arn, session_id):
             listed.append(summary)
-            if not ahead or early is None:
+            if not ahead:
                 continue
             if remaining_ms() < self.settings.min_remaining_ms + self._calls_ms(len(listed)):
                 ahead = False
