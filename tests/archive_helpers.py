@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -161,3 +162,13 @@ def events_by_key(directory: Path) -> dict[Key, dict[str, Any]]:
         "participant_id",
         "event_seq",
     )
+
+
+def metric_total(stdout: str, name: str) -> float:
+    """The sum of metric `name` over the EMF records the handlers printed."""
+    total = 0.0
+    for line in stdout.splitlines():
+        if line.startswith('{"_aws"'):
+            value = json.loads(line).get(name, 0)
+            total += sum(value) if isinstance(value, list) else value
+    return total

@@ -8,7 +8,6 @@ against invocations of 2 s that stop starting chunks when less than 1 s is left.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from tests.archive_helpers import (
     expected_events,
     expected_participants,
     keyed,
+    metric_total,
     read_table,
 )
 
@@ -139,11 +139,7 @@ def test_listed_in_another_order_it_ends_identical_and_counts_what_it_fetched_tw
         quiet=False,
     )
     result = _archive(scenario, tmp_path, options)
-    emf = [json.loads(x) for x in capfd.readouterr().out.splitlines() if x.startswith('{"_aws"')]
-    discarded = sum(
-        sum(value) if isinstance(value, list) else value
-        for value in (record.get("PrefetchDiscarded", 0) for record in emf)
-    )
+    discarded = int(metric_total(capfd.readouterr().out, "PrefetchDiscarded"))
     assert 0 < discarded <= CHUNK  # at most a chunk is fetched ahead of the listing
     minimum = _minimum(session, result["invocations"])
     minimum["ListParticipantEvents"] += discarded

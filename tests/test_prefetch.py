@@ -16,7 +16,7 @@ import pytest
 from local.generator import generate_scenario
 from local.pipeline import EmbeddedPipeline, Options
 from local.simulator import Simulator
-from tests.archive_helpers import ended_sessions, events_by_key, expected_events
+from tests.archive_helpers import ended_sessions, events_by_key, expected_events, metric_total
 
 
 @dataclass(frozen=True)
@@ -136,11 +136,7 @@ def test_calls_not_started_are_withdrawn_once_the_session_outgrows_the_invocatio
         participant_order="firstJoinTime",
         quiet=False,
     )
-    emf = [json.loads(x) for x in capfd.readouterr().out.splitlines() if x.startswith('{"_aws"')]
-    discarded = sum(
-        sum(value) if isinstance(value, list) else value
-        for value in (record.get("PrefetchDiscarded", 0) for record in emf)
-    )
+    discarded = int(metric_total(capfd.readouterr().out, "PrefetchDiscarded"))
     [(_, session)] = ended_sessions(scenario)
     assert pipeline.invocations["archive"] > 2
     fetched = log.first_event_pages()
