@@ -1,6 +1,7 @@
 # The two commands that work on a fresh machine: `make demo` and `make test`.
 SHELL := /bin/bash
-PYTHON ?= python3
+# The venv's Python: 3.13, what the functions run (see .ci/find-python); PYTHON=... overrides.
+PYTHON ?=
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -16,7 +17,7 @@ CDK := npx --no-install cdk --no-notices
 .PHONY: demo test lint typecheck pytest synth deploy bench clean docs
 
 $(STAMP): requirements.txt requirements-dev.txt
-	$(PYTHON) -m venv $(VENV)
+	python="$(PYTHON)"; python="$${python:-$$(sh .ci/find-python)}" && $$python -m venv --clear $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
