@@ -11,6 +11,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 STAGE_ARN_PATTERN = re.compile(r"^arn:aws:ivs:[a-z0-9-]+:[0-9]+:stage/[a-zA-Z0-9-]+$")
 
+# The archive function's timeout (infra/archiver.py): the longest an invocation can run.
+INVOCATION_MS = 900_000
+# ListParticipantEvents calls per participant, with a margin for paging and retries.
+CALLS_PER_PARTICIPANT = 1.25
+# Fewer participants per chunk than this would make a huge session thousands of chunks.
+MIN_CHUNK_LIMIT = 10
+
+
+def chunk_limit(worker_tps: float, *, invocation_ms: int, min_remaining_ms: int) -> int:
+    """The most participants a chunk may hold so that it fits well inside one invocation: its
+    calls, at one worker's rate, take at most half of the time an invocation may spend on chunks.
+    A bigger chunk would time out in every invocation and end in the dead-letter queue."""
+    usable_s = max(0, invocation_ms - min_remaining_ms) / 1000 / 2
+    return int(worker_tps * usable_s / CALLS_PER_PARTICIPANT)
+
 # Environment variable -> field. The CDK stack sets exactly these (infra/archiver.py).
 ENV_VARS: dict[str, str] = {
     "ARCHIVE_BUCKET": "bucket",
