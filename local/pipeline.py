@@ -215,7 +215,9 @@ class EmbeddedPipeline:
         }
 
     # --- running ------------------------------------------------------------------------------
-    def discover(self, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def discover(
+        self, event: dict[str, Any] | None = None, invocation_ms: int = 300_000
+    ) -> dict[str, Any]:
         from archiver.handlers import discover
 
         event = event or {
@@ -230,7 +232,7 @@ class EmbeddedPipeline:
             "detail": {},
         }
         self.invocations["discover"] += 1
-        context = LambdaContext("discover", time.monotonic() * 1000 + 300_000)
+        context = LambdaContext("discover", time.monotonic() * 1000 + invocation_ms)
         result: dict[str, Any] = discover.handler(event, context)
         return result
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
 from local.generator import generate_scenario
 from local.pipeline import EmbeddedPipeline, Options
@@ -52,13 +54,38 @@ def test_first_run_reconciles_every_stage_and_queues_each_ended_session_once(
     assert sorted((m["stageArn"], m["sessionId"]) for m in queued) == sorted(expected)
     assert _calls(pipeline, "ListStageSessions") == len(scenario["stages"])
     assert {item["status"] for item in pipeline.ledger_sessions()} == {"PENDING"}
+    assert all("queuedAt" in item for item in pipeline.ledger_sessions())
 
     pipeline.discover()  # nothing changed, no reconcile due: no session listing, no message
     assert _queued(pipeline) == []
     assert _calls(pipeline, "ListStageSessions") == len(scenario["stages"])
 
 
-def test_a_session_that_ends_is_found_by_its_stage_alone(
+def _stage_event(stage_arn: str, session_id: str | None) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": "6f3b1a2c-0000-0000-0000-000000000000",
+        "detail-type": "IVS Stage Update",
+        "source": "aws.ivs",
+        "account": "123456789012",
+        "time": "2026-11-30T10:00:00Z",
+        "region": "us-east-1",
+        "resources": [stage_arn],
+        "detail": {"event_name": "Participant Published"}
+        | ({"session_id": session_id} if session_id else {}),
+    }
+
+
+def _short_session(session_id: str, day: str = "2026-12-30") -> dict[str, Any]:
+    return {
+        "sessionId": session_id,
+        "startTime": f"{day}T10:00:00.000Z",
+        "endTime": f"{day}T10:05:00.000Z",
+        "participants": [],
+    }
+
+
+def test_a_session_that_ends_is_claimed_from_the_stage_list_alone(
     scenario: dict[str, Any], pipeline: EmbeddedPipeline
 ) -> None:
     pipeline.discover()
@@ -68,29 +95,110 @@ def test_a_session_that_ends_is_found_by_its_stage_alone(
     listed_before = _calls(pipeline, "ListStageSessions")
     pipeline.discover()
     assert _queued(pipeline) == [{"stageArn": stage["arn"], "sessionId": ended}]
+    # The stage no longer names it active: no listing, no GetStageSession.
+    assert _calls(pipeline, "ListStageSessions") == listed_before
+    assert _calls(pipeline, "GetStageSession") == 0
+    (claimed,) = [s for s in pipeline.ledger_sessions() if s["sk"] == f"SESSION#{ended}"]
+    assert claimed["status"] == "PENDING" and "queuedAt" in claimed
+    assert claimed["stageName"] == stage["name"]
+
+
+def test_an_ivs_stage_update_event_is_a_hint_the_next_run_lists_first(
+    scenario: dict[str, Any], pipeline: EmbeddedPipeline
+) -> None:
+    pipeline.discover()
+    _queued(pipeline)
+    stage = scenario["stages"][0]
+    # A short session on that stage, started and ended between two looks: activeSessionId
+    # never named it.
+    pipeline.simulator.start_session(stage["arn"], _short_session("st-shortsession1"))
+    calls_before = sum(pipeline.simulator.stats()["api_calls"].values())
+    assert pipeline.discover(_stage_event(stage["arn"], "st-shortsession1")) == {"enqueued": []}
+    assert sum(pipeline.simulator.stats()["api_calls"].values()) == calls_before  # no call
+    listed_before = _calls(pipeline, "ListStageSessions")
+    pipeline.discover()
+    assert _queued(pipeline) == [{"stageArn": stage["arn"], "sessionId": "st-shortsession1"}]
+    assert _calls(pipeline, "ListStageSessions") == listed_before + 1
+    pipeline.discover()  # the hint is spent
     assert _calls(pipeline, "ListStageSessions") == listed_before + 1
 
 
-def test_an_ivs_stage_update_event_checks_that_stage(
+def test_a_hint_naming_a_followed_or_known_session_costs_no_listing(
     scenario: dict[str, Any], pipeline: EmbeddedPipeline
 ) -> None:
-    stage = scenario["stages"][1]
-    pipeline.discover(
-        {
-            "version": "0",
-            "id": "6f3b1a2c-0000-0000-0000-000000000000",
-            "detail-type": "IVS Stage Update",
-            "source": "aws.ivs",
-            "account": "123456789012",
-            "time": "2026-11-30T10:00:00Z",
-            "region": "us-east-1",
-            "resources": [stage["arn"]],
-            "detail": {"session_id": "st-0000000000000", "event_name": "Participant Published"},
-        }
-    )
-    ended = [s["sessionId"] for s in stage["sessions"] if s["endTime"]]
-    assert sorted(m["sessionId"] for m in _queued(pipeline)) == sorted(ended)
-    assert _calls(pipeline, "ListStages") == 0
+    pipeline.discover()
+    _queued(pipeline)
+    stage = _with_active(scenario)
+    active = next(s["sessionId"] for s in stage["sessions"] if s["endTime"] is None)
+    known = next(s["sessionId"] for s in stage["sessions"] if s["endTime"])
+    pipeline.discover(_stage_event(stage["arn"], active))
+    pipeline.discover(_stage_event(stage["arn"], known))
+    listed_before = _calls(pipeline, "ListStageSessions")
+    pipeline.discover()
+    assert _calls(pipeline, "ListStageSessions") == listed_before
+    assert _queued(pipeline) == []
+
+
+def test_without_a_hint_the_reconcile_finds_a_short_session(scenario: dict[str, Any]) -> None:
+    options = Options(tps=200.0)
+    with EmbeddedPipeline(scenario, options) as pipeline:
+        pipeline.discover()
+        _queued(pipeline)
+        stage = scenario["stages"][2]
+        pipeline.simulator.start_session(stage["arn"], _short_session("st-shortsession2"))
+        pipeline.discover()  # within the reconcile interval: not seen
+        assert _queued(pipeline) == []
+        _reconcile_due(pipeline)
+        pipeline.discover()
+        assert _queued(pipeline) == [{"stageArn": stage["arn"], "sessionId": "st-shortsession2"}]
+
+
+def _reconcile_due(pipeline: EmbeddedPipeline) -> None:
+    """Move the last complete reconcile back by a day."""
+    from archiver.discovery_state import DiscoveryState
+
+    state = DiscoveryState(pipeline.ledger_table)
+    last = state.reconcile().last_complete
+    assert last is not None
+    state.complete_reconcile(last - timedelta(days=1))
+
+
+def test_a_claim_whose_message_never_went_out_is_queued_by_the_next_run(
+    scenario: dict[str, Any], pipeline: EmbeddedPipeline
+) -> None:
+    from archiver.runtime import runtime
+
+    def refuse(**_: Any) -> None:
+        raise EndpointConnectionError(endpoint_url="http://sqs")
+
+    sqs_events = runtime().sqs.meta.events
+    sqs_events.register("before-call.sqs.SendMessageBatch", refuse)
+    with pytest.raises(EndpointConnectionError):
+        pipeline.discover()  # dies after its first claim, before the message
+    sqs_events.unregister("before-call.sqs.SendMessageBatch", refuse)
+    unqueued = [s for s in pipeline.ledger_sessions() if "queuedAt" not in s]
+    # The first stage's ended sessions were claimed (its messages go out together), no more.
+    assert unqueued and {s["status"] for s in unqueued} == {"PENDING"}
+    assert len(pipeline.ledger_sessions()) == len(unqueued)
+    assert _queued(pipeline) == []
+    pipeline.discover()  # its reconcile never completed: this run's does, and queues it
+    expected = {(st["arn"], s["sessionId"]) for st, s in ended_sessions(scenario)}
+    assert {(m["stageArn"], m["sessionId"]) for m in _queued(pipeline)} == expected
+    assert all("queuedAt" in s for s in pipeline.ledger_sessions())
+
+
+def test_one_discovery_at_a_time(scenario: dict[str, Any], pipeline: EmbeddedPipeline) -> None:
+    from archiver.discovery_state import DiscoveryState
+
+    state = DiscoveryState(pipeline.ledger_table)
+    now = datetime.now(UTC)
+    assert state.take_lease("another-run", now, now + timedelta(minutes=15))
+    assert pipeline.discover() == {"skipped": "another discovery run holds the lease"}
+    assert sum(pipeline.simulator.stats()["api_calls"].values()) == 0
+    assert state.take_lease("another-run", now, now - timedelta(seconds=1))  # it ran out
+    pipeline.discover()
+    assert len(_queued(pipeline)) == len(ended_sessions(scenario))
+    assert state.take_lease("a-third-run", now, now + timedelta(minutes=1))  # released
 
 
 def test_a_manual_event_queues_that_session_and_only_once(

@@ -1,10 +1,8 @@
-"""The ledger in DynamoDB: what discovery has seen and how far each session's archive got.
+"""The ledger in DynamoDB: how far each session's archive got (what discovery keeps between
+runs is in archiver.discovery_state, in the same table).
 
-Items (pk, sk):
-- ("STAGES", "<arn>"): the stage's activeSessionId at the last discovery.
-- ("STAGE#<arn>", "SESSION#<id>"): a session's status, chunk plan, chunks done, counts,
-  attempts, lease, timestamps and last error.
-- ("DISCOVERY", "RECONCILE"): when the last full reconcile ran.
+Session items ("STAGE#<arn>", "SESSION#<id>"): status, start and end time, the stage's name,
+chunk plan, chunks done, counts, attempts, lease, timestamps and last error.
 
 Every transition is a conditional write, so two workers or two deliveries of the same message
 cannot both think they own a session, and a dead worker leaves a state the next one resumes from.
@@ -32,11 +30,15 @@ class Status(StrEnum):
 
 
 FINAL = (Status.ARCHIVED, Status.EXPIRED)
-# A claim older than this with no progress is abandoned and may be claimed again.
-STALE_AFTER = timedelta(hours=2)
+# A claim with no progress for this long lost its message (dead-lettered after crashes, expired
+# or purged) and may be claimed again; a deep backlog must not come close.
+STALE_AFTER = timedelta(hours=24)
+# A session that failed this many times is left to the operator (dead-letter queue, redrive):
+# discovery does not queue it again by itself.
+MAX_ATTEMPTS = 10
 
 
-def _iso(moment: datetime) -> str:
+def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -44,11 +46,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def table_of(table_name: str, resource: Any = None) -> Any:
+    return (resource or boto3.resource("dynamodb")).Table(table_name)
+
+
 def _conditional_failed(exc: ClientError) -> bool:
     return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
-def _update_if(table: Any, **request: Any) -> bool:
+def update_if(table: Any, **request: Any) -> bool:
     """A conditional update_item: False when its condition does not hold."""
     try:
         table.update_item(**request)
@@ -64,6 +70,9 @@ class SessionRecord:
     stage_arn: str
     session_id: str
     status: Status
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    stage_name: str | None = None
     chunk_size: int | None = None
     participant_count: int | None = None
     chunks_done: set[int] = field(default_factory=set)
@@ -76,76 +85,123 @@ class SessionRecord:
         return sum(self.events_by_chunk.values())
 
 
-class Ledger:
-    def __init__(self, table_name: str, *, resource: Any = None) -> None:
-        self.table = (resource or boto3.resource("dynamodb")).Table(table_name)
+@dataclass(frozen=True)
+class KnownSession:
+    """What discovery needs to know of a session in the ledger to decide whether to claim it."""
 
-    # --- stages -------------------------------------------------------------------------------
-    def last_active_sessions(self) -> dict[str, str | None]:
-        """Every known stage -> its activeSessionId at the last discovery."""
-        seen: dict[str, str | None] = {}
-        kwargs: dict[str, Any] = {
-            "KeyConditionExpression": Key("pk").eq("STAGES"),
-            "ProjectionExpression": "sk, activeSessionId",
-        }
-        while True:
-            page = self.table.query(**kwargs)
-            for item in page["Items"]:
-                seen[str(item["sk"])] = item.get("activeSessionId")
-            if "LastEvaluatedKey" not in page:
-                return seen
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    status: Status
+    attempts: int
+    updated_at: datetime
+    claimed_at: datetime | None
+    queued: bool
 
-    def record_stage(self, stage_arn: str, active_session_id: str | None) -> None:
-        self.table.put_item(
-            Item={
-                "pk": "STAGES",
-                "sk": stage_arn,
-                "activeSessionId": active_session_id,
-                "seenAt": _iso(_now()),
-            }
+    def claimable(self, *, now: datetime, run_started: datetime) -> bool:
+        """Mirrors `Ledger.claim`'s condition (which stays the authority)."""
+        if self.status is Status.FAILED:
+            return self.attempts < MAX_ATTEMPTS
+        if (
+            self.status in (Status.PENDING, Status.IN_PROGRESS)
+            and self.updated_at < now - STALE_AFTER
+        ):
+            return True
+        return (
+            self.status is Status.PENDING
+            and not self.queued
+            and self.claimed_at is not None
+            and self.claimed_at < run_started
         )
 
-    def last_reconcile(self) -> datetime | None:
-        item = self.table.get_item(Key={"pk": "DISCOVERY", "sk": "RECONCILE"}).get("Item")
-        return datetime.fromisoformat(str(item["at"])) if item else None
 
-    def record_reconcile(self, at: datetime) -> None:
-        self.table.put_item(Item={"pk": "DISCOVERY", "sk": "RECONCILE", "at": _iso(at)})
+class Ledger:
+    def __init__(self, table_name: str, *, resource: Any = None) -> None:
+        self.table = table_of(table_name, resource)
 
-    # --- sessions -----------------------------------------------------------------------------
     @staticmethod
     def _key(stage_arn: str, session_id: str) -> dict[str, str]:
         return {"pk": f"STAGE#{stage_arn}", "sk": f"SESSION#{session_id}"}
 
-    def claim(self, stage_arn: str, session: dict[str, Any]) -> bool:
+    def known_sessions(self, stage_arn: str) -> dict[str, KnownSession]:
+        """Every session of the stage in the ledger, by id (one query, not one read each)."""
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key("pk").eq(f"STAGE#{stage_arn}"),
+            "ProjectionExpression": "sk, #status, attempts, updatedAt, claimedAt, queuedAt",
+            "ExpressionAttributeNames": {"#status": "status"},
+        }
+        known: dict[str, KnownSession] = {}
+        while True:
+            page = self.table.query(**kwargs)
+            for item in page["Items"]:
+                known[str(item["sk"]).removeprefix("SESSION#")] = KnownSession(
+                    status=Status(item["status"]),
+                    attempts=int(item.get("attempts", 0)),
+                    updated_at=datetime.fromisoformat(str(item["updatedAt"])),
+                    claimed_at=_time(item.get("claimedAt")),
+                    queued="queuedAt" in item,
+                )
+            if "LastEvaluatedKey" not in page:
+                return known
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def claim(
+        self,
+        stage_arn: str,
+        session: dict[str, Any],
+        *,
+        stage_name: str | None = None,
+        run_started: datetime | None = None,
+        force: bool = False,
+    ) -> bool:
         """Claim an ended session for archiving. False if it is archived, expired or in hand.
 
-        A session that failed, or whose claim went stale (its worker died and its message was
-        lost), can be claimed again; chunks already done stay done.
+        A session can be claimed again when it failed (fewer than MAX_ATTEMPTS times, or
+        `force`d by an operator), when its claim went stale (its worker died and its message was
+        lost), or when an earlier discovery run (begun before `run_started`) claimed it but
+        died before queueing it. Chunks already done stay done.
         """
         now = _now()
-        return _update_if(
+        values: dict[str, Any] = {
+            ":pending": Status.PENDING.value,
+            ":in_progress": Status.IN_PROGRESS.value,
+            ":failed": Status.FAILED.value,
+            ":now": iso(now),
+            ":stale": iso(now - STALE_AFTER),
+            ":run_started": iso(run_started or now),
+            ":max_attempts": 10**9 if force else MAX_ATTEMPTS,
+        }
+        sets = ["#status = :pending", "claimedAt = :now", "updatedAt = :now"]
+        # Known when the session was listed; a session claimed as "no longer active" gets them
+        # from the archive worker.
+        given = {
+            "startTime": session.get("startTime"),
+            "endTime": session.get("endTime"),
+            "stageName": stage_name,
+        }
+        for name, value in given.items():
+            if value is not None:
+                sets.append(f"{name} = :{name}")
+                values[f":{name}"] = iso(value) if isinstance(value, datetime) else value
+        return update_if(
             self.table,
             Key=self._key(stage_arn, session["sessionId"]),
-            UpdateExpression=(
-                "SET #status = :pending, startTime = :start, endTime = :end, "
-                "claimedAt = :now, updatedAt = :now"
-            ),
+            UpdateExpression=f"SET {', '.join(sets)} REMOVE queuedAt",
             ConditionExpression=(
-                "attribute_not_exists(sk) OR #status = :failed OR "
-                "(#status IN (:pending, :in_progress) AND updatedAt < :stale)"
+                "attribute_not_exists(sk) "
+                "OR (#status = :failed AND "
+                "(attribute_not_exists(attempts) OR attempts < :max_attempts)) "
+                "OR (#status IN (:pending, :in_progress) AND updatedAt < :stale) "
+                "OR (#status = :pending AND attribute_not_exists(queuedAt) "
+                "AND claimedAt < :run_started)"
             ),
             ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={
-                ":pending": Status.PENDING.value,
-                ":in_progress": Status.IN_PROGRESS.value,
-                ":failed": Status.FAILED.value,
-                ":start": _iso(session["startTime"]),
-                ":end": _iso(session["endTime"]),
-                ":now": _iso(now),
-                ":stale": _iso(now - STALE_AFTER),
-            },
+            ExpressionAttributeValues=values,
+        )
+
+    def mark_queued(self, stage_arn: str, session_id: str) -> None:
+        """Its message is on the work queue (a claim without this was never queued)."""
+        self.table.update_item(
+            Key=self._key(stage_arn, session_id),
+            UpdateExpression="SET queuedAt = :now",
+            ExpressionAttributeValues={":now": iso(_now())},
         )
 
     def get(self, stage_arn: str, session_id: str) -> SessionRecord | None:
@@ -158,6 +214,9 @@ class Ledger:
             stage_arn=stage_arn,
             session_id=session_id,
             status=Status(item["status"]),
+            start_time=_time(item.get("startTime")),
+            end_time=_time(item.get("endTime")),
+            stage_name=item.get("stageName"),
             chunk_size=_int(item.get("chunkSize")),
             participant_count=_int(item.get("participantCount")),
             chunks_done={int(n) for n in item.get("chunksDone", set())},
@@ -172,7 +231,7 @@ class Ledger:
         """Take the session's lease and mark it IN_PROGRESS. None if another worker holds it
         or the session is already archived or expired."""
         now = _now()
-        if not _update_if(
+        if not update_if(
             self.table,
             Key=self._key(stage_arn, session_id),
             UpdateExpression=(
@@ -190,8 +249,8 @@ class Ledger:
                 ":archived": Status.ARCHIVED.value,
                 ":expired": Status.EXPIRED.value,
                 ":owner": owner,
-                ":until": _iso(now + lease),
-                ":now": _iso(now),
+                ":until": iso(now + lease),
+                ":now": iso(now),
                 ":empty": {},
                 ":one": 1,
             },
@@ -219,19 +278,19 @@ class Ledger:
             ExpressionAttributeNames={"#chunk": str(chunk)},
             ExpressionAttributeValues={
                 ":events": events,
-                ":now": _iso(_now()),
+                ":now": iso(_now()),
                 ":chunk_set": {Decimal(chunk)},
             },
         )
 
     def release(self, stage_arn: str, session_id: str, owner: str) -> None:
         """Give the lease up (before handing the rest to a continuation)."""
-        _update_if(  # a lease already lost needs no giving up
+        update_if(  # a lease already lost needs no giving up
             self.table,
             Key=self._key(stage_arn, session_id),
             UpdateExpression="REMOVE leaseOwner, leaseUntil SET updatedAt = :now",
             ConditionExpression="leaseOwner = :owner",
-            ExpressionAttributeValues={":owner": owner, ":now": _iso(_now())},
+            ExpressionAttributeValues={":owner": owner, ":now": iso(_now())},
         )
 
     def finish(
@@ -247,7 +306,7 @@ class Ledger:
         """Move to a final (or FAILED) status; an ARCHIVED session never changes again."""
         values: dict[str, Any] = {
             ":status": status.value,
-            ":now": _iso(_now()),
+            ":now": iso(_now()),
             ":archived": Status.ARCHIVED.value,
         }
         sets = ["#status = :status", "updatedAt = :now"]
@@ -256,11 +315,11 @@ class Ledger:
             values[":error"] = error[:1000]
         if archived_at is not None:
             sets.append("archivedAt = :archived_at")
-            values[":archived_at"] = _iso(archived_at)
+            values[":archived_at"] = iso(archived_at)
         if event_count is not None:
             sets.append("eventCount = :events")
             values[":events"] = event_count
-        return _update_if(
+        return update_if(
             self.table,
             Key=self._key(stage_arn, session_id),
             UpdateExpression="SET " + ", ".join(sets) + " REMOVE leaseOwner, leaseUntil",
@@ -286,3 +345,7 @@ class Ledger:
 
 def _int(value: Any) -> int | None:
     return None if value is None else int(value)
+
+
+def _time(value: Any) -> datetime | None:
+    return datetime.fromisoformat(str(value)) if value else None

@@ -42,8 +42,8 @@ class ScheduledEvent(EventBridgeModel):
 
 
 class StageUpdateEvent(EventBridgeModel):
-    """`aws.ivs` "IVS Stage Update": best effort, may be late or missing; it only narrows
-    discovery to one stage (resources[0])."""
+    """`aws.ivs` "IVS Stage Update": best effort, may be late or missing. It names a stage
+    (resources[0]) and a session (detail.session_id) for discovery to look at."""
 
     source: Literal["aws.ivs"]
     detail_type: Literal["IVS Stage Update"] = Field(alias="detail-type")
@@ -52,6 +52,12 @@ class StageUpdateEvent(EventBridgeModel):
     @property
     def stage_arn(self) -> str:
         return self.resources[0]
+
+    @property
+    def session_id(self) -> str | None:
+        """The session the event is about (`detail.session_id`), when it names one."""
+        value = self.detail.get("session_id") if isinstance(self.detail, dict) else None
+        return value if isinstance(value, str) and value else None
 
 
 DiscoverRequest = ScheduledEvent | StageUpdateEvent | SessionMessage

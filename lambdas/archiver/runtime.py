@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache, cached_property
@@ -11,6 +12,7 @@ import boto3
 
 from archiver.archiving import SessionArchiver
 from archiver.discovery import Discovery
+from archiver.discovery_state import DiscoveryState
 from archiver.ivs import IvsClient
 from archiver.ledger import Ledger
 from archiver.messages import InvalidInput
@@ -68,9 +70,20 @@ class Runtime:
             MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000]}},
         )
 
-    def discovery(self) -> Discovery:
+    @cached_property
+    def discovery_state(self) -> DiscoveryState:
+        return DiscoveryState(self.settings.ledger_table)
+
+    def discovery(self, *, remaining_ms: Callable[[], int], owner: str) -> Discovery:
         return Discovery(
-            self.settings, self.discovery_ivs, self.ledger, self.sqs, now=datetime.now(UTC)
+            self.settings,
+            self.discovery_ivs,
+            self.ledger,
+            self.discovery_state,
+            self.sqs,
+            now=datetime.now(UTC),
+            remaining_ms=remaining_ms,
+            owner=owner,
         )
 
 

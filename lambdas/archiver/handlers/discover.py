@@ -20,7 +20,10 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     rt = runtime()
     try:
         request = parse_discover_event(event)
-        result = rt.discovery().run(request)
+        discovery = rt.discovery(
+            remaining_ms=context.get_remaining_time_in_millis, owner=context.aws_request_id
+        )
+        result = discovery.run(request)
     except InvalidInput as exc:
         # Retrying a malformed event repeats the error: reject it once, clearly, write nothing.
         logger.error("rejected discover event", extra={"reason": str(exc)})
@@ -34,8 +37,18 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         extra={
             "stages_listed": result.stages_listed,
             "stages_checked": result.stages_checked,
-            "reconciled": result.reconciled,
+            "reconcile": result.reconcile,
+            "skipped": result.skipped,
+            "hinted": result.hinted,
             "enqueued": len(result.enqueued),
+            "not_queued": result.not_queued,
         },
     )
+    if result.not_queued:
+        logger.error(
+            "sessions claimed but not queued: a later run queues them",
+            extra={"not_queued": result.not_queued},
+        )
+    if result.skipped:
+        return {"skipped": "another discovery run holds the lease"}
     return {"enqueued": [m.model_dump() for m in result.enqueued]}

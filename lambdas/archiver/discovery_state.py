@@ -1,0 +1,163 @@
+"""What discovery keeps in the ledger table between runs (the sessions themselves are in
+archiver.ledger).
+
+Items (pk, sk):
+- ("STAGES", "<arn>"): the stage's name and activeSessionId at the last look.
+- ("DISCOVERY", "RECONCILE"): when the last full reconcile began that went through every stage,
+  and, while one is under way, its cursor (the last stage ARN it listed) and when it began.
+- ("DISCOVERY", "LEASE"): the run that holds discovery: one at a time, without reserved
+  concurrency (which a new account's Lambda quota refuses).
+- ("HINTS", "<arn>"): a stage named by an IVS event while another run held the lease; the next
+  run (or the holder, between stages) lists that stage first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+
+from archiver.ledger import iso, table_of, update_if
+
+# A hint from an event that named no session: list the stage.
+ANY_SESSION = "*"
+
+
+@dataclass(frozen=True)
+class StageSeen:
+    active_session_id: str | None
+    name: str | None
+
+
+@dataclass(frozen=True)
+class ReconcileState:
+    last_complete: datetime | None  # when the last pass through every stage began
+    cursor: str | None = None  # the last stage ARN listed by the pass under way
+    started: datetime | None = None  # when the pass under way began
+
+
+class DiscoveryState:
+    def __init__(self, table_name: str, *, resource: Any = None) -> None:
+        self.table = table_of(table_name, resource)
+
+    # --- stages -------------------------------------------------------------------------------
+    def stages(self) -> dict[str, StageSeen]:
+        """Every stage seen -> its name and activeSessionId at the last look."""
+        return {
+            str(item["sk"]): StageSeen(item.get("activeSessionId"), item.get("name"))
+            for item in self._query("STAGES", "sk, activeSessionId, #name", {"#name": "name"})
+        }
+
+    def record_stage(self, stage_arn: str, seen: StageSeen, at: datetime) -> None:
+        self.table.put_item(
+            Item={
+                "pk": "STAGES",
+                "sk": stage_arn,
+                "activeSessionId": seen.active_session_id,
+                "name": seen.name,
+                "seenAt": iso(at),
+            }
+        )
+
+    # --- the reconcile ------------------------------------------------------------------------
+    def reconcile(self) -> ReconcileState:
+        item = self.table.get_item(
+            Key={"pk": "DISCOVERY", "sk": "RECONCILE"}, ConsistentRead=True
+        ).get("Item")
+        if not item:
+            return ReconcileState(None)
+        return ReconcileState(
+            _time(item.get("at")), item.get("cursor"), _time(item.get("passStartedAt"))
+        )
+
+    def save_cursor(self, cursor: str, started: datetime) -> None:
+        self.table.update_item(
+            Key={"pk": "DISCOVERY", "sk": "RECONCILE"},
+            UpdateExpression="SET #cursor = :cursor, passStartedAt = :started",
+            ExpressionAttributeNames={"#cursor": "cursor"},
+            ExpressionAttributeValues={":cursor": cursor, ":started": iso(started)},
+        )
+
+    def complete_reconcile(self, started: datetime) -> None:
+        self.table.put_item(Item={"pk": "DISCOVERY", "sk": "RECONCILE", "at": iso(started)})
+
+    # --- the lease ----------------------------------------------------------------------------
+    def take_lease(self, owner: str, now: datetime, until: datetime) -> bool:
+        """Hold discovery until `until`, unless another run holds it."""
+        return update_if(
+            self.table,
+            Key={"pk": "DISCOVERY", "sk": "LEASE"},
+            UpdateExpression="SET #owner = :owner, #until = :until",
+            ConditionExpression="attribute_not_exists(#until) OR #until < :now OR #owner = :owner",
+            ExpressionAttributeNames={"#owner": "owner", "#until": "until"},
+            ExpressionAttributeValues={":owner": owner, ":until": iso(until), ":now": iso(now)},
+        )
+
+    def release_lease(self, owner: str) -> None:
+        update_if(
+            self.table,
+            Key={"pk": "DISCOVERY", "sk": "LEASE"},
+            UpdateExpression="REMOVE #owner, #until",
+            ConditionExpression="#owner = :owner",
+            ExpressionAttributeNames={"#owner": "owner", "#until": "until"},
+            ExpressionAttributeValues={":owner": owner},
+        )
+
+    # --- hints --------------------------------------------------------------------------------
+    def add_hint(self, stage_arn: str, session_id: str | None, at: datetime) -> None:
+        """Remember that an IVS event named this stage (and session: ANY_SESSION if none)."""
+        self.table.update_item(
+            Key={"pk": "HINTS", "sk": stage_arn},
+            UpdateExpression="ADD sessions :session SET #at = :at",
+            ExpressionAttributeNames={"#at": "at"},
+            ExpressionAttributeValues={":session": {session_id or ANY_SESSION}, ":at": iso(at)},
+        )
+
+    def hints(self) -> dict[str, set[str]]:
+        """Stage ARN -> the session ids its hints named."""
+        return {
+            str(item["sk"]): {str(s) for s in item.get("sessions", ())}
+            for item in self._query("HINTS", "sk, sessions")
+        }
+
+    def clear_hint(self, stage_arn: str, sessions: set[str]) -> None:
+        """Forget a stage's hint, unless an event named another session since it was read."""
+        try:
+            self.table.delete_item(
+                Key={"pk": "HINTS", "sk": stage_arn},
+                ConditionExpression="attribute_not_exists(sessions) OR sessions = :read",
+                ExpressionAttributeValues={":read": sessions or {ANY_SESSION}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    def _query(
+        self, pk: str, projection: str, names: dict[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key("pk").eq(pk),
+            "ProjectionExpression": projection,
+            "ConsistentRead": True,
+        }
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self.table.query(**kwargs)
+            items += page["Items"]
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _time(value: Any) -> datetime | None:
+    return datetime.fromisoformat(str(value)) if value else None
+
+
+def lease_until(now: datetime, remaining_ms: int) -> datetime:
+    """A run holds discovery until its invocation ends (plus a little for clock skew)."""
+    return now + timedelta(milliseconds=remaining_ms) + timedelta(seconds=5)
