@@ -66,7 +66,7 @@ def _archiver() -> tuple[CallClock, int]:
     from local.pipeline import INVOCATION_MS, archive_invocation
 
     rt = runtime()
-    rt.archiver  # noqa: B018  (a warm container: clients and thread pools built)
+    rt.shared  # noqa: B018  (a warm container: clients and thread pools built)
     sqs = boto3.client("sqs")
     queue = os.environ["WORK_QUEUE_URL"]
     clock = CallClock(rt.ivs.client)

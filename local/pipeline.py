@@ -34,6 +34,7 @@ ACCOUNT = "123456789012"
 NAME = "ivs-stage-archive"
 INVOCATION_MS = 900_000  # the Lambda maximum the archive function runs with
 MAX_RECEIVES = 5  # then SQS moves the message to the dead-letter queue
+BATCH_SIZE = 10  # messages per archive invocation, as the stack's SQS event source sends them
 
 
 @dataclass
@@ -82,6 +83,7 @@ class Options:
     stage_allow_list: tuple[str, ...] = ()
     quiet: bool = True  # Powertools logs at WARNING and no metric output
     participant_order: str = "participantId"  # the simulator's ListParticipants order
+    batch_size: int = BATCH_SIZE  # messages per archive invocation
 
     @property
     def archiver_budget(self) -> float:
@@ -240,7 +242,7 @@ class EmbeddedPipeline:
         """One archive invocation on the next message, as Lambda's event source would make
         it. None when no message is visible."""
         ms = invocation_ms if invocation_ms is not None else self.options.invocation_ms
-        response = archive_invocation(self.sqs, self.queue_url, ms)
+        response = archive_invocation(self.sqs, self.queue_url, ms, self.options.batch_size)
         if response is not None:
             self.invocations["archive"] += 1
         return response
@@ -344,15 +346,18 @@ def _lookback_days(scenario: dict[str, Any]) -> int:
     return max(1, (datetime.now(UTC) - oldest).days + 2)
 
 
-def archive_invocation(sqs: Any, queue_url: str, invocation_ms: int) -> dict[str, Any] | None:
-    """One archive Lambda invocation on the next visible message of `queue_url`, as the SQS
-    event source makes it: the handler, then every message it did not fail is deleted. None when
-    no message is visible. The environment must hold the archiver's settings."""
+def archive_invocation(
+    sqs: Any, queue_url: str, invocation_ms: int, batch_size: int = BATCH_SIZE
+) -> dict[str, Any] | None:
+    """One archive Lambda invocation on the next visible messages of `queue_url` (at most
+    `batch_size`), as the SQS event source makes it: the handler, then every message it did not
+    fail is deleted. None when no message is visible. The environment must hold the archiver's
+    settings."""
     from archiver.handlers import archive
 
     received = sqs.receive_message(
         QueueUrl=queue_url,
-        MaxNumberOfMessages=1,
+        MaxNumberOfMessages=batch_size,
         AttributeNames=["All"],
         MessageAttributeNames=["All"],
     ).get("Messages", [])

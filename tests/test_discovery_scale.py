@@ -13,8 +13,8 @@ from tests.conftest import session_id, stage_arn
 
 STAGES = 2000
 WITH_SESSIONS = range(0, STAGES, 100)  # 20 stages with one ended session each
-INVOCATION_MS = 3500
-MIN_REMAINING_MS = 1000  # so each run lists for about two and a half seconds
+INVOCATION_MS = 4000
+MIN_REMAINING_MS = 2000  # so each run lists for about two seconds, with room to stop
 
 
 def _session(stage: int, index: int, day: int) -> dict[str, Any]:

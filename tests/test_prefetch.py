@@ -151,7 +151,7 @@ def test_calls_not_started_are_withdrawn_once_the_session_outgrows_the_invocatio
 def test_a_withdrawn_fetch_makes_no_call_and_a_started_one_is_not_withdrawn() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from archiver.archiving import _Fetch
+    from archiver.fetching import Fetch
 
     made: list[str] = []
     release = threading.Event()
@@ -162,7 +162,7 @@ def test_a_withdrawn_fetch_makes_no_call_and_a_started_one_is_not_withdrawn() ->
         return name
 
     with ThreadPoolExecutor(1) as pool:
-        busy, queued = _Fetch(), _Fetch()
+        busy, queued = Fetch(), Fetch()
         busy.events = pool.submit(busy.call, call, "busy")
         queued.events = pool.submit(queued.call, call, "queued")
         while not made:

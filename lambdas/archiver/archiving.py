@@ -1,49 +1,48 @@
-"""Archive one ended stage session: chunked, checkpointed in the ledger, resumable.
+"""Archive one ended stage session, as far as one invocation allows: chunked, checkpointed in the
+ledger, resumable.
 
-Participants are sorted by participantId and cut into chunks of `chunk_size` (fixed in the
-ledger on first sight), so every invocation sees the same chunks. A chunk's Parquet objects are
-written, then the chunk is marked done; a chunk marked done is never fetched again. When the
-invocation's remaining time runs short, the worker stops between chunks and enqueues a
-continuation. The session row is written and the session marked ARCHIVED last.
+Participants are sorted by participantId and cut into chunks (their size fixed in the ledger on
+first sight), so every invocation sees the same chunks. A chunk's Parquet objects are written,
+then the chunk is marked done; a chunk marked done is never fetched again. A chunk is started
+only when the invocation has the time to finish it (archiver.admission); when it has not, the
+worker hands the rest of the session to a continuation message. The session row is written and
+the session marked ARCHIVED last.
 
-Throughput: the quota is per operation, so ListParticipantEvents and GetParticipant each run on
-a thread pool of their own behind their own rate limiter. Participants' calls start while the
-ListParticipants pages are still being read, a window of them stays in flight across chunk
-boundaries, rows become Arrow batches as answers come in, and a chunk is written on a writer
-thread while the next one is fetched: the budgets never wait on the listing or on S3, and memory
-holds one chunk being written, one chunk's worth fetched early and the window, whatever the
-session's size.
+Calls per session, no more than correctness needs: ListParticipants, the participants' calls,
+one GetStageSession per chunk just before its objects are written (it gives the session's times,
+and a session IVS forgot meanwhile is not written with less), and GetStage only when discovery
+did not already read the stage's name (at most once per stage per invocation).
+
+Throughput: on a session's first invocation, participants' calls start while the
+ListParticipants pages are still being read; a window of them stays in flight across chunk
+boundaries; rows become Arrow batches as answers come in; a chunk is written on a writer thread
+while the next one is fetched.
 """
 
 from __future__ import annotations
 
-import threading
 from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from concurrent.futures import Future, wait
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from itertools import islice
-from typing import Any
 
-from botocore.exceptions import ClientError
-
-from archiver.ivs import ApiRecord, IvsClient, SessionNotFound, is_ended
-from archiver.ledger import FINAL, Ledger, Status
+from archiver.fetching import Calls, Fetch
+from archiver.invocation import Invocation
+from archiver.ivs import ApiRecord, SessionNotFound, is_ended
+from archiver.ledger import FINAL, LEASE, SessionRecord, Status
 from archiver.messages import SessionMessage
 from archiver.rows import Row, event_rows, participant_row, session_row
 from archiver.schema import PARTICIPANT_EVENTS, PARTICIPANTS, STAGE_SESSIONS
-from archiver.settings import Settings
 from archiver.writer import RowBuffer, SessionKeys, parquet_bytes, put_object, put_parquet
-
-# Longer than one invocation (15 min): a live worker never loses its lease to a duplicate.
-LEASE = timedelta(minutes=16)
 
 
 class Outcome(StrEnum):
     ARCHIVED = "archived"
     CONTINUED = "continued"  # stopped between chunks, a continuation is queued
+    DEFERRED = "deferred"  # not started: the invocation had no time left; queued again
     EXPIRED = "expired"  # IVS no longer knows the session
     SKIPPED = "skipped"  # already archived or expired, or another worker holds it
     NOT_ENDED = "not_ended"
@@ -61,53 +60,6 @@ class Report:
     prefetch_discarded: int = 0
 
 
-class _Fetch:
-    """One participant's calls, in flight. Until either starts, both can be withdrawn."""
-
-    def __init__(self) -> None:
-        self.events: Future[Any]
-        self.details: Future[Any] | None = None
-        self._lock = threading.Lock()
-        self._started = 0
-        self._withdrawn = False
-
-    def call(self, function: Callable[..., Any], *args: Any) -> Any:
-        """Run one of the calls (on a pool's thread), unless withdrawn."""
-        with self._lock:
-            if self._withdrawn:
-                return None
-            self._started += 1
-        return function(*args)
-
-    def withdraw(self) -> bool:
-        """Make neither call if neither has started; True if none was or will be made."""
-        with self._lock:
-            self._withdrawn = self._withdrawn or self._started == 0
-            return self._withdrawn
-
-    def cancel(self) -> None:
-        self.events.cancel()
-        if self.details is not None:
-            self.details.cancel()
-
-
-@dataclass
-class _Calls:
-    """One participant of a chunk, and its calls."""
-
-    chunk: int
-    summary: ApiRecord
-    fetch: _Fetch
-
-
-@dataclass
-class _Progress:
-    """What `_calls` has started so far."""
-
-    chunks: list[int] = field(default_factory=list)
-    stage_name: Future[str | None] | None = None
-
-
 class _Chunk:
     """One chunk's rows, made as its participants' answers come in."""
 
@@ -116,178 +68,149 @@ class _Chunk:
         self.people: list[Row] = []
         self.events = RowBuffer(PARTICIPANT_EVENTS)
 
-    def add(self, arn: str, session_id: str, calls: _Calls) -> None:
-        fetch = calls.fetch
-        participant = fetch.details.result() if fetch.details else calls.summary
+    def add(self, arn: str, session_id: str, calls: Calls) -> None:
+        participant = calls.fetch.participant(calls.summary)
         rows = event_rows(
             arn,
             session_id,
             calls.summary["participantId"],
             participant.get("userId"),
-            fetch.events.result(),
+            calls.fetch.events.result(),
         )
         self.people.append(participant_row(arn, session_id, participant, event_count=len(rows)))
         self.events.extend(rows)
 
 
-class SessionArchiver:
-    def __init__(
-        self, settings: Settings, ivs: IvsClient, ledger: Ledger, s3: Any, sqs: Any
-    ) -> None:
-        self.settings = settings
-        self.ivs = ivs
-        self.ledger = ledger
-        self.s3 = s3
-        self.sqs = sqs
-        # One pool per operation: each keeps its own rate limiter busy despite call latency.
-        self._events_pool = ThreadPoolExecutor(settings.api_threads, "ListParticipantEvents")
-        self._details_pool = ThreadPoolExecutor(settings.api_threads, "GetParticipant")
-        self._writer = ThreadPoolExecutor(1, "ChunkWriter")
-        # The per-session calls (GetStage, GetStageSession) that run beside the others.
-        self._side = ThreadPoolExecutor(2, "Session")
-        # Participants whose calls are in flight at once: enough to keep both pools busy.
-        self.window = 4 * settings.api_threads
+class SessionArchive:
+    """One session's archive in one invocation."""
 
-    def archive(
-        self, message: SessionMessage, *, owner: str, remaining_ms: Callable[[], int]
-    ) -> Report:
-        arn, session_id = message.stageArn, message.sessionId
-        known = self.ledger.get(arn, session_id)
-        if known is not None and known.status in FINAL:
-            return Report(Outcome.SKIPPED)
+    def __init__(self, invocation: Invocation, message: SessionMessage, owner: str) -> None:
+        self.inv = invocation
+        self.shared = invocation.shared
+        self.message = message
+        self.owner = owner
+        self.arn, self.session_id = message.stageArn, message.sessionId
+        self.report = Report(Outcome.ARCHIVED)
+        # The session as GetStageSession last gave it (its times).
+        self.session: ApiRecord | None = None
+        self._started: list[int] = []  # chunks started in this invocation
+        self._stage_name: Future[str | None] | None = None
+
+    def run(self) -> Report:
+        ledger = self.shared.ledger
+        with self.inv.turn:  # one session lists at a time: the next starts when it is known
+            known = ledger.get(self.arn, self.session_id)
+            if known is not None and known.status in FINAL:
+                return Report(Outcome.SKIPPED)
+            if not self.inv.has_room():
+                # Queued again as it is; a lease this message held (its worker died) goes too,
+                # or the copy could never take it.
+                self.inv.requeue(
+                    self.message, self.owner if known and known.lease_owner == self.owner else None
+                )
+                return Report(Outcome.DEFERRED)
+            record = ledger.start(self.arn, self.session_id, owner=self.owner, lease=LEASE)
+            if record is None:
+                return Report(Outcome.SKIPPED)
+            early: dict[str, Fetch] = {}
+            try:
+                listed = self._list(early, ahead=not record.chunks_done)
+            except BaseException:
+                self._withdraw(early)
+                raise
         try:
-            session = self.ivs.get_stage_session(arn, session_id)
+            return self._archive(record, listed, early)
         except SessionNotFound:
-            self.ledger.finish(arn, session_id, Status.EXPIRED, error="IVS no longer knows it")
+            ledger.finish(self.arn, self.session_id, Status.EXPIRED, error="IVS no longer knows it")
             return Report(Outcome.EXPIRED)
-        if not is_ended(session):
+        except _NotEnded:
+            ledger.finish(self.arn, self.session_id, Status.FAILED, error="not ended yet")
             return Report(Outcome.NOT_ENDED)
-        record = self.ledger.start(arn, session_id, owner=owner, lease=LEASE)
-        if record is None:
-            return Report(Outcome.SKIPPED)
-        try:
-            return self._archive(message, session, record.chunks_done, owner, remaining_ms)
-        except SessionNotFound:
-            self.ledger.finish(arn, session_id, Status.EXPIRED, error="vanished while archiving")
-            return Report(Outcome.EXPIRED)
         except Exception as exc:
-            self.ledger.finish(arn, session_id, Status.FAILED, error=f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            ledger.finish(self.arn, self.session_id, Status.FAILED, error=error)
             raise
 
     def _archive(
-        self,
-        message: SessionMessage,
-        session: ApiRecord,
-        chunks_done: set[int],
-        owner: str,
-        remaining_ms: Callable[[], int],
+        self, record: SessionRecord, listed: list[ApiRecord], early: dict[str, Fetch]
     ) -> Report:
-        arn, session_id = message.stageArn, message.sessionId
-        keys = SessionKeys(self.settings.prefix, arn, session_id, session["startTime"])
-        report = Report(Outcome.ARCHIVED)
-        progress = _Progress()
-        early: dict[str, _Fetch] = {}
+        participants = sorted(listed, key=lambda p: p["participantId"])
+        size = self.shared.ledger.plan(
+            self.arn, self.session_id, chunk_size=self.inv.chunk_size, participants=len(listed)
+        )
+        todo = [
+            (number, participants[start : start + size])
+            for number, start in enumerate(range(0, len(participants), size))
+            if number not in record.chunks_done
+        ]
         try:
-            listed = self._list(arn, session_id, early, not chunks_done, remaining_ms)
-            participants = sorted(listed, key=lambda p: p["participantId"])
-            size = self.ledger.plan(
-                arn, session_id, chunk_size=self.settings.chunk_size, participants=len(listed)
-            )
-            todo = [
-                (number, participants[start : start + size])
-                for number, start in enumerate(range(0, len(participants), size))
-                if number not in chunks_done
-            ]
-            calls = self._calls(arn, session_id, todo, early, progress, remaining_ms)
-            self._fetch_and_write(calls, keys, report)
+            self._fetch_and_write(self._calls(record, todo, early))
         finally:
-            report.prefetch_discarded = sum(not fetch.withdraw() for fetch in early.values())
-        if len(progress.chunks) < len(todo):
-            self._continue_later(message, owner)
-            report.outcome = Outcome.CONTINUED
-            return report
-        self._finish(arn, session, keys, len(participants), progress.stage_name)
-        report.lag_seconds = (datetime.now(UTC) - session["endTime"]).total_seconds()
-        return report
+            self.report.prefetch_discarded = self._withdraw(early)
+        if len(self._started) < len(todo):
+            self.inv.continue_later(self.message, self.owner)
+            self.report.outcome = Outcome.CONTINUED
+            return self.report
+        self._finish(record, len(participants))
+        return self.report
 
-    def _list(
-        self,
-        arn: str,
-        session_id: str,
-        early: dict[str, _Fetch],
-        ahead: bool,
-        remaining_ms: Callable[[], int],
-    ) -> list[ApiRecord]:
+    @staticmethod
+    def _withdraw(early: dict[str, Fetch]) -> int:
+        """Withdraw the calls fetched early that no chunk took; how many were made anyway."""
+        return sum(not fetch.withdraw() for fetch in early.values())
+
+    def _list(self, early: dict[str, Fetch], *, ahead: bool) -> list[ApiRecord]:
         """Every participant of the session. The ListParticipants pages come one after another
         (each needs the previous one's nextToken), so on a session's first invocation (`ahead`)
         each page's participants are fetched into `early` while the next page is read, up to a
         chunk's worth. A session that fits one invocation never waits for its listing. Once the
-        participants listed outgrow what this invocation can archive, the calls not started yet
+        participants listed outgrow what this invocation can take on, the calls not started yet
         are withdrawn: the chunks of those already made may be left to a continuation, which
         makes them again (`Report.prefetch_discarded`)."""
         listed: list[ApiRecord] = []
-        for summary in self.ivs.list_participants(arn, session_id):
+        for summary in self.shared.ivs.list_participants(self.arn, self.session_id):
             listed.append(summary)
             if not ahead:
                 continue
-            if remaining_ms() < self.settings.min_remaining_ms + self._calls_ms(len(listed)):
+            if not self.inv.admission.fits(len(listed)):
                 ahead = False
                 for pid, fetch in list(early.items()):
                     if fetch.withdraw():
                         del early[pid]
-            elif len(early) < self.settings.chunk_size:
-                early[summary["participantId"]] = self._fetch(arn, session_id, summary)
+            elif len(early) < self.inv.chunk_size:
+                early[summary["participantId"]] = self.shared.fetcher.fetch(
+                    self.arn, self.session_id, summary
+                )
         return listed
 
     def _calls(
         self,
-        arn: str,
-        session_id: str,
+        record: SessionRecord,
         todo: list[tuple[int, list[ApiRecord]]],
-        early: dict[str, _Fetch],
-        progress: _Progress,
-        remaining_ms: Callable[[], int],
-    ) -> Iterator[_Calls]:
+        early: dict[str, Fetch],
+    ) -> Iterator[Calls]:
         """Each participant's calls, submitted to the pools as they are pulled (unless fetched
-        early). A chunk is started only while enough time is left, but the first always is:
-        every invocation makes progress, however short it is."""
+        early). A chunk is started only when the invocation admits it."""
         for number, chunk in todo:
-            if progress.chunks and remaining_ms() < self._time_for(len(chunk)):
+            if not self.inv.admission.admit(len(chunk)):
                 return
-            progress.chunks.append(number)
-            if number == todo[-1][0]:
+            self._started.append(number)
+            if number == todo[-1][0] and record.stage_name is None:
                 # The session row needs the stage's name: read it while the last chunk is.
-                progress.stage_name = self._side.submit(self.ivs.get_stage_name, arn)
+                self._stage_name = self.inv.stage_name(self.arn)
             for summary in chunk:
                 fetch = early.pop(summary["participantId"], None)
-                yield _Calls(number, summary, fetch or self._fetch(arn, session_id, summary))
+                yield Calls(
+                    number,
+                    summary,
+                    fetch or self.shared.fetcher.fetch(self.arn, self.session_id, summary),
+                )
 
-    def _fetch(self, arn: str, session_id: str, summary: ApiRecord) -> _Fetch:
-        pid, fetch = summary["participantId"], _Fetch()
-        if self.settings.with_participant_details:
-            fetch.details = self._details_pool.submit(
-                fetch.call, self._participant, arn, session_id, pid
-            )
-        fetch.events = self._events_pool.submit(
-            fetch.call, self.ivs.list_participant_events, arn, session_id, pid
-        )
-        return fetch
-
-    def _calls_ms(self, participants: int) -> float:
-        """Milliseconds the calls of `participants` take: at least one ListParticipantEvents
-        call each at this worker's rate, with a quarter more for paging and retries."""
-        return 1.25 * 1000 * participants / self.settings.worker_tps
-
-    def _time_for(self, participants: int) -> float:
-        """Milliseconds a chunk needs, never less than MIN_REMAINING_MS. A chunk started with
-        less time left could outlive the invocation."""
-        return max(self.settings.min_remaining_ms, self._calls_ms(participants))
-
-    def _fetch_and_write(self, calls: Iterator[_Calls], keys: SessionKeys, report: Report) -> None:
+    def _fetch_and_write(self, calls: Iterator[Calls]) -> None:
         """Keep a window of participants' calls in flight across chunk boundaries, so that the
         pools never run dry between chunks; make rows as answers come in, in participant order;
         write each chunk while the next one is fetched."""
-        window = deque(islice(calls, self.window))
+        window = deque(islice(calls, self.inv.window))
         chunk: _Chunk | None = None
         writing: Future[tuple[int, int]] | None = None
         try:
@@ -296,90 +219,110 @@ class SessionArchiver:
                 window.extend(islice(calls, 1))
                 if chunk is None or chunk.number != head.chunk:
                     if chunk is not None:
-                        writing = self._write_after(writing, keys, chunk, report)
+                        writing = self._write_after(writing, chunk)
                     chunk = _Chunk(head.chunk)
-                chunk.add(keys.stage_arn, keys.session_id, head)
+                try:
+                    chunk.add(self.arn, self.session_id, head)
+                finally:
+                    self.inv.admission.done()
             if chunk is not None:
-                writing = self._write_after(writing, keys, chunk, report)
+                writing = self._write_after(writing, chunk)
             if writing is not None:
-                self._written(writing, report)
+                self._written(writing)
         except BaseException:
             for pending in window:
                 pending.fetch.cancel()  # no more calls for an archive that failed
+            self.inv.admission.done(len(window))
             raise
         finally:
             if writing is not None:
                 wait([writing])  # never leave a write running behind a failure
 
     def _write_after(
-        self,
-        previous: Future[tuple[int, int]] | None,
-        keys: SessionKeys,
-        chunk: _Chunk,
-        report: Report,
+        self, previous: Future[tuple[int, int]] | None, chunk: _Chunk
     ) -> Future[tuple[int, int]]:
-        """Chunks are written one at a time, in order, on the writer thread."""
+        """A session's chunks are written one at a time, in order, on a writer thread."""
         if previous is not None:
-            self._written(previous, report)
-        return self._writer.submit(self._write_chunk, keys, chunk)
+            self._written(previous)
+        return self.shared.writer.submit(self._write_chunk, chunk)
 
-    def _write_chunk(self, keys: SessionKeys, chunk: _Chunk) -> tuple[int, int]:
-        arn, session_id, bucket = keys.stage_arn, keys.session_id, self.settings.bucket
+    def _write_chunk(self, chunk: _Chunk) -> tuple[int, int]:
         # Write nothing for a session that vanished while we read it (it would be less). The
-        # check runs while the Parquet is encoded.
-        still_there = self._side.submit(self.ivs.get_stage_session, arn, session_id)
+        # check runs while the Parquet is encoded, and gives the session's times (its keys).
+        still_there = self.shared.side.submit(self._read_session)
         people = parquet_bytes(PARTICIPANTS, chunk.people)
         events = chunk.events.parquet()
-        still_there.result()
-        put_object(self.s3, bucket, keys.participants(chunk.number), people)
-        put_object(self.s3, bucket, keys.events(chunk.number), events)
-        self.ledger.chunk_done(arn, session_id, chunk.number, chunk.events.count)
+        session = still_there.result()
+        keys = self._keys(session)
+        bucket = self.shared.settings.bucket
+        put_object(self.shared.s3, bucket, keys.participants(chunk.number), people)
+        put_object(self.shared.s3, bucket, keys.events(chunk.number), events)
+        self.shared.ledger.chunk_done(
+            self.arn,
+            self.session_id,
+            chunk.number,
+            chunk.events.count,
+            start_time=session["startTime"],
+            end_time=session["endTime"],
+        )
         return len(chunk.people), chunk.events.count
 
-    @staticmethod
-    def _written(writing: Future[tuple[int, int]], report: Report) -> None:
+    def _read_session(self) -> ApiRecord:
+        """GetStageSession: raises SessionNotFound if IVS forgot it, _NotEnded if it is live."""
+        session = self.shared.ivs.get_stage_session(self.arn, self.session_id)
+        if not is_ended(session):
+            raise _NotEnded(self.session_id)
+        self.session = session
+        return session
+
+    def _keys(self, session: ApiRecord) -> SessionKeys:
+        return SessionKeys(
+            self.shared.settings.prefix, self.arn, self.session_id, session["startTime"]
+        )
+
+    def _written(self, writing: Future[tuple[int, int]]) -> None:
         participants, events = writing.result()
-        report.chunks_written += 1
-        report.participants += participants
-        report.events += events
+        self.report.chunks_written += 1
+        self.report.participants += participants
+        self.report.events += events
 
-    def _participant(self, arn: str, session_id: str, participant_id: str) -> ApiRecord:
-        try:
-            return self.ivs.get_participant(arn, session_id, participant_id)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ResourceNotFoundException":
-                raise SessionNotFound(f"{arn} {session_id} {participant_id}") from exc
-            raise
-
-    def _continue_later(self, message: SessionMessage, owner: str) -> None:
-        self.ledger.release(message.stageArn, message.sessionId, owner)
-        follow_up = message.model_copy(update={"continuation": message.continuation + 1})
-        self.sqs.send_message(QueueUrl=self.settings.queue_url, MessageBody=follow_up.body())
-
-    def _finish(
-        self,
-        arn: str,
-        session: ApiRecord,
-        keys: SessionKeys,
-        participants: int,
-        stage_name: Future[str | None] | None,
-    ) -> None:
-        record = self.ledger.get(arn, keys.session_id)
-        assert record is not None  # we hold its lease
+    def _finish(self, record: SessionRecord, participants: int) -> None:
+        ledger = self.shared.ledger
+        done = ledger.get(self.arn, self.session_id)
+        assert done is not None  # we hold its lease
+        # Nothing written in this invocation: nothing checked that IVS still has the session
+        # (a listing of a forgotten session is empty, not an error).
+        session = self.session or self._read_session()
+        name = record.stage_name
+        if name is None:
+            name = (self._stage_name or self.inv.stage_name(self.arn)).result()
         archived_at = datetime.now(UTC)
         row = session_row(
-            arn,
-            stage_name.result() if stage_name else self.ivs.get_stage_name(arn),
-            session,
+            self.arn,
+            name,
+            {"sessionId": self.session_id, **session},
             participant_count=participants,
-            event_count=record.event_count,
+            event_count=done.event_count,
             archived_at=archived_at,
         )
-        put_parquet(self.s3, self.settings.bucket, keys.session(), STAGE_SESSIONS, [row])
-        self.ledger.finish(
-            arn,
-            keys.session_id,
+        put_parquet(
+            self.shared.s3,
+            self.shared.settings.bucket,
+            self._keys(session).session(),
+            STAGE_SESSIONS,
+            [row],
+        )
+        ledger.finish(
+            self.arn,
+            self.session_id,
             Status.ARCHIVED,
             archived_at=archived_at,
-            event_count=record.event_count,
+            event_count=done.event_count,
+            start_time=session["startTime"],
+            end_time=session["endTime"],
         )
+        self.report.lag_seconds = (archived_at - session["endTime"]).total_seconds()
+
+
+class _NotEnded(Exception):
+    """GetStageSession shows the session still live (only a hand-made message can ask that)."""

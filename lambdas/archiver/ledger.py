@@ -33,6 +33,9 @@ FINAL = (Status.ARCHIVED, Status.EXPIRED)
 # A claim with no progress for this long lost its message (dead-lettered after crashes, expired
 # or purged) and may be claimed again; a deep backlog must not come close.
 STALE_AFTER = timedelta(hours=24)
+# An archive worker's hold on a session: longer than one invocation (15 min), so a live worker
+# never loses it to a duplicate delivery.
+LEASE = timedelta(minutes=16)
 # A session that failed this many times is left to the operator (dead-letter queue, redrive):
 # discovery does not queue it again by itself.
 MAX_ATTEMPTS = 10
@@ -79,6 +82,7 @@ class SessionRecord:
     events_by_chunk: dict[int, int] = field(default_factory=dict)
     attempts: int = 0
     last_error: str | None = None
+    lease_owner: str | None = None
 
     @property
     def event_count(self) -> int:
@@ -223,6 +227,7 @@ class Ledger:
             events_by_chunk={int(k): int(v) for k, v in item.get("eventsByChunk", {}).items()},
             attempts=int(item.get("attempts", 0)),
             last_error=item.get("lastError"),
+            lease_owner=item.get("leaseOwner"),
         )
 
     def start(
@@ -270,17 +275,32 @@ class Ledger:
         )
         return int(response["Attributes"]["chunkSize"])
 
-    def chunk_done(self, stage_arn: str, session_id: str, chunk: int, events: int) -> None:
+    def chunk_done(
+        self,
+        stage_arn: str,
+        session_id: str,
+        chunk: int,
+        events: int,
+        *,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+    ) -> None:
+        """The chunk's objects are written. The session's times come along (a session claimed
+        as "no longer active" had none)."""
+        sets = "eventsByChunk.#chunk = :events, updatedAt = :now"
+        values: dict[str, Any] = {
+            ":events": events,
+            ":now": iso(_now()),
+            ":chunk_set": {Decimal(chunk)},
+        }
+        if start_time is not None and end_time is not None:
+            sets += ", startTime = :start, endTime = :end"
+            values |= {":start": iso(start_time), ":end": iso(end_time)}
         self.table.update_item(
             Key=self._key(stage_arn, session_id),
-            UpdateExpression="SET eventsByChunk.#chunk = :events, updatedAt = :now "
-            "ADD chunksDone :chunk_set",
+            UpdateExpression=f"SET {sets} ADD chunksDone :chunk_set",
             ExpressionAttributeNames={"#chunk": str(chunk)},
-            ExpressionAttributeValues={
-                ":events": events,
-                ":now": iso(_now()),
-                ":chunk_set": {Decimal(chunk)},
-            },
+            ExpressionAttributeValues=values,
         )
 
     def release(self, stage_arn: str, session_id: str, owner: str) -> None:
@@ -302,6 +322,8 @@ class Ledger:
         error: str | None = None,
         archived_at: datetime | None = None,
         event_count: int | None = None,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
     ) -> bool:
         """Move to a final (or FAILED) status; an ARCHIVED session never changes again."""
         values: dict[str, Any] = {
@@ -319,6 +341,9 @@ class Ledger:
         if event_count is not None:
             sets.append("eventCount = :events")
             values[":events"] = event_count
+        if start_time is not None and end_time is not None:
+            sets += ["startTime = :start", "endTime = :end"]
+            values |= {":start": iso(start_time), ":end": iso(end_time)}
         return update_if(
             self.table,
             Key=self._key(stage_arn, session_id),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache, cached_property
@@ -10,14 +11,17 @@ from typing import Any
 
 import boto3
 
-from archiver.archiving import SessionArchiver
 from archiver.discovery import Discovery
 from archiver.discovery_state import DiscoveryState
+from archiver.invocation import Invocation, Shared
 from archiver.ivs import IvsClient
 from archiver.ledger import Ledger
 from archiver.messages import InvalidInput
 from archiver.observability import ApiCallMetrics
 from archiver.settings import Settings
+
+# The most messages an SQS batch of the archive function holds (infra/archiver.py).
+MAX_BATCH = 10
 
 
 @dataclass
@@ -56,8 +60,17 @@ class Runtime:
         return boto3.client("sqs")
 
     @cached_property
-    def archiver(self) -> SessionArchiver:
-        return SessionArchiver(self.settings, self.ivs, self.ledger, self.s3, self.sqs)
+    def shared(self) -> Shared:
+        """What every archive invocation of this container shares: clients and pools."""
+        return Shared.create(self.settings, self.ivs, self.ledger, self.s3, self.sqs)
+
+    def invocation(self, remaining_ms: Callable[[], int]) -> Invocation:
+        return Invocation(self.shared, remaining_ms)
+
+    @cached_property
+    def session_pool(self) -> ThreadPoolExecutor:
+        """One thread per session of a batch (SQS batches hold at most MAX_BATCH messages)."""
+        return ThreadPoolExecutor(MAX_BATCH, "Archive")
 
     def dead_letter(self, body: str, *, reason: str) -> None:
         """Park a message that can never succeed; without a dead-letter queue configured,

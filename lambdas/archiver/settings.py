@@ -43,6 +43,7 @@ ENV_VARS: dict[str, str] = {
     "RECONCILE_INTERVAL_MINUTES": "reconcile_interval_minutes",
     "STAGE_ALLOW_LIST": "stage_allow_list",
     "MIN_REMAINING_MS": "min_remaining_ms",
+    "INVOCATION_MS": "invocation_ms",
 }
 
 
@@ -73,6 +74,8 @@ class Settings(BaseModel):
     # Stop between chunks (and continue in a new invocation) when less time than this, or than
     # the next chunk needs at this worker's rate, is left.
     min_remaining_ms: int = Field(default=120_000, ge=0)
+    # The archive function's timeout, which chunks are sized to fit (chunk_limit).
+    invocation_ms: int = Field(default=INVOCATION_MS, gt=0, le=INVOCATION_MS)
 
     @field_validator("prefix")
     @classmethod

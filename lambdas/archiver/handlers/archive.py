@@ -1,61 +1,50 @@
-"""Archive Lambda: SQS batch of `{"stageArn", "sessionId"}` messages, one session each, with
-partial batch failure reporting. A malformed message goes straight to the dead-letter queue."""
+"""Archive Lambda: an SQS batch of `{"stageArn", "sessionId"}` messages, archived all at once
+behind the same rate limiters (archiver.invocation), with partial batch failure reporting. A
+malformed message goes straight to the dead-letter queue."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
+    AsyncBatchProcessor,
     EventType,
-    process_partial_response,
+    async_process_partial_response,
 )
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from archiver.archiving import Outcome, Report
-from archiver.messages import InvalidInput, parse_session_message
+from archiver.archiving import Outcome, Report, SessionArchive
+from archiver.invocation import Invocation
+from archiver.messages import InvalidInput, SessionMessage, parse_session_message
 from archiver.observability import logger, metrics, tracer
 from archiver.runtime import runtime
 
-processor = BatchProcessor(event_type=EventType.SQS)
+processor = AsyncBatchProcessor(event_type=EventType.SQS)
 
 _OUTCOME_METRICS = {
     Outcome.ARCHIVED: "SessionsArchived",
     Outcome.EXPIRED: "SessionsExpired",
     Outcome.CONTINUED: "SessionsContinued",
+    Outcome.DEFERRED: "SessionsDeferred",
 }
 
 
-@tracer.capture_method
-def archive_record(record: SQSRecord, lambda_context: LambdaContext) -> None:
-    rt = runtime()
+def archive_session(invocation: Invocation, message: SessionMessage, owner: str) -> Report:
+    """One session, on a thread of its own; its log lines carry its stage and session."""
+    logger.thread_safe_append_keys(stage_arn=message.stageArn, session_id=message.sessionId)
     try:
-        message = parse_session_message(record.body)
-    except InvalidInput as exc:
-        logger.error(
-            "rejected message", extra={"reason": str(exc), "message_id": record.message_id}
-        )
-        rt.dead_letter(record.body, reason=str(exc))
-        metrics.add_metric(name="MessagesRejected", unit=MetricUnit.Count, value=1)
-        return
-    logger.append_keys(stage_arn=message.stageArn, session_id=message.sessionId)
-    try:
-        report = rt.archiver.archive(
-            message,
-            owner=record.message_id,
-            remaining_ms=lambda_context.get_remaining_time_in_millis,
-        )
+        report = SessionArchive(invocation, message, owner).run()
+        logger.info("session " + report.outcome.value, extra=vars(report))
+        return report
     except Exception:
-        metrics.add_metric(name="SessionsFailed", unit=MetricUnit.Count, value=1)
         logger.exception("archive failed; the message will be retried")
         raise
     finally:
-        rt.archive_api_metrics.flush()
-    _record_metrics(report)
-    logger.info("session " + report.outcome.value, extra=vars(report))
+        logger.thread_safe_clear_keys()
 
 
 def _record_metrics(report: Report) -> None:
@@ -79,6 +68,41 @@ def _record_metrics(report: Report) -> None:
 @tracer.capture_lambda_handler
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(
-        event=event, record_handler=archive_record, processor=processor, context=context
-    )
+    rt = runtime()
+    invocation = rt.invocation(context.get_remaining_time_in_millis)
+    # A session thread that dies with more than an Exception (the worker is going down) fails
+    # the invocation, but only once every other session has stopped: no thread may outlive its
+    # invocation (it would resume, holding leases, inside another).
+    fatal: list[BaseException] = []
+
+    async def archive_record(record: SQSRecord) -> None:
+        try:
+            message = parse_session_message(record.body)
+        except InvalidInput as exc:
+            logger.error(
+                "rejected message", extra={"reason": str(exc), "message_id": record.message_id}
+            )
+            rt.dead_letter(record.body, reason=str(exc))
+            metrics.add_metric(name="MessagesRejected", unit=MetricUnit.Count, value=1)
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            report = await loop.run_in_executor(
+                rt.session_pool, archive_session, invocation, message, record.message_id
+            )
+        except Exception:
+            metrics.add_metric(name="SessionsFailed", unit=MetricUnit.Count, value=1)
+            raise
+        except BaseException as exc:
+            fatal.append(exc)
+            raise RuntimeError(f"worker going down: {exc!r}") from exc
+        _record_metrics(report)
+
+    try:
+        return async_process_partial_response(
+            event=event, record_handler=archive_record, processor=processor, context=context
+        )
+    finally:
+        rt.archive_api_metrics.flush()
+        if fatal:
+            raise fatal[0]

@@ -1,0 +1,114 @@
+"""What the sessions of one archive invocation share: the container's clients and thread pools
+(`Shared`), and the invocation's own account of time, its turn to list, and the stage names it
+has read (`Invocation`).
+
+A worker archives every session of its SQS batch at once, behind the same rate limiters: while
+one session waits on a dependent step (the ledger, a listing, a write), the others' calls keep
+the worker's share of the quota busy. Sessions list their participants one at a time (each
+needs to know what the ones before it took on), and a session is only started while the
+invocation has room for it; the others are queued again, untouched.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from archiver.admission import Admission
+from archiver.fetching import Fetcher
+from archiver.ivs import PAGE_SIZE, IvsClient
+from archiver.ledger import Ledger
+from archiver.messages import SessionMessage
+from archiver.settings import Settings, chunk_limit
+
+# Chunks written at once (each session's own chunks stay in order).
+WRITERS = 4
+
+
+@dataclass
+class Shared:
+    """A warm container's clients and pools, used by every session it archives."""
+
+    settings: Settings
+    ivs: IvsClient
+    ledger: Ledger
+    s3: Any
+    sqs: Any
+    fetcher: Fetcher
+    writer: ThreadPoolExecutor  # chunks' objects
+    side: ThreadPoolExecutor  # the calls beside the participants': GetStageSession, GetStage
+
+    @classmethod
+    def create(
+        cls, settings: Settings, ivs: IvsClient, ledger: Ledger, s3: Any, sqs: Any
+    ) -> Shared:
+        fetcher = Fetcher(
+            ivs, threads=settings.api_threads, details=settings.with_participant_details
+        )
+        return cls(
+            settings,
+            ivs,
+            ledger,
+            s3,
+            sqs,
+            fetcher,
+            ThreadPoolExecutor(WRITERS, "ChunkWriter"),
+            ThreadPoolExecutor(4, "Session"),
+        )
+
+
+class Invocation:
+    def __init__(self, shared: Shared, remaining_ms: Any) -> None:
+        settings = shared.settings
+        self.shared = shared
+        self.admission = Admission(settings.worker_tps, remaining_ms, settings.min_remaining_ms)
+        # Participants per chunk: the configured size, or less, so that a chunk always fits
+        # well inside an invocation at this worker's rate.
+        limit = chunk_limit(
+            settings.worker_tps,
+            invocation_ms=settings.invocation_ms,
+            min_remaining_ms=settings.min_remaining_ms,
+        )
+        self.chunk_size = max(1, min(settings.chunk_size, limit))
+        # Participants whose calls a session keeps in flight: enough to keep both pools busy.
+        self.window = 4 * settings.api_threads
+        self.turn = threading.Lock()
+        self._sessions_started = 0
+        self._names: dict[str, Future[str | None]] = {}
+        self._lock = threading.Lock()
+
+    def has_room(self) -> bool:
+        """Whether to start another session (the first one always starts): its listing must
+        leave the time to archive at least a page of participants."""
+        with self._lock:
+            room = not self._sessions_started or self.admission.fits(
+                min(self.chunk_size, PAGE_SIZE)
+            )
+            self._sessions_started += room
+            return room
+
+    def stage_name(self, arn: str) -> Future[str | None]:
+        """GetStage, at most once per stage per invocation."""
+        with self._lock:
+            if arn not in self._names:
+                self._names[arn] = self.shared.side.submit(self.shared.ivs.get_stage_name, arn)
+            return self._names[arn]
+
+    def requeue(self, message: SessionMessage, lease_owner: str | None = None) -> None:
+        """Hand a session not started to a later invocation, as it is (giving up the lease
+        `lease_owner` holds on it, if any)."""
+        if lease_owner is not None:
+            self.shared.ledger.release(message.stageArn, message.sessionId, lease_owner)
+        self._send(message)
+
+    def continue_later(self, message: SessionMessage, owner: str) -> None:
+        """Hand the rest of a session to a later invocation."""
+        self.shared.ledger.release(message.stageArn, message.sessionId, owner)
+        self._send(message.model_copy(update={"continuation": message.continuation + 1}))
+
+    def _send(self, message: SessionMessage) -> None:
+        self.shared.sqs.send_message(
+            QueueUrl=self.shared.settings.queue_url, MessageBody=message.body()
+        )
