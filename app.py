@@ -8,12 +8,16 @@ import os
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
+from infra.config import ArchiveConfig
 from infra.stack import IvsStageArchiveStack
 
 app = cdk.App()
+# The stack is named after the `name` context key (`IvsStageArchive` for the default).
+config = ArchiveConfig.from_context(app.node.try_get_context)
 IvsStageArchiveStack(
     app,
-    "IvsStageArchive",
+    config.stack_name,
+    config=config,
     env=cdk.Environment(
         account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")
     ),

@@ -2,8 +2,10 @@
 
 Throughput is bounded by the IVS quota, not by Lambda: the archive event source runs at most
 `archiveConcurrency` workers, each limiting itself to apiTpsBudget / archiveConcurrency calls per
-second per operation, so all workers together stay within the budget. Discovery runs one at a
-time (reserved concurrency 1), so a burst of IVS events never multiplies its API calls.
+second per operation, so all workers together stay within the budget. Discovery reserves no
+concurrency (AWS refuses a reservation that leaves the account less than its minimum unreserved
+concurrency, so a new account could not deploy); it keeps itself to one run at a time with a
+lease in the ledger, so a burst of IVS events never multiplies its API calls.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ ARCHIVE_IVS_ACTIONS = (
     "ivs:GetParticipant",
     "ivs:ListParticipantEvents",
 )
+
+ARCHIVE_S3_ACTIONS = ("s3:PutObject",)
+ARCHIVE_KMS_ACTIONS = ("kms:GenerateDataKey",)
 
 LEDGER_ACTIONS = (
     "dynamodb:GetItem",
@@ -123,7 +128,6 @@ class Archiver(Construct):
             handler=DISCOVER_HANDLER,
             timeout=DISCOVER_TIMEOUT,
             memory_size=DISCOVER_MEMORY_MB,
-            reserved_concurrent_executions=1,
             # A missed or failed run is redone by the next scheduled one: never pile them up.
             retry_attempts=0,
             max_event_age=Duration.minutes(15),
@@ -264,23 +268,18 @@ class Archiver(Construct):
             self.queue.grant_send_messages(role)
         # A message that can never succeed (invalid input) is parked at once, with its reason.
         self.dead_letter_queue.grant_send_messages(archive_role)
-        # The archive writes (and may re-read) objects under the three table prefixes only.
+        # The archive only writes objects (single-part PutObject, archiver.writer), under the
+        # three table prefixes; it never reads, lists or uploads in parts.
         prefixes = [f"{storage.prefix}{name}/" for name in TABLES]
         archive_role.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
+                actions=list(ARCHIVE_S3_ACTIONS),
                 resources=[storage.bucket.arn_for_objects(f"{p}*") for p in prefixes],
             )
         )
-        archive_role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["s3:ListBucket"],
-                resources=[storage.bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{p}*" for p in prefixes]}},
-            )
-        )
         if storage.key:
-            storage.key.grant_encrypt_decrypt(archive_role)
+            # A single-part PutObject under SSE-KMS needs a data key, nothing else.
+            storage.key.grant(archive_role, *ARCHIVE_KMS_ACTIONS)
 
     @staticmethod
     def _role(function: lambda_.Function) -> iam.IRole:

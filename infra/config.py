@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any, Literal, TypeVar
 
-from archiver.settings import STAGE_ARN_PATTERN
+from archiver.settings import MIN_CHUNK_LIMIT, STAGE_ARN_PATTERN, chunk_limit
 
 # The IVS Real-Time quota: 5 TPS per operation per account and region, not adjustable.
 IVS_TPS_QUOTA = 5.0
@@ -25,7 +25,11 @@ _PREFIX = re.compile(r"^(?:[A-Za-z0-9_.=-]+/)*$")
 _RATE = re.compile(r"^rate\((?P<n>[1-9][0-9]*) (?P<unit>minutes?|hours?|days?)\)$")
 _CRON = re.compile(r"^cron\(\S+( \S+){5}\)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_DATABASE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+# Lowercase, so that '-' -> '_' gives a Glue/Athena database name and no two names give one.
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+DEFAULT_NAME = "ivs-stage-archive"
+# The CloudFormation stack of the default name: the one deployments before `name` existed use.
+DEFAULT_STACK_NAME = "IvsStageArchive"
 
 T = TypeVar("T")
 
@@ -38,6 +42,7 @@ class ConfigError(ValueError):
 class ArchiveConfig:
     """Every setting of the stack, typed. Field docs are the README's context table."""
 
+    name: str = DEFAULT_NAME
     bucket_name: str | None = None
     prefix: str = ""
     schedule: str = "rate(10 minutes)"
@@ -56,7 +61,17 @@ class ArchiveConfig:
     encryption: Literal["S3_MANAGED", "KMS"] = "S3_MANAGED"
     partition_start_date: str = "2023-01-01"
     bytes_scanned_cutoff_mb: int = 10_000
-    database_name: str = "ivs_stage_archive"
+
+    @property
+    def database_name(self) -> str:
+        """The Glue database (and Athena's): `name` with '-' as '_' (`ivs_stage_archive`)."""
+        return self.name.replace("-", "_")
+
+    @property
+    def stack_name(self) -> str:
+        """`IvsStageArchive` for the default name (an existing deployment keeps its stack),
+        else the name itself."""
+        return DEFAULT_STACK_NAME if self.name == DEFAULT_NAME else self.name
 
     @property
     def worker_tps(self) -> float:
@@ -71,11 +86,55 @@ class ArchiveConfig:
             raw = get(key)
             if raw is not None:
                 values[field] = parse(key, raw)
-        return cls(**values)
+        config = cls(**values)
+        _no_database_name(config, get("databaseName"))
+        return config
+
+    def check_worker_rate(self, *, invocation_ms: int, min_remaining_ms: int) -> int:
+        """The most participants a chunk may hold at each worker's rate (the archiver lowers
+        chunkSize to it); ConfigError when that is below MIN_CHUNK_LIMIT, since a session would
+        then need thousands of chunks and invocations."""
+        limit = chunk_limit(
+            self.worker_tps, invocation_ms=invocation_ms, min_remaining_ms=min_remaining_ms
+        )
+        if limit >= MIN_CHUNK_LIMIT:
+            return limit
+        fits = [
+            workers
+            for workers in range(2, self.archive_concurrency)
+            if chunk_limit(
+                self.api_tps_budget / workers,
+                invocation_ms=invocation_ms,
+                min_remaining_ms=min_remaining_ms,
+            )
+            >= MIN_CHUNK_LIMIT
+        ]
+        remedy = "raise apiTpsBudget"
+        if fits:
+            remedy = f"lower archiveConcurrency to {max(fits)} or less, or {remedy}"
+        raise ConfigError(
+            f"invalid context values for 'apiTpsBudget' ({self.api_tps_budget:g}) and "
+            f"'archiveConcurrency' ({self.archive_concurrency}): at each worker's "
+            f"{self.worker_tps:.3g} calls/s a chunk that fits well inside one invocation holds "
+            f"{limit} participants, below the minimum of {MIN_CHUNK_LIMIT}: {remedy}"
+        )
 
 
 def _fail(key: str, allowed: str, raw: object) -> ConfigError:
     return ConfigError(f"invalid context value for '{key}': must be {allowed} (got {raw!r})")
+
+
+def _no_database_name(config: ArchiveConfig, raw: object) -> None:
+    """`databaseName` was replaced by `name`: refuse a value that `name` would not give, rather
+    than rename (replace) the Glue database without a word."""
+    if raw is not None and raw != config.database_name:
+        suggested = str(raw).replace("_", "-")
+        raise _fail(
+            "databaseName",
+            f"unset: the Glue database is now named after 'name' (name={suggested!r} gives "
+            f"{raw!r})",
+            raw,
+        )
 
 
 def _int(low: int, high: int, allowed: str | None = None) -> Callable[[str, object], int]:
@@ -107,6 +166,12 @@ def _choice(*choices: str) -> Callable[[str, object], Any]:
         return str(raw)
 
     return parse
+
+
+def _name(key: str, raw: object) -> str:
+    if not isinstance(raw, str) or not _NAME.match(raw):
+        raise _fail(key, "1 to 63 lowercase letters, digits and '-', starting with a letter", raw)
+    return raw
 
 
 def _budget(key: str, raw: object) -> float:
@@ -161,6 +226,14 @@ def _retention(key: str, raw: object) -> int:
 
 # context key -> (dataclass field, parser, allowed values for the README, meaning)
 CONTEXT_KEYS: dict[str, tuple[str, Callable[[str, Any], Any], str, str]] = {
+    "name": (
+        "name",
+        _name,
+        "`[a-z][a-z0-9-]*`, up to 63",
+        "Names this deployment: the Glue database (with `_` for `-`), Athena workgroup, "
+        "dashboard and alarms, and the stack (`IvsStageArchive` for the default). Give a "
+        "second stack in the same account and region its own.",
+    ),
     "bucketName": (
         "bucket_name",
         _match(_BUCKET, "an S3 bucket name (3-63 lowercase letters, digits, '.', '-')", None),
@@ -190,7 +263,8 @@ CONTEXT_KEYS: dict[str, tuple[str, Callable[[str, Any], Any], str, str]] = {
         "archive_concurrency",
         _int(2, 20, "an integer from 2 (the SQS event source minimum) to 20"),
         "2 to 20",
-        "Archive workers at once; each gets apiTpsBudget / archiveConcurrency.",
+        "Archive workers at once; each gets apiTpsBudget / archiveConcurrency. Refused at synth "
+        "when that rate leaves room for fewer than 10 participants per chunk (see chunkSize).",
     ),
     "apiThreads": (
         "api_threads",
@@ -208,7 +282,9 @@ CONTEXT_KEYS: dict[str, tuple[str, Callable[[str, Any], Any], str, str]] = {
         "chunk_size",
         _int(1, 10_000),
         "1 to 10000",
-        "Participants per Parquet chunk (and per ledger checkpoint).",
+        "Most participants per Parquet chunk (and ledger checkpoint). The archiver lowers it to "
+        "what fits well inside one invocation at a worker's rate: 624 with the defaults, 62 "
+        "with archiveConcurrency 20.",
     ),
     "lookbackDays": (
         "lookback_days",
@@ -269,12 +345,6 @@ CONTEXT_KEYS: dict[str, tuple[str, Callable[[str, Any], Any], str, str]] = {
         _int(10, 10_000_000),
         "10 to 10000000",
         "Athena workgroup limit on data scanned per query, in MB (10^6 bytes).",
-    ),
-    "databaseName": (
-        "database_name",
-        _match(_DATABASE, "lowercase letters, digits and '_', starting with a letter", ""),
-        "`[a-z][a-z0-9_]*`",
-        "Glue database name (the Athena workgroup is named after it).",
     ),
 }
 

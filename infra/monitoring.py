@@ -2,14 +2,20 @@
 
 The custom metrics are the ones the functions emit with Powertools (namespace IVSStageArchive,
 dimension service=ivs-stage-archive; ApiCalls/ApiThrottles also per IVS Operation).
+
+The topic is encrypted with a key of its own: CloudWatch can publish to an encrypted topic only
+if the key's policy lets cloudwatch.amazonaws.com use it, and the policy of the AWS-managed key
+`alias/aws/sns` cannot be changed (SNS guide, "Enable compatibility between event sources from
+AWS services and encrypted topics").
 """
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
@@ -18,7 +24,6 @@ from constructs import Construct
 from archiver.ivs import OPERATIONS
 from infra.archiver import METRICS_NAMESPACE, SERVICE_NAME, Archiver
 from infra.config import ArchiveConfig
-from infra.storage import Storage
 
 PERIOD = Duration.minutes(5)
 THROTTLE_PERIOD = Duration.minutes(15)
@@ -57,19 +62,35 @@ class Monitoring(Construct):
         *,
         config: ArchiveConfig,
         archiver: Archiver,
-        storage: Storage,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.topic = self._topic(storage)
+        self.key = kms.Key(
+            self,
+            "AlarmKey",
+            description=f"{config.name}: alarm topic",
+            enable_key_rotation=True,
+            # It protects notifications in flight only: nothing to keep once the topic is gone.
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.topic = sns.Topic(
+            self,
+            "AlarmTopic",
+            display_name=f"{config.name} alarms",
+            enforce_ssl=True,
+            master_key=self.key,
+        )
         if config.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
         action = cw_actions.SnsAction(self.topic)
         self.alarms: list[cw.Alarm] = []
+        self.alarm_names: list[str] = []
 
         def alarm(name: str, source: cw.IMetric, threshold: float, description: str) -> None:
+            self.alarm_names.append(f"{config.name}-{name}")
             created = cw.Alarm(
                 self,
                 name,
+                alarm_name=self.alarm_names[-1],
                 metric=source,
                 threshold=threshold,
                 evaluation_periods=1,
@@ -106,28 +127,48 @@ class Monitoring(Construct):
             LAG_THRESHOLD.to_seconds(),
             "Sessions are archived more than 6 hours after they ended.",
         )
-        self.dashboard = self._dashboard(archiver)
+        self._let_alarms_publish()
+        self.dashboard = self._dashboard(config.name, archiver)
 
-    def _topic(self, storage: Storage) -> sns.Topic:
-        """With KMS on, the topic uses the stack's key, which CloudWatch may then use to publish
-        (it cannot use the AWS-managed SNS key)."""
-        if storage.key:
-            storage.key.add_to_resource_policy(
-                iam.PolicyStatement(
-                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                    principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                    resources=["*"],
-                )
+    def _let_alarms_publish(self) -> None:
+        """CloudWatch publishes for these alarms only (confused deputy): sns:Publish on the
+        topic (its policy replaces the default one, which let the account publish) and the two
+        KMS actions the SNS guide lists for an event source, on the topic's key."""
+        stack = Stack.of(self)
+        arns = [
+            stack.format_arn(
+                service="cloudwatch",
+                resource="alarm",
+                resource_name=name,
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
             )
-        return sns.Topic(
-            self,
-            "AlarmTopic",
-            display_name="IVS Stage Archive alarms",
-            enforce_ssl=True,
-            master_key=storage.key,
+            for name in self.alarm_names
+        ]
+        cloudwatch = iam.ServicePrincipal("cloudwatch.amazonaws.com")
+        conditions = {
+            "StringEquals": {"aws:SourceAccount": stack.account},
+            "ArnLike": {"aws:SourceArn": arns},
+        }
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AlarmsPublish",
+                principals=[cloudwatch],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions=conditions,
+            )
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AlarmsPublishToTheEncryptedTopic",
+                principals=[cloudwatch],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions=conditions,
+            )
         )
 
-    def _dashboard(self, archiver: Archiver) -> cw.Dashboard:
+    def _dashboard(self, name: str, archiver: Archiver) -> cw.Dashboard:
         def graph(title: str, metrics: list[cw.IMetric], width: int = 8) -> cw.GraphWidget:
             return cw.GraphWidget(title=title, left=metrics, width=width, height=6)
 
@@ -142,7 +183,9 @@ class Monitoring(Construct):
             )
 
         queue = archiver.queue
-        dashboard = cw.Dashboard(self, "Dashboard", default_interval=Duration.days(1))
+        dashboard = cw.Dashboard(
+            self, "Dashboard", dashboard_name=name, default_interval=Duration.days(1)
+        )
         dashboard.add_widgets(
             graph(
                 "Sessions",

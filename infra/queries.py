@@ -36,7 +36,7 @@ def load_queries(folder: Path = QUERIES_DIR) -> list[QueryFile]:
 
 
 def workgroup_name(config: ArchiveConfig) -> str:
-    return config.database_name.replace("_", "-")
+    return config.name
 
 
 class Queries(Construct):

@@ -7,7 +7,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
-from infra.archiver import Archiver
+from infra.archiver import ARCHIVE_TIMEOUT, MIN_REMAINING_MS, Archiver
 from infra.catalog import Catalog
 from infra.config import ArchiveConfig
 from infra.monitoring import Monitoring
@@ -32,6 +32,11 @@ class IvsStageArchiveStack(Stack):
             **kwargs,
         )
         self.config = config or ArchiveConfig.from_context(self.node.try_get_context)
+        # The most participants per chunk at a worker's rate (the archiver lowers chunkSize to
+        # it); settings that leave too few are refused here rather than time out when deployed.
+        self.chunk_limit = self.config.check_worker_rate(
+            invocation_ms=int(ARCHIVE_TIMEOUT.to_milliseconds()), min_remaining_ms=MIN_REMAINING_MS
+        )
         self.storage = Storage(self, "Storage", config=self.config)
         self.catalog = Catalog(self, "Catalog", config=self.config, bucket=self.storage.bucket)
         self.archiver = Archiver(self, "Archiver", config=self.config, storage=self.storage)
@@ -43,9 +48,7 @@ class IvsStageArchiveStack(Stack):
             results_location=self.storage.results_location,
             key=self.storage.key,
         )
-        self.monitoring = Monitoring(
-            self, "Monitoring", config=self.config, archiver=self.archiver, storage=self.storage
-        )
+        self.monitoring = Monitoring(self, "Monitoring", config=self.config, archiver=self.archiver)
         outputs = {
             "ArchiveBucketName": self.storage.bucket.bucket_name,
             "ResultsBucketName": self.storage.results_bucket.bucket_name,

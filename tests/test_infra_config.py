@@ -97,12 +97,37 @@ def test_cli_strings_and_json_values_parse_alike() -> None:
         ("partitionStartDate", "2023-1-1"),
         ("partitionStartDate", "2999-01-01"),
         ("bytesScannedCutoffMb", 9),
-        ("databaseName", "Has-Dash"),
+        ("name", ""),
+        ("name", "Has-Upper"),
+        ("name", "has_underscore"),
+        ("name", "9-starts-with-a-digit"),
+        ("name", "x" * 64),
+        ("databaseName", "other_archive"),
     ],
 )
 def test_an_invalid_value_names_its_key_and_the_allowed_range(key: str, value: object) -> None:
     with pytest.raises(ConfigError, match=rf"'{key}': must be .+\(got {re.escape(repr(value))}\)"):
         parse(**{key: value})
+
+
+def test_one_name_gives_the_database_workgroup_and_stack_names() -> None:
+    default = ArchiveConfig()
+    assert (default.name, default.database_name) == ("ivs-stage-archive", "ivs_stage_archive")
+    assert default.stack_name == "IvsStageArchive"  # the stack deployed before `name` existed
+    staging = parse(name="ivs-archive-staging")
+    assert (staging.database_name, staging.stack_name) == (
+        "ivs_archive_staging",
+        "ivs-archive-staging",
+    )
+
+
+def test_database_name_is_replaced_by_name() -> None:
+    """An old cdk.json may still set databaseName: its default (or what `name` gives) is
+    accepted; anything else is refused with the name that would give it."""
+    assert parse(databaseName="ivs_stage_archive").database_name == "ivs_stage_archive"
+    assert parse(name="a-b", databaseName="a_b").database_name == "a_b"
+    with pytest.raises(ConfigError, match=r"'databaseName': .*name='other-archive'"):
+        parse(databaseName="other_archive")
 
 
 def test_every_key_is_validated() -> None:
@@ -121,3 +146,13 @@ def test_every_key_is_validated() -> None:
 def test_the_readme_documents_every_key() -> None:
     readme = (ROOT / "README.md").read_text()
     assert context_reference() in readme
+
+
+def test_worker_rate_limits() -> None:
+    """The stack refuses settings whose chunks could not fit an invocation (see
+    test_infra_stack for the synth); here, the arithmetic and the remedies."""
+    timing = {"invocation_ms": 900_000, "min_remaining_ms": 120_000}
+    assert ArchiveConfig().check_worker_rate(**timing) == 624
+    assert parse(archiveConcurrency=20).check_worker_rate(**timing) == 62
+    with pytest.raises(ConfigError, match=r"holds 3 participants.*: raise apiTpsBudget$"):
+        parse(apiTpsBudget=0.02).check_worker_rate(**timing)

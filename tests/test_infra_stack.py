@@ -1,7 +1,8 @@
 """The synthesized CloudFormation of the stack, with cdk.json's context (feature flags included).
 
-Two stacks are built once per module (jsii is slow to start): the defaults, and a variant with
-every optional feature on. Bundling is skipped here; tests/test_infra_bundle.py covers it.
+Three stacks are built once per module (jsii is slow to start): the defaults, a variant with
+every optional feature on, and a second deployment (another name, the most workers, the largest
+chunks). Bundling is skipped here; tests/test_infra_bundle.py covers it.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import pytest
 import infra  # noqa: F401 - puts lambdas/ on sys.path and quiets jsii before aws_cdk loads
 from archiver.ivs import OPERATIONS
 from archiver.schema import TABLES
-from archiver.settings import ENV_VARS, Settings
+from archiver.settings import ENV_VARS, INVOCATION_MS, MIN_CHUNK_LIMIT, Settings, chunk_limit
 from infra.archiver import ARCHIVE_TIMEOUT
+from infra.config import ArchiveConfig, ConfigError
 from infra.queries import load_queries
 
 import aws_cdk as cdk  # isort: skip
@@ -44,6 +46,7 @@ VARIANT = {
     "schedule": "rate(1 hour)",
     "logRetentionDays": 90,
 }
+SECOND = {"name": "ivs-archive-staging", "archiveConcurrency": 20, "chunkSize": 10_000}
 IVS_ACTIONS = {f"ivs:{op}" for op in OPERATIONS}
 POWERTOOLS = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
 
@@ -53,7 +56,9 @@ class Built:
         context = json.loads((ROOT / "cdk.json").read_text())["context"]
         context.update(overrides, **{"aws:cdk:bundling-stacks": []})
         self.app = cdk.App(context=context)
-        self.stack = IvsStageArchiveStack(self.app, "IvsStageArchive")
+        # Named as app.py names it.
+        name = ArchiveConfig.from_context(self.app.node.try_get_context).stack_name
+        self.stack = IvsStageArchiveStack(self.app, name)
         self.template = Template.from_stack(self.stack)
         self.json: dict[str, Any] = dict(self.template.to_json())
 
@@ -96,8 +101,17 @@ def variant() -> Built:
     return Built(VARIANT)
 
 
+@pytest.fixture(scope="module")
+def second() -> Built:
+    return Built(SECOND)
+
+
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def retained(resource: dict[str, Any]) -> bool:
+    return resource.get("DeletionPolicy") == "Retain"
 
 
 def actions(statements: list[dict[str, Any]], prefix: str) -> set[str]:
@@ -115,6 +129,75 @@ def text(value: Any) -> str:
     if "Fn::Join" in value:
         return value["Fn::Join"][0].join(text(p) for p in value["Fn::Join"][1])
     raise AssertionError(value)
+
+
+# --- names --------------------------------------------------------------------------------
+
+# Resource type -> the property holding its name, unique in an account and region (or account).
+# Without it, CloudFormation makes one up from the stack name.
+NAMED = {
+    "AWS::Athena::WorkGroup": ("Name",),
+    "AWS::CloudWatch::Alarm": ("AlarmName",),
+    "AWS::CloudWatch::Dashboard": ("DashboardName",),
+    "AWS::DynamoDB::Table": ("TableName",),
+    "AWS::Events::Rule": ("Name",),
+    "AWS::Glue::Database": ("DatabaseInput", "Name"),
+    "AWS::IAM::Role": ("RoleName",),
+    "AWS::Lambda::Function": ("FunctionName",),
+    "AWS::Logs::LogGroup": ("LogGroupName",),
+    "AWS::S3::Bucket": ("BucketName",),
+    "AWS::SNS::Topic": ("TopicName",),
+    "AWS::SQS::Queue": ("QueueName",),
+}
+# Types with no name of their own in the account, or one inside a named parent above (a Glue
+# table in its database, a named query in its workgroup, an inline policy in its role).
+UNNAMED = {
+    "AWS::Athena::NamedQuery",
+    "AWS::Glue::Table",
+    "AWS::IAM::Policy",
+    "AWS::KMS::Key",
+    "AWS::Lambda::EventInvokeConfig",
+    "AWS::Lambda::EventSourceMapping",
+    "AWS::Lambda::Permission",
+    "AWS::S3::BucketPolicy",
+    "AWS::SNS::Subscription",
+    "AWS::SNS::TopicPolicy",
+    "AWS::SQS::QueuePolicy",
+}
+
+
+def physical_names(built: Built) -> set[tuple[str, str]]:
+    names = {("AWS::CloudFormation::Stack", built.stack.stack_name)}
+    for resource in built.json["Resources"].values():
+        kind = resource["Type"]
+        if kind == "AWS::CDK::Metadata":
+            continue
+        assert kind in NAMED or kind in UNNAMED, f"{kind}: add it to NAMED or UNNAMED"
+        value: Any = resource.get("Properties", {})
+        for key in NAMED.get(kind, ()):
+            value = value.get(key) if isinstance(value, dict) else None
+        if kind in NAMED and value is not None:
+            names.add((kind, text(value)))
+    return names
+
+
+def test_two_deployments_with_different_names_share_no_physical_name(
+    default: Built, second: Built
+) -> None:
+    first, other = physical_names(default), physical_names(second)
+    assert first & other == set()
+    assert ("AWS::CloudFormation::Stack", "IvsStageArchive") in first  # deployed stacks stay
+    assert ("AWS::CloudFormation::Stack", "ivs-archive-staging") in other
+    assert {k for k, _ in first} == {k for k, _ in other}
+    for built, database in ((default, "ivs_stage_archive"), (second, "ivs_archive_staging")):
+        name = built.stack.config.name
+        names = dict(physical_names(built))
+        assert names["AWS::Glue::Database"] == database
+        assert names["AWS::Athena::WorkGroup"] == names["AWS::CloudWatch::Dashboard"] == name
+        for kind, value in physical_names(built) - {
+            ("AWS::CloudFormation::Stack", "IvsStageArchive")
+        }:
+            assert value.startswith((name, database)), (kind, value)
 
 
 # --- storage ------------------------------------------------------------------------------
@@ -181,7 +264,7 @@ def test_existing_bucket_kms_and_no_lifecycle_in_the_variant(variant: Built) -> 
     sse = results["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
     assert sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
     assert sse["BucketKeyEnabled"] is True
-    (key,) = variant.resources("AWS::KMS::Key").values()
+    (key,) = [k for k in variant.resources("AWS::KMS::Key").values() if retained(k)]
     assert key["Properties"]["EnableKeyRotation"] is True
     assert key["DeletionPolicy"] == "Retain"
     archive = variant.function("archive")
@@ -408,11 +491,52 @@ def test_archive_workers_times_their_budget_stay_within_the_quota(
     workers = props["ScalingConfig"]["MaximumConcurrency"]
     assert workers == int(env["ARCHIVE_CONCURRENCY"]) >= 2
     assert workers * (float(env["API_TPS_BUDGET"]) / workers) <= 5
-    # One discovery at a time, whatever fires it; a failed run waits for the next one.
-    discover = built.function("discover")
-    assert discover["Properties"]["ReservedConcurrentExecutions"] == 1
+    # No reserved concurrency (a new account could not deploy: AWS keeps a minimum of
+    # unreserved concurrency); a failed discovery waits for the next run.
+    for handler in ("discover", "archive"):
+        assert "ReservedConcurrentExecutions" not in built.function(handler)["Properties"]
     invoke = built.one("AWS::Lambda::EventInvokeConfig")
     assert invoke["Properties"]["MaximumRetryAttempts"] == 0
+
+
+def test_chunks_are_sized_for_the_invocation_the_function_gets() -> None:
+    assert ARCHIVE_TIMEOUT.to_milliseconds() == INVOCATION_MS
+
+
+def test_twenty_workers_and_huge_chunks_synthesize_and_chunks_fit_an_invocation(
+    second: Built,
+) -> None:
+    """archiveConcurrency 20 leaves each worker 0.2 calls/s: a 500-participant chunk would
+    need ~2,500 s. The archiver caps each chunk at chunk_limit, 62 at that rate."""
+    env = second.function("archive")["Properties"]["Environment"]["Variables"]
+    settings = Settings.from_env(
+        {k: v if isinstance(v, str) else "x-placeholder" for k, v in env.items()}
+    )
+    assert (settings.archive_concurrency, settings.chunk_size) == (20, 10_000)
+    limit = chunk_limit(
+        settings.worker_tps,
+        invocation_ms=INVOCATION_MS,
+        min_remaining_ms=settings.min_remaining_ms,
+    )
+    assert limit == second.stack.chunk_limit == 62
+    (mapping,) = second.resources("AWS::Lambda::EventSourceMapping").values()
+    assert mapping["Properties"]["ScalingConfig"]["MaximumConcurrency"] == 20
+
+
+def test_a_budget_too_small_for_the_workers_is_refused_naming_the_keys() -> None:
+    def synth(budget: str, workers: str) -> None:
+        context = {"apiTpsBudget": budget, "archiveConcurrency": workers}
+        app = cdk.App(context={**context, "aws:cdk:bundling-stacks": []})
+        IvsStageArchiveStack(app, "Probe")
+
+    with pytest.raises(ConfigError) as refused:
+        synth("0.5", "20")
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "'apiTpsBudget' (0.5)" in message and "'archiveConcurrency' (20)" in message
+    assert f"holds 7 participants, below the minimum of {MIN_CHUNK_LIMIT}" in message
+    assert message.endswith("lower archiveConcurrency to 15 or less, or raise apiTpsBudget")
+    synth("0.5", "15")  # the most workers that budget allows
 
 
 def test_schedule_and_ivs_stage_update_rules_fire_discovery(default: Built, variant: Built) -> None:
@@ -482,29 +606,33 @@ def test_s3_access_is_limited_to_the_table_prefixes(
     prefix = built.stack.config.prefix
     assert not actions(built.policy_statements(built.function("discover")), "s3:")
     statements = built.policy_statements(built.function("archive"))
-    s3_statements = [s for s in statements if actions([s], "s3:")]
-    objects = next(s for s in s3_statements if "s3:PutObject" in as_list(s["Action"]))
-    assert set(as_list(objects["Action"])) == {
-        "s3:PutObject",
-        "s3:GetObject",
-        "s3:AbortMultipartUpload",
-    }
+    # What archiver.writer calls: a single-part PutObject. No reads, lists or multipart.
+    (objects,) = [s for s in statements if actions([s], "s3:")]
+    assert as_list(objects["Action"]) == ["s3:PutObject"]
     resources = sorted(text(r) for r in objects["Resource"])
     tails = sorted(f"/{prefix}{t}/*" for t in TABLES)
     assert all(r.endswith(t) for r, t in zip(resources, tails, strict=True))
     (bucket_arn,) = {r[: -len(t)] for r, t in zip(resources, tails, strict=True)}
-    listing = next(s for s in s3_statements if "s3:ListBucket" in as_list(s["Action"]))
-    assert text(listing["Resource"]) == bucket_arn
     assert bucket_arn.endswith(":s3:::my-existing-archive") or bucket_arn.endswith(".Arn>")
-    assert sorted(listing["Condition"]["StringLike"]["s3:prefix"]) == [
-        f"{prefix}{t}/*" for t in sorted(TABLES)
-    ]
-    assert actions(s3_statements, "s3:") == {
-        "s3:PutObject",
-        "s3:GetObject",
-        "s3:AbortMultipartUpload",
-        "s3:ListBucket",
-    }
+
+
+@pytest.mark.parametrize("built_name", ["default", "variant"])
+def test_kms_grants_only_a_data_key_for_puts(
+    built_name: str, request: pytest.FixtureRequest
+) -> None:
+    built: Built = request.getfixturevalue(built_name)
+    keys = built.resources("AWS::KMS::Key")
+    storage_keys = [k for k, v in keys.items() if retained(v)]
+    for handler in ("discover", "archive"):
+        kms_statements = [
+            s for s in built.policy_statements(built.function(handler)) if actions([s], "kms:")
+        ]
+        if handler == "discover" or not storage_keys:
+            assert kms_statements == []
+            continue
+        (statement,) = kms_statements
+        assert as_list(statement["Action"]) == ["kms:GenerateDataKey"]
+        assert statement["Resource"] == {"Fn::GetAtt": [storage_keys[0], "Arn"]}
 
 
 def test_ledger_and_queue_access_only(default: Built) -> None:
@@ -578,12 +706,61 @@ def test_alarms_cover_dead_letters_errors_throttles_expiry_and_lag(default: Buil
     assert not default.resources("AWS::SNS::Subscription")
 
 
-def test_alarm_email_subscribes_to_an_encrypted_topic(variant: Built) -> None:
+def test_alarm_email_subscribes_to_the_topic(variant: Built) -> None:
     (subscription,) = variant.resources("AWS::SNS::Subscription").values()
     assert subscription["Properties"]["Protocol"] == "email"
     assert subscription["Properties"]["Endpoint"] == "ops@example.com"
-    (topic,) = variant.resources("AWS::SNS::Topic").values()
-    assert "KmsMasterKeyId" in topic["Properties"]
+
+
+@pytest.mark.parametrize("built_name", ["default", "variant"])
+def test_alarms_may_publish_to_the_encrypted_topic_and_nothing_else_may(
+    built_name: str, request: pytest.FixtureRequest
+) -> None:
+    """The topic has a key of its own whose policy, like the topic's, lets CloudWatch use it
+    only for this stack's alarms; the storage key gives CloudWatch nothing."""
+    built: Built = request.getfixturevalue(built_name)
+    ((topic_id, topic),) = built.resources("AWS::SNS::Topic").items()
+    key_id = topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    keys = built.resources("AWS::KMS::Key")
+    assert keys[key_id]["Properties"]["EnableKeyRotation"] is True
+    alarm_names = sorted(
+        a["Properties"]["AlarmName"] for a in built.resources("AWS::CloudWatch::Alarm").values()
+    )
+    assert alarm_names and all(n.startswith(built.stack.config.name + "-") for n in alarm_names)
+    expected = {
+        "StringEquals": {"aws:SourceAccount": "<AWS::AccountId>"},
+        "ArnLike": {
+            "aws:SourceArn": [
+                f"arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:{name}"
+                for name in alarm_names
+            ]
+        },
+    }
+
+    def conditions(statement: dict[str, Any]) -> dict[str, Any]:
+        return {
+            op: {k: sorted(map(text, as_list(v))) if op == "ArnLike" else text(v)}
+            for op, values in statement["Condition"].items()
+            for k, v in values.items()
+        }
+
+    def cloudwatch(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            s for s in statements if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
+        ]
+
+    (key_statement,) = cloudwatch(keys[key_id]["Properties"]["KeyPolicy"]["Statement"])
+    assert sorted(as_list(key_statement["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert conditions(key_statement) == expected
+    (policy,) = built.resources("AWS::SNS::TopicPolicy").values()
+    assert policy["Properties"]["Topics"] == [{"Ref": topic_id}]
+    (publish,) = cloudwatch(policy["Properties"]["PolicyDocument"]["Statement"])
+    assert (publish["Effect"], publish["Action"]) == ("Allow", "sns:Publish")
+    assert publish["Resource"] == {"Ref": topic_id}
+    assert conditions(publish) == expected
+    for other_id, other in keys.items():
+        if other_id != key_id:
+            assert not cloudwatch(other["Properties"]["KeyPolicy"]["Statement"])
 
 
 # --- cdk-nag and validation ---------------------------------------------------------------
@@ -626,6 +803,21 @@ def test_every_acknowledgment_has_a_reason(default: Built) -> None:
     for rule, reason in reasons.items():
         assert rule.startswith("AwsSolutions-")
         assert len(reason) > 40, rule
+
+
+def test_every_acknowledged_wildcard_action_is_granted(default: Built, variant: Built) -> None:
+    """An acknowledgment for an action nothing grants would no longer be true."""
+    from infra.nag import WILDCARD_ACTIONS, WILDCARD_RESOURCES
+
+    granted = {
+        action
+        for built in (default, variant)
+        for handler in ("discover", "archive")
+        for statement in built.policy_statements(built.function(handler))
+        for action in as_list(statement["Action"])
+    }
+    acknowledged = set(WILDCARD_ACTIONS).union(*(allowed for _, allowed, _ in WILDCARD_RESOURCES))
+    assert acknowledged <= granted, acknowledged - granted
 
 
 def test_a_new_wildcard_is_not_acknowledged() -> None:
