@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from local.simulator.model import check, parse_time, service_model, shaped
 from local.simulator.pagination import InvalidToken, Key, Tokens, page
-from local.simulator.store import Record, Store
+from local.simulator.store import Reader, Record
 
 DEFAULT_PAGE = 50
 FILTERS = ("filterByUserId", "filterByPublished", "filterByState", "filterByRecordingState")
@@ -51,7 +51,7 @@ class Api:
     """Turns an operation name and a JSON body into a response dict or an ApiError."""
 
     def __init__(
-        self, store: Store, tokens: Tokens | None = None, participant_order: str = "participantId"
+        self, store: Reader, tokens: Tokens | None = None, participant_order: str = "participantId"
     ) -> None:
         if participant_order not in PARTICIPANT_ORDERS:
             raise ValueError(f"participant_order must be one of {', '.join(PARTICIPANT_ORDERS)}")
