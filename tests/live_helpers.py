@@ -28,11 +28,7 @@ def person(pid: str, user: str, events: list[tuple[str, float]], **recorded: Any
         "attributes": {"role": user},
         "protocol": "WHIP",
         **recorded,
-        "events": [
-            {"name": name, "eventTime": iso(at(minutes)), **extra}
-            for name, minutes, *rest in events
-            for extra in [rest[0] if rest else {}]
-        ],
+        "events": [{"name": name, "eventTime": iso(at(minutes))} for name, minutes in events],
     }
 
 
@@ -40,7 +36,6 @@ def timeline() -> dict[str, Any]:
     """Stage 0: A from +0 to +10 min, B from +20 to +30, C from +40 and still active.
     Stage 1: D from +5 to +15. In A, p-a publishes from +2 to +5 and leaves at +6; p-b fails
     to publish at +3.5, leaves at +4 and rejoins from +7 to +9; p-c joins at +8."""
-    error = {"errorCode": "INSUFFICIENT_CAPABILITIES"}
     p_a = person(
         "p-a",
         "alice",
@@ -51,10 +46,11 @@ def timeline() -> dict[str, Any]:
     p_b = person(
         "p-b",
         "bob",
-        [("JOINED", 3), ("PUBLISH_ERROR", 3.5, error), ("LEFT", 4), ("JOINED", 7), ("LEFT", 9)],
+        [("JOINED", 3), ("PUBLISH_ERROR", 3.5), ("LEFT", 4), ("JOINED", 7), ("LEFT", 9)],
         state="DISCONNECTED",
         published=False,
     )
+    p_b["events"][1]["errorCode"] = "INSUFFICIENT_CAPABILITIES"
     p_c = person(
         "p-c", "carol", [("JOINED", 8), ("LEFT", 10)], state="DISCONNECTED", published=False
     )
