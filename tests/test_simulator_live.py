@@ -150,6 +150,31 @@ def test_the_active_session_stays_active_for_ever(live: Live) -> None:
     assert people(client, C) == {"p-e": ("CONNECTED", True)}
 
 
+def test_overlapping_sessions_the_newest_started_is_active(
+    simulator_factory: Any, ivs_client_factory: Any
+) -> None:
+    """IVS has one active session per stage; should a scenario overlap two, the newer wins."""
+    long, short = session_id(0, 1), session_id(0, 2)
+    spans = {long: (0, 60), short: (10, 20)}
+    data = {
+        "stages": [
+            {
+                "arn": ARN,
+                "sessions": [
+                    {"sessionId": sid, "startTime": iso(at(a)), "endTime": iso(at(b))}
+                    for sid, (a, b) in spans.items()
+                ],
+            }
+        ]
+    }
+    wall = Wall()
+    sim = simulator_factory(data, tps=0, live=True, speed=60, wall_clock=wall)
+    client = ivs_client_factory(sim.endpoint_url, retries={"max_attempts": 1})
+    for minutes, active in ((5, long), (15, short), (30, long), (60, None)):
+        travel(sim, wall, at(minutes))
+        assert client.get_stage(arn=ARN)["stage"].get("activeSessionId") == active, minutes
+
+
 # --- participants and events -----------------------------------------------------------------
 def test_participants_and_events_grow_with_state_and_published_so_far(live: Live) -> None:
     sim, wall, client = live

@@ -20,7 +20,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def to_ms(moment: datetime) -> int:
     """Milliseconds since the epoch (the simulator compares times as these integers)."""
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
 def from_ms(ms: int) -> datetime:

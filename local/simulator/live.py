@@ -16,8 +16,9 @@
 
 from __future__ import annotations
 
+import threading
 import weakref
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 
@@ -95,6 +96,28 @@ class _Replay:
         return found
 
 
+class _Actives:
+    """Which of a stage's sessions is active when, without scanning all of them."""
+
+    def __init__(self, stage: StageData) -> None:
+        self.sessions = stage.sessions  # newest first
+        self.newest_first = [-s.start_ms for s in self.sessions]  # ascending, for bisect
+        # last_end[i]: when the last of sessions i.. ends (never: 2**63).
+        self.last_end = [-(2**63)] * (len(self.sessions) + 1)
+        for i in range(len(self.sessions) - 1, -1, -1):
+            end = self.sessions[i].end_ms
+            self.last_end[i] = max(self.last_end[i + 1], 2**63 if end is None else end)
+
+    def at(self, now: int) -> str | None:
+        """The newest session started and not ended by `now`."""
+        for i in range(bisect_left(self.newest_first, -now), len(self.sessions)):
+            if self.last_end[i] <= now:
+                return None  # it and every older session have ended
+            if not _ended(self.sessions[i], now):
+                return str(self.sessions[i].info["sessionId"])
+        return None
+
+
 def _ended(session: SessionData, now: int) -> bool:
     return session.end_ms is not None and session.end_ms <= now
 
@@ -105,26 +128,27 @@ class LiveView:
     def __init__(self, store: Store, clock: SimClock) -> None:
         self.store = store
         self.clock = clock
-        self._replays: weakref.WeakKeyDictionary[SessionData, _Replay] = weakref.WeakKeyDictionary()
+        # A replay dies with its session (a mutation replaces the session): weak keys.
+        self._replays: weakref.WeakKeyDictionary[SessionData, _Replay]
+        self._replays = weakref.WeakKeyDictionary()
+        self._actives: weakref.WeakKeyDictionary[StageData, _Actives]
+        self._actives = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
 
     def _replay(self, session: SessionData) -> _Replay:
-        found = self._replays.get(session)
-        if found is None:
-            found = self._replays.setdefault(session, _Replay(session))
-        return found
+        with self._lock:
+            found = self._replays.get(session)
+            if found is None:
+                found = self._replays[session] = _Replay(session)
+            return found
 
     # --- stages and sessions -----------------------------------------------------------
-    @staticmethod
-    def _summary(stage: StageData, now: int) -> Record:
-        active = next(
-            (
-                s.info["sessionId"]
-                for s in stage.sessions  # newest first: the first active one is the newest
-                if s.start_ms <= now and not _ended(s, now)
-            ),
-            None,
-        )
-        return {**stage.info, "activeSessionId": active}
+    def _summary(self, stage: StageData, now: int) -> Record:
+        with self._lock:
+            found = self._actives.get(stage)
+            if found is None:
+                found = self._actives[stage] = _Actives(stage)
+        return {**stage.info, "activeSessionId": found.at(now)}
 
     def stages(self) -> list[Record]:
         now = self.clock.now_ms()

@@ -79,36 +79,30 @@ class StageEventFeed:
     def __init__(self, loss: float = 0.0, max_delay_s: float = 0.0, seed: int = 0) -> None:
         check_delivery(loss, max_delay_s)
         self.loss, self.max_delay_s, self.seed = loss, max_delay_s, seed
-        # (arrival ms, time it happened ms, stage_update's arguments): popped in arrival order.
-        self._pending: list[tuple[int, int, tuple[str, ...]]] = []
+        # (arrival ms, time it happened ms, (stage, session, participant, event position),
+        # (user id, event name, 16 bytes of its id)): a heap, popped in order of arrival.
+        self._pending: list[tuple[int, int, tuple[str, ...], tuple[str, str, bytes]]] = []
         self._counts = {"scheduled": 0, "lost": 0, "delivered": 0}
         self._lock = threading.Lock()
-
-    def _draws(self, *parts: str) -> tuple[float, float, str]:
-        digest = hashlib.sha256("|".join((str(self.seed), *parts)).encode()).digest()
-        scale = float(1 << 64)
-        lost = int.from_bytes(digest[:8], "big") / scale
-        delay = int.from_bytes(digest[8:16], "big") / scale
-        return lost, delay, str(uuid.UUID(bytes=digest[16:32], version=4))
 
     def schedule_session(self, stage_arn: str, session: Record) -> None:
         """Schedule the Stage Update events of one session (scenario format)."""
         entries = []
         lost = 0
+        scale = float(1 << 64)
         for participant in session.get("participants", []):
             for index, event in enumerate(participant.get("events", [])):
                 if event["name"] not in EVENT_NAMES:
                     continue
                 key = (stage_arn, session["sessionId"], participant["participantId"], str(index))
-                lost_draw, delay_draw, event_id = self._draws(*key)
-                if lost_draw < self.loss:
+                digest = hashlib.sha256("|".join((str(self.seed), *key)).encode()).digest()
+                if int.from_bytes(digest[:8], "big") / scale < self.loss:
                     lost += 1
                     continue
+                delay_ms = int.from_bytes(digest[8:16], "big") / scale * self.max_delay_s * 1000
                 at = time_ms(event["eventTime"])
-                arrival = at + math.floor(delay_draw * self.max_delay_s * 1000)
-                user_id = participant.get("userId") or ""
-                fields = (*key[:2], user_id, key[2], event["name"], event_id, key[3])
-                entries.append((arrival, at, fields))
+                about = (participant.get("userId") or "", event["name"], digest[16:32])
+                entries.append((at + math.floor(delay_ms), at, key, about))
         with self._lock:
             for entry in entries:
                 heapq.heappush(self._pending, entry)
@@ -121,9 +115,10 @@ class StageEventFeed:
         ready = []
         with self._lock:
             while self._pending and self._pending[0][0] <= now_ms:
-                _, at, (arn, session_id, user_id, pid, name, event_id, _) = heapq.heappop(
+                _, at, (arn, session_id, pid, _), (user_id, name, raw_id) = heapq.heappop(
                     self._pending
                 )
+                event_id = str(uuid.UUID(bytes=raw_id, version=4))
                 ready.append(stage_update(arn, session_id, user_id, pid, name, at, event_id))
             self._counts["delivered"] += len(ready)
         return ready
