@@ -216,6 +216,23 @@ def test_participants_and_events_grow_with_state_and_published_so_far(live: Live
     assert set(people(client, filterByUserId="carol")) == {"p-c"}
 
 
+def test_events_listed_out_of_time_order_show_as_a_growing_prefix(
+    simulator_factory: Any, ivs_client_factory: Any
+) -> None:
+    """An event shows once it and every event listed before it have happened, so a token
+    (a position) never skips or repeats one."""
+    data = timeline()
+    p_a = data["stages"][0]["sessions"][0]["participants"][1]
+    events = p_a["events"]
+    events[1]["eventTime"], events[2]["eventTime"] = events[2]["eventTime"], events[1]["eventTime"]
+    wall = Wall()
+    sim = simulator_factory(data, tps=0, live=True, speed=60, wall_clock=wall)
+    client = ivs_client_factory(sim.endpoint_url, retries={"max_attempts": 1})
+    for minutes, shown in ((1.5, 1), (2.5, 1), (5, 3), (6, 4)):
+        travel(sim, wall, at(minutes))
+        assert event_names(client, "p-a") == [e["name"] for e in events[:shown]], minutes
+
+
 def test_an_ended_session_reads_exactly_as_without_live(
     live: Live, simulator_factory: Any, ivs_client_factory: Any
 ) -> None:

@@ -1,4 +1,5 @@
-"""The seven read operations of IVS Real-Time, validated and shaped by the botocore model.
+"""The seven read operations of IVS Real-Time, validated and shaped by the botocore model,
+over a `Reader`: the whole scenario (`store.Store`) or what has happened by now (`live`).
 
 Decisions where the model leaves room:
 - Unknown stage/session/participant: GetStage, GetStageSession and GetParticipant answer

@@ -39,6 +39,12 @@ class Simulator:
 
     >>> with Simulator(data, tps=5) as sim:
     ...     boto3.client("ivs-realtime", endpoint_url=sim.endpoint_url).list_stages()
+
+    `live=True` replays the scenario's timeline in simulated time (`live` module): now =
+    `start` (default: a minute before the first session) + `speed` x wall seconds since
+    `start()`, on `wall_clock` (injectable, for tests). Its IVS Stage Update events go
+    missing at the rate `event_loss` and arrive up to `event_delay_s` simulated seconds late
+    (`stage_events` module); `stage_events_due()` hands over those that have arrived.
     """
 
     def __init__(
@@ -144,8 +150,8 @@ class Simulator:
 
     # --- live replay -------------------------------------------------------------------
     def now(self) -> datetime:
-        """The simulated time (live: start + speed x wall seconds since `start()`; otherwise
-        the wall clock's UTC time, the API showing the whole scenario)."""
+        """The simulated time: start + speed x wall seconds since `start()`. Not live, the
+        start defaults to the wall clock's UTC time and the API ignores the clock."""
         return self.clock.now()
 
     def wall_seconds(self, simulated: float | timedelta) -> float:
