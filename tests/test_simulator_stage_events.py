@@ -23,7 +23,7 @@ from local.__main__ import main
 from local.pipeline import EmbeddedPipeline, Options
 from local.simulator import Simulator
 from tests.conftest import iso
-from tests.live_helpers import ARN, T0, A, C, Wall, at, timeline, travel
+from tests.live_helpers import ARN, T0, A, C, D, Wall, at, timeline, travel
 
 ROOT = Path(__file__).resolve().parent.parent
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
@@ -174,18 +174,20 @@ def test_a_session_started_while_live_gets_its_events(simulator_factory: Any) ->
 
 
 def test_the_discover_handler_takes_the_events_as_they_are() -> None:
-    """An event straight from the simulator makes discovery check that stage and queue its
-    ended session (the pipeline's simulator swapped for a live one)."""
+    """An event straight from the simulator is accepted by the discover handler, and with the
+    scheduled run after it, every session ended by now is queued once (the pipeline's
+    simulator swapped for a live one)."""
     wall = Wall()
     pipeline = EmbeddedPipeline(timeline(), Options(tps=200.0))
     pipeline.simulator = Simulator(timeline(), tps=200.0, live=True, speed=60, wall_clock=wall)
     with pipeline:
-        travel(pipeline.simulator, wall, at(16))
+        travel(pipeline.simulator, wall, at(16))  # A and D have ended, B has not started
         events = pipeline.simulator.stage_events_due()
-        assert {e["resources"][0] for e in events} == {ARN}
+        assert [e["detail"]["session_id"] for e in events] == [A, A, A]
         result = pipeline.discover(events[0])
-        assert result == {"enqueued": [{"stageArn": ARN, "sessionId": A, "continuation": 0}]}
-        assert pipeline.discover(events[-1]) == {"enqueued": []}  # claimed already
+        assert "rejected" not in result
+        queued = result["enqueued"] + pipeline.discover()["enqueued"]
+    assert sorted(m["sessionId"] for m in queued) == sorted([A, D])
 
 
 # --- the command ---------------------------------------------------------------------------
