@@ -18,6 +18,18 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--latency-ms", type=float, default=0.0)
     sim.add_argument("--fault-rate", type=float, default=0.0)
     sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument(
+        "--live", action="store_true", help="replay the scenario's timeline in simulated time"
+    )
+    sim.add_argument("--speed", type=float, help="live: simulated seconds per wall second (1)")
+    sim.add_argument(
+        "--event-loss", type=float, help="live: fraction of Stage Update events lost (0)"
+    )
+    sim.add_argument(
+        "--event-delay-s",
+        type=float,
+        help="live: Stage Update events arrive up to this many simulated seconds late (0)",
+    )
 
     gen = commands.add_parser("generate", help="write a realistic scenario file")
     gen.add_argument("--stages", type=int, default=3)
@@ -55,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
             latency_ms=args.latency_ms,
             fault_rate=args.fault_rate,
             seed=args.seed,
+            live=args.live,
+            speed=args.speed,
+            event_loss=args.event_loss,
+            event_delay_s=args.event_delay_s,
         )
     if args.command == "generate":
         from local.generator import main as generate

@@ -4,7 +4,9 @@
 serves on a free port and exposes `.endpoint_url`, `.stats()` and mutation hooks;
 `serve_forever(path, ...)` is the `python -m local simulate` command. Layers: `model` (the
 botocore model: validation, output shaping), `store` (the data), `pagination` (tokens),
-`api` (the operations), `quota` and `faults`, `server` (HTTP).
+`api` (the operations), `quota` and `faults`, `server` (HTTP). Live replay
+(`Simulator(..., live=True, speed=60)`): `clock` (simulated time), `live` (what the API
+shows at the simulated now), `stage_events` (best-effort IVS Stage Update events).
 """
 
 from local.simulator.server import Simulator, serve_forever

@@ -1,4 +1,5 @@
-"""The seven read operations of IVS Real-Time, validated and shaped by the botocore model.
+"""The seven read operations of IVS Real-Time, validated and shaped by the botocore model,
+over a `Reader`: the whole scenario (`store.Store`) or what has happened by now (`live`).
 
 Decisions where the model leaves room:
 - Unknown stage/session/participant: GetStage, GetStageSession and GetParticipant answer
@@ -19,7 +20,7 @@ from collections.abc import Callable
 
 from local.simulator.model import check, parse_time, service_model, shaped
 from local.simulator.pagination import InvalidToken, Key, Tokens, page
-from local.simulator.store import Record, Store
+from local.simulator.store import Reader, Record
 
 DEFAULT_PAGE = 50
 FILTERS = ("filterByUserId", "filterByPublished", "filterByState", "filterByRecordingState")
@@ -51,7 +52,7 @@ class Api:
     """Turns an operation name and a JSON body into a response dict or an ApiError."""
 
     def __init__(
-        self, store: Store, tokens: Tokens | None = None, participant_order: str = "participantId"
+        self, store: Reader, tokens: Tokens | None = None, participant_order: str = "participantId"
     ) -> None:
         if participant_order not in PARTICIPANT_ORDERS:
             raise ValueError(f"participant_order must be one of {', '.join(PARTICIPANT_ORDERS)}")

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -22,8 +22,12 @@ from typing import Any
 
 from local import scenario as scenario_module
 from local.simulator.api import Api, ApiError
+from local.simulator.clock import WallClock, check_speed
 from local.simulator.faults import Faults
+from local.simulator.live import LiveView, replay_clock
+from local.simulator.model import format_time
 from local.simulator.quota import TokenBucket
+from local.simulator.stage_events import StageEventFeed, check_delivery
 from local.simulator.store import Record, Store
 
 COUNTERS = ("served", "client_errors", "throttled", "faults_injected")
@@ -35,6 +39,12 @@ class Simulator:
 
     >>> with Simulator(data, tps=5) as sim:
     ...     boto3.client("ivs-realtime", endpoint_url=sim.endpoint_url).list_stages()
+
+    `live=True` replays the scenario's timeline in simulated time (`live` module): now =
+    `start` (default: a minute before the first session) + `speed` x wall seconds since
+    `start()`, on `wall_clock` (injectable, for tests). Its IVS Stage Update events go
+    missing at the rate `event_loss` and arrive up to `event_delay_s` simulated seconds late
+    (`stage_events` module); `stage_events_due()` hands over those that have arrived.
     """
 
     def __init__(
@@ -49,11 +59,27 @@ class Simulator:
         host: str = "127.0.0.1",
         validate: bool = True,
         participant_order: str = "participantId",
+        live: bool = False,
+        speed: float = 1.0,
+        start: datetime | None = None,
+        event_loss: float = 0.0,
+        event_delay_s: float = 0.0,
+        wall_clock: WallClock = time.monotonic,
     ) -> None:
+        check_speed(speed)
+        check_delivery(event_loss, event_delay_s)
         if validate:
             scenario_module.validate(scenario)
         self.store = Store(scenario)
-        self.api = Api(self.store, participant_order=participant_order)
+        self.live = live
+        self.clock = replay_clock(self.store, live, speed, start, wall_clock)
+        self.stage_events = StageEventFeed(event_loss, event_delay_s, seed)
+        if live:
+            for stage in scenario["stages"]:
+                for session in stage.get("sessions", []):
+                    self.stage_events.schedule_session(stage["arn"], session)
+        reader = LiveView(self.store, self.clock) if live else self.store
+        self.api = Api(reader, participant_order=participant_order)
         self.tps = tps
         self.faults = Faults(fault_rate, latency_ms, seed)
         self._buckets = {op: TokenBucket(tps) for op in self.api.operations}
@@ -68,6 +94,7 @@ class Simulator:
         server = _Server(self._address, _Handler)
         server.simulator = self
         self._server = server
+        self.clock.begin()
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
         )
@@ -121,6 +148,21 @@ class Simulator:
         with self._lock:
             self._counts[operation][counter] += 1
 
+    # --- live replay -------------------------------------------------------------------
+    def now(self) -> datetime:
+        """The simulated time: start + speed x wall seconds since `start()`. Not live, the
+        start defaults to the wall clock's UTC time and the API ignores the clock."""
+        return self.clock.now()
+
+    def wall_seconds(self, simulated: float | timedelta) -> float:
+        """Wall seconds that `simulated` seconds (or a timedelta) of simulated time last."""
+        return self.clock.wall_seconds(simulated)
+
+    def stage_events_due(self) -> list[dict[str, Any]]:
+        """The `aws.ivs` "IVS Stage Update" events that have arrived by now, each once, as
+        EventBridge hands them to a Lambda function (always [] unless live)."""
+        return self.stage_events.due(self.clock.now_ms())
+
     # --- mutation hooks (thread-safe) --------------------------------------------------
     def expire_session(self, stage_arn: str, session_id: str) -> None:
         """IVS forgets a session: 404 from GetStageSession, gone from every listing."""
@@ -134,6 +176,8 @@ class Simulator:
         """Add a session in scenario format (validated; endTime null makes it active)."""
         scenario_module.validate_session(session)
         self.store.start_session(stage_arn, session)
+        if self.live:
+            self.stage_events.schedule_session(stage_arn, session)
 
     # --- one request -------------------------------------------------------------------
     def respond(self, operation: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -203,6 +247,30 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+def _live_options_problem(
+    live: bool, speed: float | None, event_loss: float | None, event_delay_s: float | None
+) -> str | None:
+    """The one-line error for the `simulate` command's live flags, or None."""
+    given = {"--speed": speed, "--event-loss": event_loss, "--event-delay-s": event_delay_s}
+    named = [flag for flag, value in given.items() if value is not None]
+    if not live:
+        return f"{', '.join(named)}: only with --live" if named else None
+    try:
+        if speed is not None:
+            check_speed(speed)
+    except ValueError as error:
+        return f"--speed: {error}"
+    try:
+        check_delivery(event_loss or 0.0, 0.0)
+    except ValueError as error:
+        return f"--event-loss: {error}"
+    try:
+        check_delivery(0.0, event_delay_s or 0.0)
+    except ValueError as error:
+        return f"--event-delay-s: {error}"
+    return None
+
+
 def serve_forever(
     scenario_path: Path,
     *,
@@ -211,8 +279,18 @@ def serve_forever(
     latency_ms: float = 0.0,
     fault_rate: float = 0.0,
     seed: int = 0,
+    live: bool = False,
+    speed: float | None = None,
+    event_loss: float | None = None,
+    event_delay_s: float | None = None,
 ) -> int:
-    """The `simulate` command: print the endpoint URL, serve until Ctrl-C, return 0."""
+    """The `simulate` command: print the endpoint URL, serve until Ctrl-C, return 0.
+
+    Live, it then prints each IVS Stage Update event as one JSON line when it arrives."""
+    problem = _live_options_problem(live, speed, event_loss, event_delay_s)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
         data = scenario_module.load(scenario_path)
     except (OSError, scenario_module.ScenarioError) as error:
@@ -226,16 +304,29 @@ def serve_forever(
         seed=seed,
         port=port,
         validate=False,
+        live=live,
+        speed=1.0 if speed is None else speed,
+        event_loss=event_loss or 0.0,
+        event_delay_s=event_delay_s or 0.0,
     )
+    replay = ""
+    if live:
+        replay = (
+            f"; live replay from {format_time(simulator.clock.start)} at {simulator.clock.speed}x"
+            ", IVS Stage Update events on stdout as JSON lines"
+        )
     with simulator:
         print(simulator.endpoint_url, flush=True)
         print(
             f"serving IVS Real-Time from {scenario_path} (tps={tps}, latency_ms={latency_ms}, "
-            f"fault_rate={fault_rate}, seed={seed}); Ctrl-C stops",
+            f"fault_rate={fault_rate}, seed={seed}){replay}; Ctrl-C stops",
             file=sys.stderr,
             flush=True,
         )
         with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
+            stop = threading.Event()
+            while not stop.wait(0.1 if live else None):
+                for event in simulator.stage_events_due():
+                    print(json.dumps(event), flush=True)
     print(json.dumps(simulator.stats()), file=sys.stderr)
     return 0

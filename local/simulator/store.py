@@ -11,14 +11,36 @@ import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
+from local.simulator.clock import to_ms
 from local.simulator.model import canonical_time, format_time, parse_time
 
 Record = dict[str, Any]
+Order = Callable[[Record], Any]
 
 
-class _Session:
+def time_ms(value: str) -> int:
+    """An API time string as milliseconds since the epoch (exact, no float rounding)."""
+    return to_ms(parse_time(value))
+
+
+class Reader(Protocol):
+    """What the API reads: the whole timeline (`Store`) or what has happened by now
+    (`live.LiveView`)."""
+
+    def stages(self) -> list[Record]: ...
+    def stage(self, arn: str) -> Record | None: ...
+    def sessions(self, arn: str) -> list[Record]: ...
+    def session(self, arn: str, session_id: str) -> Record | None: ...
+    def participants(
+        self, arn: str, session_id: str, order: Order | None = None
+    ) -> list[Record]: ...
+    def participant(self, arn: str, session_id: str, participant_id: str) -> Record | None: ...
+    def events(self, arn: str, session_id: str, participant_id: str) -> list[Record]: ...
+
+
+class SessionData:
     """One session, its participants sorted by participantId, built lazily."""
 
     def __init__(self, data: Record, end_time: str | None = None) -> None:
@@ -28,18 +50,19 @@ class _Session:
             "startTime": canonical_time(data["startTime"]),
             "endTime": end_time or (data.get("endTime") and canonical_time(data["endTime"])),
         }
-        self.start_ms = int(parse_time(self.info["startTime"]).timestamp() * 1000)
-        self._orders: dict[Callable[[Record], Any], list[Record]] = {}
+        self.start_ms = time_ms(self.info["startTime"])
+        self.end_ms = None if self.info["endTime"] is None else time_ms(self.info["endTime"])
+        self._orders: dict[Order, list[Record]] = {}
 
-    def ended(self, end_time: str) -> _Session:
-        return _Session(self.raw, canonical_time(end_time))
+    def ended(self, end_time: str) -> SessionData:
+        return SessionData(self.raw, canonical_time(end_time))
 
     @cached_property
     def participants(self) -> list[Record]:
         people = sorted(self.raw.get("participants", []), key=lambda p: str(p["participantId"]))
         return [{key: value for key, value in p.items() if key != "events"} for p in people]
 
-    def ordered(self, key: Callable[[Record], Any]) -> list[Record]:
+    def ordered(self, key: Order) -> list[Record]:
         """The participants sorted by `key`, sorted once (not at every page of a listing)."""
         if key not in self._orders:
             self._orders[key] = sorted(self.participants, key=key)
@@ -62,8 +85,10 @@ class _Session:
         }
 
 
-class _Stage:
-    def __init__(self, info: Record, sessions: Iterable[_Session]) -> None:
+class StageData:
+    """A stage's info and its sessions, newest startTime first."""
+
+    def __init__(self, info: Record, sessions: Iterable[SessionData]) -> None:
         self.info = info
         # Newest startTime first, as the API lists them; ties by sessionId.
         self.sessions = sorted(sessions, key=lambda s: (-s.start_ms, s.info["sessionId"]))
@@ -71,8 +96,8 @@ class _Stage:
         active = [s.info["sessionId"] for s in self.sessions if s.info["endTime"] is None]
         self.summary: Record = {**info, "activeSessionId": active[0] if active else None}
 
-    def replace(self, sessions: Iterable[_Session]) -> _Stage:
-        return _Stage(self.info, sessions)
+    def replace(self, sessions: Iterable[SessionData]) -> StageData:
+        return StageData(self.info, sessions)
 
 
 class Store:
@@ -80,11 +105,11 @@ class Store:
 
     def __init__(self, scenario: Record) -> None:
         self._lock = threading.Lock()
-        self._stages: dict[str, _Stage] = {}
+        self._stages: dict[str, StageData] = {}
         for stage in scenario["stages"]:
             info = {key: value for key, value in stage.items() if key != "sessions"}
-            sessions = [_Session(s) for s in stage.get("sessions", [])]
-            self._stages[stage["arn"]] = _Stage(info, sessions)
+            sessions = [SessionData(s) for s in stage.get("sessions", [])]
+            self._stages[stage["arn"]] = StageData(info, sessions)
 
     # --- reads -------------------------------------------------------------------------
     def stages(self) -> list[Record]:
@@ -97,12 +122,21 @@ class Store:
         found = self._stages.get(arn)
         return found.summary if found else None
 
+    def timelines(self) -> list[StageData]:
+        """Every stage with all its sessions, sorted by arn (for views over the store)."""
+        with self._lock:
+            stages = list(self._stages.values())
+        return sorted(stages, key=lambda s: str(s.info["arn"]))
+
+    def timeline(self, arn: str) -> StageData | None:
+        return self._stages.get(arn)
+
     def sessions(self, arn: str) -> list[Record]:
         """Session summaries, newest startTime first; [] for an unknown stage."""
         found = self._stages.get(arn)
         return [s.info for s in found.sessions] if found else []
 
-    def _session(self, arn: str, session_id: str) -> _Session | None:
+    def _session(self, arn: str, session_id: str) -> SessionData | None:
         found = self._stages.get(arn)
         return found.by_id.get(session_id) if found else None
 
@@ -110,9 +144,7 @@ class Store:
         found = self._session(arn, session_id)
         return found.info if found else None
 
-    def participants(
-        self, arn: str, session_id: str, order: Callable[[Record], Any] | None = None
-    ) -> list[Record]:
+    def participants(self, arn: str, session_id: str, order: Order | None = None) -> list[Record]:
         """Participants sorted by participantId (or by `order`); [] for an unknown stage or
         session."""
         found = self._session(arn, session_id)
@@ -130,10 +162,10 @@ class Store:
         return found.events.get(participant_id, []) if found else []
 
     # --- mutations ---------------------------------------------------------------------
-    def _update(self, arn: str, sessions: Iterable[_Session]) -> None:
+    def _update(self, arn: str, sessions: Iterable[SessionData]) -> None:
         self._stages[arn] = self._stages[arn].replace(sessions)
 
-    def _stage_or_raise(self, arn: str) -> _Stage:
+    def _stage_or_raise(self, arn: str) -> StageData:
         if arn not in self._stages:
             raise KeyError(f"unknown stage {arn!r}")
         return self._stages[arn]
@@ -165,7 +197,7 @@ class Store:
         """Add a session (scenario format; already validated) to a stage."""
         with self._lock:
             stage = self._stage_or_raise(arn)
-            new = _Session(session)
+            new = SessionData(session)
             if new.info["sessionId"] in stage.by_id:
                 raise ValueError(f"session {new.info['sessionId']!r} already exists")
             if new.info["endTime"] is None and stage.summary["activeSessionId"] is not None:
