@@ -23,6 +23,7 @@ from constructs import Construct
 
 from archiver.observability import NAMESPACE as METRICS_NAMESPACE
 from archiver.observability import SERVICE as SERVICE_NAME
+from archiver.runtime import MAX_BATCH
 from archiver.schema import TABLES
 from infra.bundling import lambda_code
 from infra.config import ArchiveConfig
@@ -58,6 +59,7 @@ LEDGER_ACTIONS = (
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:Query",
+    "dynamodb:DeleteItem",
 )
 
 RETENTION = {
@@ -146,7 +148,8 @@ class Archiver(Construct):
         self.archive.add_event_source(
             sources.SqsEventSource(
                 self.queue,
-                batch_size=1,
+                # A worker archives its batch's sessions at once (lambdas/archiver/invocation.py).
+                batch_size=MAX_BATCH,
                 report_batch_item_failures=True,
                 max_concurrency=config.archive_concurrency,
             )
@@ -172,6 +175,7 @@ class Archiver(Construct):
             "RECONCILE_INTERVAL_MINUTES": str(c.reconcile_interval_minutes),
             "STAGE_ALLOW_LIST": ",".join(c.stage_allow_list),
             "MIN_REMAINING_MS": str(MIN_REMAINING_MS),
+            "INVOCATION_MS": str(int(ARCHIVE_TIMEOUT.to_milliseconds())),
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": c.log_level,

@@ -16,6 +16,7 @@ import pytest
 
 import infra  # noqa: F401 - puts lambdas/ on sys.path and quiets jsii before aws_cdk loads
 from archiver.ivs import OPERATIONS
+from archiver.runtime import MAX_BATCH
 from archiver.schema import TABLES
 from archiver.settings import ENV_VARS, INVOCATION_MS, MIN_CHUNK_LIMIT, Settings, chunk_limit
 from infra.archiver import ARCHIVE_TIMEOUT
@@ -485,7 +486,8 @@ def test_archive_workers_times_their_budget_stay_within_the_quota(
     (mapping,) = built.resources("AWS::Lambda::EventSourceMapping").values()
     props = mapping["Properties"]
     assert props["FunctionName"] == {"Ref": built.logical_id(archive)}
-    assert props["BatchSize"] == 1
+    # A batch's sessions are archived at once; the handler's thread pool holds a whole batch.
+    assert props["BatchSize"] == MAX_BATCH == 10
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     env = archive["Properties"]["Environment"]["Variables"]
     workers = props["ScalingConfig"]["MaximumConcurrency"]
