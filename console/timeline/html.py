@@ -19,7 +19,7 @@ LEFT = 290  # the lane labels' column
 PLOT = 1080
 RIGHT = 30
 TOP = 50
-BOTTOM = 30
+BOTTOM = 44
 LANE = 26  # pixels per lane
 FONT = 11
 HOVER_STEP = 8  # pixels per hover column of the folded summary
@@ -44,7 +44,9 @@ svg .name { fill: #222; }
 svg .muted { fill: #666; }
 svg .label { paint-order: stroke; stroke: #fff; stroke-width: 3px; stroke-linejoin: round; }
 svg .err { fill: #d62728; }
-svg .lane:hover .row, svg .hover:hover { fill: #fff3c4; fill-opacity: 1; }
+svg .row { fill: #eef0f4; fill-opacity: 0.65; }
+svg .row.odd { fill-opacity: 0; }
+svg .lane:hover .row, svg .hover:hover { fill: #fff3c4; fill-opacity: 0.65; }
 svg .hover { fill: #fff; fill-opacity: 0; }
 svg .span:hover, svg .mark:hover { stroke: #000; stroke-width: 1px; }
 table { border-collapse: collapse; font-size: 12px; }
@@ -88,7 +90,8 @@ def page(timeline: Timeline) -> str:
 
 def chart(timeline: Timeline) -> str:
     """The SVG picture."""
-    lanes = len(timeline.lanes)
+    boxes = layout.lane_boxes(timeline)
+    lanes = boxes[-1].bottom if boxes else 0.0
     bands = layout.fold_bands(lanes, timeline.fold) if timeline.fold is not None else {}
     units = max([lanes, *(b for _, b in bands.values())]) + 0.3
     height = TOP + units * LANE + BOTTOM
@@ -102,8 +105,8 @@ def chart(timeline: Timeline) -> str:
     ]
     out += _axis(timeline, scale, height)
     width_chars = PLOT / (FONT * 0.72)
-    for row, lane in enumerate(timeline.lanes):
-        out += _lane(timeline, scale, row, lane, width_chars)
+    for row, (lane, box) in enumerate(zip(timeline.lanes, boxes, strict=True)):
+        out += _lane(timeline, scale, row, lane, box, width_chars)
     if timeline.fold is not None:
         out += _fold(timeline, timeline.fold, scale, bands, width_chars)
     out.append("</svg>")
@@ -136,22 +139,29 @@ def _axis(timeline: Timeline, scale: Scale, height: float) -> list[str]:
             f"{name} {moment:%H:%M:%S}</text>"
         )
     out.append(
-        f'<text class="muted"{attrs(x=LEFT - 8, y=TOP - 18)} text-anchor="end">'
-        f"UTC, {timeline.start:%Y-%m-%d}</text>"
+        f'<text class="muted"{attrs(x=LEFT + PLOT / 2, y=f"{bottom + 34:.1f}")}'
+        f' text-anchor="middle">time (UTC), {timeline.start:%Y-%m-%d}</text>'
     )
     return out
 
 
-def _lane(timeline: Timeline, scale: Scale, row: int, lane: Lane, width_chars: float) -> list[str]:
-    top = _y(row)
+def _lane(
+    timeline: Timeline,
+    scale: Scale,
+    row: int,
+    lane: Lane,
+    box: layout.LaneBox,
+    width_chars: float,
+) -> list[str]:
+    top = _y(box.body)
     colour = style.TEXT
     if lane.role != "subscriber":
         colour = style.publisher_colour(timeline.publishers.index(lane.participant_id))
-    zebra = "#f5f6f8" if row % 2 else "#ffffff"
     out = [
         f'<g class="lane" id="p-{escape(lane.participant_id)}">',
-        f'<rect class="row"{attrs(x=0, y=f"{top:.1f}", width=LEFT + PLOT, height=LANE)}'
-        f' fill="{zebra}"/>',
+        f'<rect class="row{"" if row % 2 else " odd"}"'
+        f"{attrs(x=0, y=f'{_y(box.top):.1f}', width=LEFT + PLOT)}"
+        f"{attrs(height=f'{(box.bottom - box.top) * LANE:.1f}')}/>",
         f'<text{attrs(x=LEFT - 8, y=f"{top + LANE * 0.62:.1f}", fill=colour)} text-anchor="end">'
         f"{escape(words.lane_label(lane))}{title(chr(10).join(words.lane_details(lane)))}</text>",
     ]
@@ -182,15 +192,21 @@ def _lane(timeline: Timeline, scale: Scale, row: int, lane: Lane, width_chars: f
                 f' fill="{style.REPLICATION}" font-size="9">'
                 f"replicating to {escape(str(span.remote))}</text>"
             )
-    out += _marks(timeline, scale, list(lane.marks), top + layout.MARK_Y * LANE, width_chars)
+    labels_at = _y(box.label_y)
+    out += _marks(timeline, scale, list(lane.marks), _y(box.mark_y), labels_at, width_chars)
     out.append("</g>")
     return out
 
 
 def _marks(
-    timeline: Timeline, scale: Scale, marks: list[Mark], y: float, width_chars: float | None
+    timeline: Timeline,
+    scale: Scale,
+    marks: list[Mark],
+    y: float,
+    label_y: float | None,
+    width_chars: float,
 ) -> list[str]:
-    """Marks on a row at `y`; with `width_chars`, the errors labelled with their codes."""
+    """Marks on a row at `y`; with `label_y`, the errors labelled there with their codes."""
     out = []
     for mark in marks:
         shape = style.marker(mark.kind)
@@ -199,14 +215,15 @@ def _marks(
         out.append(
             marker(shape, scale.x(mark.time), y, size, colour, words.mark_details(timeline, mark))
         )
-    if width_chars is None:
+    if label_y is None:
         return out
     for label in layout.label_groups(marks, scale.first, scale.last, width_chars):
         tip = "\n".join(words.mark_details(timeline, m) for m in label.marks[:40])
         if len(label.marks) > 40:
             tip += f"\n… {len(label.marks) - 40} more"
         out.append(
-            f'<text class="label err"{attrs(x=f"{scale.x(label.time) + 7:.1f}", y=f"{y + 4:.1f}")}>'
+            f'<text class="label err"{attrs(x=f"{scale.x(label.time) - 3:.1f}")}'
+            f"{attrs(y=f'{label_y + 4:.1f}')}>"
             f"{escape(label.text)}{title(tip)}</text>"
         )
     return out
@@ -241,9 +258,11 @@ def _fold(
     if fold.times:
         at = fold.times[fold.connected.index(fold.peak_connected)]
         x = scale.x(at)
+        late = x > scale.left + scale.width * 0.7
+        where = attrs(x=f"{x - 4 if late else x + 4:.1f}", y=f"{_y(top) + 10:.1f}")
         out.append(
-            f'<text class="label muted"{attrs(x=f"{x + 4:.1f}", y=f"{_y(top) + 10:.1f}")}>'
-            f"peak {fold.peak_connected:,} connected at {words.clock(at)}</text>"
+            f'<text class="label muted"{where} text-anchor="{"end" if late else "start"}">'
+            f"peak {fold.peak_connected:,} connected at {at:%H:%M:%S}</text>"
         )
     folded = f"{fold.participants:,} folded subscribers:"
     out += _band_label((top + bottom) / 2, folded, "connected")
@@ -275,7 +294,7 @@ def _fold(
     for index, (kind, code) in enumerate(layout.fold_rows(fold)):
         y = top + layout.FOLD_ROW * (index + 0.5)
         marks = [m for m in fold.marks if (m.kind, m.error_code) == (kind, code)]
-        out += _marks(timeline, scale, marks, _y(y), None)
+        out += _marks(timeline, scale, marks, _y(y), None, width_chars)
         out += _band_label(y, layout.fold_row_label(kind, code, counts[kind, code]))
     if not counts:
         out += _band_label(top + layout.FOLD_ROW / 2, "no errors or token exchanges")

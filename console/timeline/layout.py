@@ -11,8 +11,10 @@ from datetime import datetime
 from console.timeline.model import Fold, Mark, Timeline
 from console.timeline.words import TIMES
 
-# Within a lane of height 1 (y grows downwards): the bar of connected/publishing spans, a thin
-# line of replication above it, and below it one thin row per publisher for subscriptions.
+# Within a lane's body of height 1 (y grows downwards): the bar of connected/publishing spans, a
+# thin line of replication above it, and below it one thin row per publisher for subscriptions.
+# A lane with errors has a strip above its body for their labels, so no label covers a bar.
+LABEL_STRIP = 0.5
 BAR = (0.10, 0.46)
 PUBLISHING = (BAR[0] + 0.06, BAR[1] - 0.06)
 REPLICATION = (0.02, 0.09)
@@ -24,6 +26,40 @@ FOLD_WATCHING = 2.5
 FOLD_ROWS = ("JOIN_ERROR", "PUBLISH_ERROR", "SUBSCRIBE_ERROR", "TOKEN_EXCHANGED")
 FOLD_ROW = 0.75
 LABEL_CHARS = 40  # the longest mark label, in characters
+
+
+@dataclass(frozen=True)
+class LaneBox:
+    """Where a lane is: from `top`, its label strip (`strip` high, 0 without errors), then
+    its body of height 1 from `body`."""
+
+    top: float
+    strip: float
+
+    @property
+    def body(self) -> float:
+        return self.top + self.strip
+
+    @property
+    def bottom(self) -> float:
+        return self.body + 1
+
+    @property
+    def label_y(self) -> float:
+        return self.top + self.strip * 0.55
+
+    @property
+    def mark_y(self) -> float:
+        return self.body + MARK_Y
+
+
+def lane_boxes(timeline: Timeline) -> list[LaneBox]:
+    boxes, top = [], 0.0
+    for lane in timeline.lanes:
+        box = LaneBox(top, LABEL_STRIP if lane.errors else 0.0)
+        boxes.append(box)
+        top = box.bottom
+    return boxes
 
 
 def subscription_row(timeline: Timeline, remote: str | None) -> tuple[float, float, int | None]:
@@ -61,8 +97,8 @@ def fold_row_label(kind: str, code: str | None, count: int) -> str:
     return f"{kind.removesuffix('_ERROR').lower()}: {code} {TIMES}{count:,}"
 
 
-def fold_bands(lanes: int, fold: Fold) -> dict[str, tuple[float, float]]:
-    """The folded summary's bands (top, bottom), after `lanes` participant lanes."""
+def fold_bands(lanes: float, fold: Fold) -> dict[str, tuple[float, float]]:
+    """The folded summary's bands (top, bottom), below the lanes (which end at `lanes`)."""
     top = lanes + 0.4
     bands = {}
     for name, height in (

@@ -35,7 +35,8 @@ def write_png(timeline: Timeline, path: str | Path) -> Path:
 
 
 def draw(timeline: Timeline) -> Figure:
-    lanes = len(timeline.lanes)
+    boxes = layout.lane_boxes(timeline)
+    lanes = boxes[-1].bottom if boxes else 0.0
     bands = layout.fold_bands(lanes, timeline.fold) if timeline.fold is not None else {}
     bottom = max([lanes, *(b for _, b in bands.values())]) + 0.3
     height = 1.9 + bottom * LANE_INCHES
@@ -47,13 +48,14 @@ def draw(timeline: Timeline) -> Figure:
     pad = (last - first) * 0.01
     ax.set_xlim(mdates.date2num(first - pad), mdates.date2num(last + pad))
     _frame(ax, timeline)
-    for row in range(1, lanes, 2):
-        ax.axhspan(row, row + 1, color="#f5f6f8", zorder=0, lw=0)
-    _spans(ax, timeline)
-    rows: list[tuple[list[Mark], float, bool]] = [
-        (list(lane.marks), row + layout.MARK_Y, True) for row, lane in enumerate(timeline.lanes)
+    for box in boxes[1::2]:
+        ax.axhspan(box.top, box.bottom, color="#f5f6f8", zorder=0, lw=0)
+    _spans(ax, timeline, boxes)
+    rows: list[tuple[list[Mark], float, float | None]] = [
+        (list(lane.marks), box.mark_y, box.label_y)
+        for lane, box in zip(timeline.lanes, boxes, strict=True)
     ]
-    ticks = [row + 0.5 for row in range(lanes)]
+    ticks = [box.body + 0.5 for box in boxes]
     labels = [words.lane_label(lane) for lane in timeline.lanes]
     colours = [_label_colour(timeline, lane.participant_id, lane.role) for lane in timeline.lanes]
     if timeline.fold is not None:
@@ -73,8 +75,8 @@ def draw(timeline: Timeline) -> Figure:
     if engine is not None:
         engine.execute(figure)
     width_chars = ax.get_window_extent().width / (MARK_FONT * DPI / 72 * CHAR_EM)
-    for marks, y, labelled in rows:
-        _marks(ax, timeline, marks, y, width_chars if labelled else None)
+    for marks, y, label_y in rows:
+        _marks(ax, timeline, marks, y, label_y, width_chars)
     return figure
 
 
@@ -109,11 +111,12 @@ def _label_colour(timeline: Timeline, pid: str, role: str) -> str:
     return style.publisher_colour(timeline.publishers.index(pid))
 
 
-def _spans(ax: Axes, timeline: Timeline) -> None:
+def _spans(ax: Axes, timeline: Timeline, boxes: list[layout.LaneBox]) -> None:
     """Every span, batched by colour and row into broken_barh calls."""
     bars: dict[tuple[str, float, float, str], list[tuple[float, float]]] = defaultdict(list)
     top, bottom = layout.BAR
-    for row, lane in enumerate(timeline.lanes):
+    for lane, box in zip(timeline.lanes, boxes, strict=True):
+        row = box.body
         for span in lane.spans:
             start, end = mdates.date2num(span.start), mdates.date2num(span.end)
             if span.kind == "connected":
@@ -132,11 +135,11 @@ def _spans(ax: Axes, timeline: Timeline) -> None:
     for (colour, y, height, kind), ranges in bars.items():
         edge = style.CONNECTED_EDGE if kind == "connected" else "none"
         ax.broken_barh(ranges, (y, height), facecolors=colour, edgecolors=edge, lw=0.4, zorder=2)
-    for row, lane in enumerate(timeline.lanes):
+    for lane, box in zip(timeline.lanes, boxes, strict=True):
         for span in lane.spans_of("replicating"):
             ax.annotate(
                 f"replicating to {span.remote}",
-                (mdates.date2num(span.start), row + layout.REPLICATION[1]),
+                (mdates.date2num(span.start), box.body + layout.REPLICATION[1]),
                 xytext=(3, 0),
                 textcoords="offset points",
                 fontsize=FONT - 1.5,
@@ -148,9 +151,14 @@ def _spans(ax: Axes, timeline: Timeline) -> None:
 
 
 def _marks(
-    ax: Axes, timeline: Timeline, marks: list[Mark], y: float, width_chars: float | None
+    ax: Axes,
+    timeline: Timeline,
+    marks: list[Mark],
+    y: float,
+    label_y: float | None,
+    width_chars: float,
 ) -> None:
-    """Draw marks on a row at `y`; with `width_chars`, label the errors with their codes."""
+    """Draw marks on a row at `y`; with `label_y`, label the errors there with their codes."""
     by_kind: dict[str, list[float]] = defaultdict(list)
     for mark in marks:
         by_kind[mark.kind].append(mdates.date2num(mark.time))
@@ -166,13 +174,13 @@ def _marks(
             linewidths=0.5 if style.marker(kind) != "|" else 1.4,
             zorder=6,
         )
-    if width_chars is None:
+    if label_y is None:
         return
     for label in layout.label_groups(marks, timeline.first, timeline.last, width_chars):
         ax.annotate(
             label.text,
-            (mdates.date2num(label.time), y),
-            xytext=(5, 0),
+            (mdates.date2num(label.time), label_y),
+            xytext=(-3, 0),
             textcoords="offset points",
             fontsize=MARK_FONT,
             color=style.ERROR,
@@ -190,7 +198,7 @@ def _fold(
     timeline: Timeline,
     fold: Fold,
     bands: dict[str, tuple[float, float]],
-) -> tuple[list[float], list[str], list[tuple[list[Mark], float, bool]]]:
+) -> tuple[list[float], list[str], list[tuple[list[Mark], float, float | None]]]:
     """The summary lanes of the folded subscribers; returns their y ticks and labels, and
     their rows of marks."""
     ticks: list[float] = []
@@ -214,11 +222,13 @@ def _fold(
             zorder=2,
         )
         at = fold.times[fold.connected.index(fold.peak_connected)]
+        late = at > timeline.first + (timeline.last - timeline.first) * 0.7
         ax.annotate(
-            f"peak {fold.peak_connected:,} connected at {words.clock(at)}",
+            f"peak {fold.peak_connected:,} connected at {at:%H:%M:%S}",
             (mdates.date2num(at), bottom - fold.peak_connected * scale),
-            xytext=(4, 2),
+            xytext=(-4 if late else 4, 2),
             textcoords="offset points",
+            ha="right" if late else "left",
             fontsize=FONT - 0.5,
             color=style.FOLDED,
             va="bottom",
@@ -262,10 +272,10 @@ def _fold(
 
     top, _ = bands["marks"]
     counts = Counter((m.kind, m.error_code) for m in fold.marks)
-    rows = []
+    rows: list[tuple[list[Mark], float, float | None]] = []
     for index, (kind, code) in enumerate(layout.fold_rows(fold)):
         y = top + layout.FOLD_ROW * (index + 0.5)
-        rows.append(([m for m in fold.marks if (m.kind, m.error_code) == (kind, code)], y, False))
+        rows.append(([m for m in fold.marks if (m.kind, m.error_code) == (kind, code)], y, None))
         ticks.append(y)
         labels.append(layout.fold_row_label(kind, code, counts[kind, code]))
     if not counts:
