@@ -534,7 +534,7 @@ def test_the_html_of_a_crowd_names_the_kept_lanes_and_how_many_were_folded(
     for lane in timeline.lanes:
         assert f'id="p-{lane.participant_id}"' in page and lane.user_id in page
     assert "500 subscribers who never published are folded" in page
-    assert "The 500 folded subscribers" in page
+    assert "Folded: 500 subscribers</summary>" in page
     assert timeline.fold is not None
     errors = Counter(m.error_code for m in timeline.fold.errors)
     for code, count in errors.items():
@@ -621,6 +621,15 @@ def test_the_loader_reads_folders_with_glob_characters_and_names_what_is_wrong(
     with pytest.raises(SessionNotFound) as unfinished:
         load_local_session(odd, sid)
     assert "not finished" in one_line(unfinished)
+
+
+def test_a_session_without_participants_still_renders(tmp_path: Path) -> None:
+    timeline = Rows().finish().timeline()
+    assert timeline.lanes == () and timeline.fold is None
+    assert png_size(write(timeline, tmp_path / "empty.png"))[0] == 1500
+    page = write(timeline, tmp_path / "empty.html").read_text(encoding="utf-8")
+    assert_offline(page)
+    assert "0 participants (0 published) · 0 events" in page
 
 
 def test_an_output_that_is_neither_png_nor_html_is_a_one_line_error(tmp_path: Path) -> None:

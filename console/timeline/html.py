@@ -187,9 +187,9 @@ def _lane(
             f"{title(words.span_details(timeline, lane, span))}</rect>"
         )
         if span.kind == "replicating":
+            where = attrs(x=f"{x0 - 3:.1f}", y=f"{_y(box.label_y) + 4:.1f}")
             out.append(
-                f'<text class="label"{attrs(x=f"{x0 + 3:.1f}", y=f"{y1 + 3:.1f}")}'
-                f' fill="{style.REPLICATION}" font-size="9">'
+                f'<text class="label"{where} fill="{style.REPLICATION}">'
                 f"replicating to {escape(str(span.remote))}</text>"
             )
     labels_at = _y(box.label_y)
@@ -264,7 +264,7 @@ def _fold(
             f'<text class="label muted"{where} text-anchor="{"end" if late else "start"}">'
             f"peak {fold.peak_connected:,} connected at {at:%H:%M:%S}</text>"
         )
-    folded = f"{fold.participants:,} folded subscribers:"
+    folded = f"{words.folded_subscribers(fold.participants)} folded:"
     out += _band_label((top + bottom) / 2, folded, "connected")
 
     top, bottom = bands["watching"]
@@ -437,7 +437,7 @@ def _error_table(timeline: Timeline) -> Iterator[str]:
 
 
 def _folded_table(timeline: Timeline, fold: Fold) -> Iterator[str]:
-    yield f"<details><summary>The {fold.participants:,} folded subscribers</summary>"
+    yield f"<details><summary>Folded: {words.folded_subscribers(fold.participants)}</summary>"
     yield (
         "<table><tr><th>user id</th><th>participant</th><th>first join</th><th>connected</th>"
         "<th>subscriptions</th><th>errors</th></tr>"

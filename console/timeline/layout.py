@@ -13,7 +13,8 @@ from console.timeline.words import TIMES
 
 # Within a lane's body of height 1 (y grows downwards): the bar of connected/publishing spans, a
 # thin line of replication above it, and below it one thin row per publisher for subscriptions.
-# A lane with errors has a strip above its body for their labels, so no label covers a bar.
+# A lane with errors or replication has a strip above its body for their labels, so no label
+# covers a bar.
 LABEL_STRIP = 0.5
 BAR = (0.10, 0.46)
 PUBLISHING = (BAR[0] + 0.06, BAR[1] - 0.06)
@@ -56,7 +57,8 @@ class LaneBox:
 def lane_boxes(timeline: Timeline) -> list[LaneBox]:
     boxes, top = [], 0.0
     for lane in timeline.lanes:
-        box = LaneBox(top, LABEL_STRIP if lane.errors else 0.0)
+        labelled = lane.errors or lane.spans_of("replicating")
+        box = LaneBox(top, LABEL_STRIP if labelled else 0.0)
         boxes.append(box)
         top = box.bottom
     return boxes

@@ -139,10 +139,10 @@ def _spans(ax: Axes, timeline: Timeline, boxes: list[layout.LaneBox]) -> None:
         for span in lane.spans_of("replicating"):
             ax.annotate(
                 f"replicating to {span.remote}",
-                (mdates.date2num(span.start), box.body + layout.REPLICATION[1]),
-                xytext=(3, 0),
+                (mdates.date2num(span.start), box.label_y),
+                xytext=(-3, 0),
                 textcoords="offset points",
-                fontsize=FONT - 1.5,
+                fontsize=MARK_FONT,
                 color=style.REPLICATION,
                 va="center",
                 path_effects=_HALO,
@@ -236,7 +236,7 @@ def _fold(
             zorder=7,
         )
     ticks.append((top + bottom) / 2)
-    labels.append(f"{fold.participants:,} folded subscribers:\nconnected")
+    labels.append(f"{words.folded_subscribers(fold.participants)} folded:\nconnected")
 
     top, bottom = bands["watching"]
     order = [p for p in timeline.publishers if p in fold.watching]

@@ -58,9 +58,15 @@ def fold_note(timeline: Timeline) -> str:
         return ""
     lanes = len(timeline.lanes) + timeline.folded
     return (
-        f"{timeline.folded:,} subscribers who never published are folded into the summary lanes"
+        f"{folded_subscribers(timeline.folded)} who never published"
+        f" {'is' if timeline.folded == 1 else 'are'} folded into the summary lanes"
         f" at the bottom ({lanes:,} lanes would pass the limit of {timeline.fold_limit})"
     )
+
+
+def folded_subscribers(count: int) -> str:
+    """`1 subscriber`, `500 subscribers`."""
+    return f"{count:,} subscriber{'' if count == 1 else 's'}"
 
 
 def lane_label(lane: Lane) -> str:
