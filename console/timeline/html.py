@@ -156,7 +156,7 @@ def _lane(
     top = _y(box.body)
     colour = style.TEXT
     if lane.role != "subscriber":
-        colour = style.publisher_colour(timeline.publishers.index(lane.participant_id))
+        colour = style.publisher_colour(timeline.publisher_index[lane.participant_id])
     out = [
         f'<g class="lane" id="p-{escape(lane.participant_id)}">',
         f'<rect class="row{"" if row % 2 else " odd"}"'
@@ -277,7 +277,7 @@ def _fold(
             b + (0 if i is None else fold.watching[pid][i])
             for b, (_, i) in zip(below, cols, strict=True)
         ]
-        index = timeline.publishers.index(pid) if pid in timeline.publishers else None
+        index = timeline.publisher_index.get(pid)
         colour = style.publisher_colour(index)
         tip = f"folded subscribers watching {timeline.describe(pid)}"
         out.append(_area(cols, level, below, (_y(top), _y(bottom)), stacked_peak, colour, tip))

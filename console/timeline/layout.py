@@ -67,20 +67,12 @@ def lane_boxes(timeline: Timeline) -> list[LaneBox]:
 def subscription_row(timeline: Timeline, remote: str | None) -> tuple[float, float, int | None]:
     """(top, bottom, publisher index) of the thin row for subscriptions to `remote`; one row
     per publisher of the picture, plus one shared row for any other remote."""
-    rows = len(timeline.publishers) + (1 if _has_unknown(timeline) else 0)
-    index = timeline.publishers.index(remote) if remote in timeline.publishers else None
+    rows = len(timeline.publishers) + (1 if timeline.subscribes_elsewhere else 0)
+    index = None if remote is None else timeline.publisher_index.get(remote)
     row = len(timeline.publishers) if index is None else index
     top, bottom = SUBSCRIPTIONS
     height = (bottom - top) / max(rows, 1)
     return top + row * height, top + (row + 1) * height, index
-
-
-def _has_unknown(timeline: Timeline) -> bool:
-    return any(
-        s.kind == "subscribed" and s.remote not in timeline.publishers
-        for lane in timeline.lanes
-        for s in lane.spans
-    )
 
 
 def fold_rows(fold: Fold) -> list[tuple[str, str | None]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Literal
 
 SpanKind = Literal["connected", "publishing", "subscribed", "replicating"]
@@ -124,7 +125,21 @@ class Timeline:
     fold: Fold | None = None
     fold_limit: int = 40
 
-    @property
+    @cached_property
+    def publisher_index(self) -> dict[str, int]:
+        """Participant id -> position among the publishers (their colour)."""
+        return {pid: index for index, pid in enumerate(self.publishers)}
+
+    @cached_property
+    def subscribes_elsewhere(self) -> bool:
+        """Whether a lane subscribes to a remote that is not one of the publishers."""
+        return any(
+            s.kind == "subscribed" and s.remote not in self.publisher_index
+            for lane in self.lanes
+            for s in lane.spans
+        )
+
+    @cached_property
     def first(self) -> datetime:
         """The earliest moment drawn: the start, or an event before it."""
         moments = [self.start] + [s.start for lane in self.lanes for s in lane.spans]
@@ -133,7 +148,7 @@ class Timeline:
             moments += [m.time for m in self.fold.marks] + list(self.fold.times[:1])
         return min(moments)
 
-    @property
+    @cached_property
     def last(self) -> datetime:
         moments = [self.end] + [s.end for lane in self.lanes for s in lane.spans]
         moments += [m.time for lane in self.lanes for m in lane.marks]

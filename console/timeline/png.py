@@ -10,6 +10,7 @@ import numpy as np
 from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -108,33 +109,41 @@ def _frame(ax: Axes, timeline: Timeline) -> None:
 def _label_colour(timeline: Timeline, pid: str, role: str) -> str:
     if role == "subscriber":
         return style.TEXT
-    return style.publisher_colour(timeline.publishers.index(pid))
+    return style.publisher_colour(timeline.publisher_index[pid])
 
 
 def _spans(ax: Axes, timeline: Timeline, boxes: list[layout.LaneBox]) -> None:
-    """Every span, batched by colour and row into broken_barh calls."""
-    bars: dict[tuple[str, float, float, str], list[tuple[float, float]]] = defaultdict(list)
-    top, bottom = layout.BAR
+    """Every span as a rectangle, one PolyCollection per kind and colour."""
+    rects: dict[tuple[str, str], list[list[tuple[float, float]]]] = defaultdict(list)
     for lane, box in zip(timeline.lanes, boxes, strict=True):
-        row = box.body
         for span in lane.spans:
             start, end = mdates.date2num(span.start), mdates.date2num(span.end)
             if span.kind == "connected":
-                key = (style.CONNECTED, row + top, bottom - top, "connected")
+                (low, high), colour = layout.BAR, style.CONNECTED
             elif span.kind == "publishing":
-                colour = _label_colour(timeline, lane.participant_id, lane.role)
                 low, high = layout.PUBLISHING
-                key = (colour, row + low, high - low, "publishing")
+                colour = _label_colour(timeline, lane.participant_id, lane.role)
             elif span.kind == "replicating":
-                low, high = layout.REPLICATION
-                key = (style.REPLICATION, row + low, high - low, "replicating")
+                (low, high), colour = layout.REPLICATION, style.REPLICATION
             else:
                 low, high, publisher = layout.subscription_row(timeline, span.remote)
-                key = (style.publisher_colour(publisher), row + low, high - low, "subscribed")
-            bars[key].append((start, max(end - start, 0)))
-    for (colour, y, height, kind), ranges in bars.items():
-        edge = style.CONNECTED_EDGE if kind == "connected" else "none"
-        ax.broken_barh(ranges, (y, height), facecolors=colour, edgecolors=edge, lw=0.4, zorder=2)
+                colour = style.publisher_colour(publisher)
+            top, bottom = box.body + low, box.body + high
+            rects[span.kind, colour].append(
+                [(start, top), (end, top), (end, bottom), (start, bottom)]
+            )
+    for (kind, colour), verts in rects.items():
+        connected = kind == "connected"
+        ax.add_collection(
+            PolyCollection(
+                verts,
+                facecolors=colour,
+                edgecolors=style.CONNECTED_EDGE if connected else "none",
+                linewidths=0.4 if connected else 0,
+                zorder=2 if connected else 3,
+            ),
+            autolim=False,
+        )
     for lane, box in zip(timeline.lanes, boxes, strict=True):
         for span in lane.spans_of("replicating"):
             ax.annotate(
@@ -246,7 +255,7 @@ def _fold(
         scale = (bottom - top) * 0.9 / max(int(stacked[-1].max()), 1)
         below = np.zeros(len(x))
         for pid, level in zip(order, stacked, strict=True):
-            index = timeline.publishers.index(pid) if pid in timeline.publishers else None
+            index = timeline.publisher_index.get(pid)
             ax.fill_between(
                 x,
                 bottom - below * scale,
