@@ -1,0 +1,118 @@
+"""What the picture says in words, the same in the PNG and the HTML: title, subtitle, lane
+labels, and the details shown on hover."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from console.timeline.model import Lane, Mark, Span, Timeline
+
+TIMES = "\u00d7"  # the multiplication sign: "QUOTA_EXCEEDED" then TIMES then "3"
+DASH = "\u2013"  # the en dash, between two times
+
+
+def clock(moment: datetime) -> str:
+    """`00:23:01` (UTC), with milliseconds when it has them: `00:23:01.975`."""
+    text = moment.strftime("%H:%M:%S")
+    return f"{text}.{moment.microsecond // 1000:03d}" if moment.microsecond else text
+
+
+def stamp(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d} {clock(moment)}"
+
+
+def duration(length: timedelta) -> str:
+    """`1h 45m`, `12m 5s`, `40s`, `250 ms`."""
+    seconds = length.total_seconds()
+    if seconds < 1:
+        return f"{round(seconds * 1000)} ms"
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def title(timeline: Timeline) -> str:
+    name = timeline.stage_name or timeline.stage_arn.rsplit("/", 1)[-1] or "stage"
+    return f"{name} · {timeline.session_id}"
+
+
+def subtitle(timeline: Timeline) -> str:
+    published = len(timeline.publishers)
+    parts = [
+        f"{stamp(timeline.start)} {DASH} {clock(timeline.end)} UTC"
+        f" ({duration(timeline.end - timeline.start)})",
+        f"{timeline.participant_count:,} participants ({published} published)",
+        f"{timeline.event_count:,} events",
+    ]
+    if timeline.end.date() != timeline.start.date():
+        parts[0] = f"{stamp(timeline.start)} {DASH} {stamp(timeline.end)} UTC"
+    return " · ".join(parts)
+
+
+def fold_note(timeline: Timeline) -> str:
+    """The sentence saying how many were folded, or "" when none were."""
+    if timeline.fold is None:
+        return ""
+    lanes = len(timeline.lanes) + timeline.folded
+    return (
+        f"{folded_subscribers(timeline.folded)} who never published"
+        f" {'is' if timeline.folded == 1 else 'are'} folded into the summary lanes"
+        f" at the bottom ({lanes:,} lanes would pass the limit of {timeline.fold_limit})"
+    )
+
+
+def folded_subscribers(count: int) -> str:
+    """`1 subscriber`, `500 subscribers`."""
+    return f"{count:,} subscriber{'' if count == 1 else 's'}"
+
+
+def lane_label(lane: Lane) -> str:
+    return f"{lane.label} (replica)" if lane.role == "replica" else lane.label
+
+
+def lane_details(lane: Lane) -> list[str]:
+    """Hover details of a lane: who, when connected, what it did, its errors."""
+    lines = [f"{lane.user_id} — participant {lane.participant_id} ({lane.role})"]
+    if lane.note:
+        lines.append(lane.note)
+    for span in lane.spans_of("connected"):
+        lines.append(f"connected {_range(span)}")
+    lines.append(
+        f"{len(lane.spans_of('publishing'))} publishing spans, "
+        f"{len(lane.spans_of('subscribed'))} subscriptions, {lane.event_count} events"
+    )
+    lines += [f"{clock(m.time)} {m.kind} {m.error_code or ''}".rstrip() for m in lane.errors]
+    lines += [f"{key}: {value}" for key, value in lane.info]
+    return lines
+
+
+def span_details(timeline: Timeline, lane: Lane, span: Span) -> str:
+    what = {
+        "connected": "connected",
+        "publishing": "publishing",
+        "subscribed": f"subscribed to {timeline.describe(span.remote)}",
+        "replicating": f"replicating to {span.remote}",
+    }[span.kind]
+    return f"{lane.user_id}: {what}, {_range(span)}"
+
+
+def mark_details(timeline: Timeline, mark: Mark) -> str:
+    who = timeline.describe(mark.participant_id)
+    text = f"{stamp(mark.time)} {who}: {mark.kind}"
+    if mark.error_code:
+        text += f" {mark.error_code}"
+    if mark.remote:
+        text += f" (publisher {timeline.describe(mark.remote)})"
+    if mark.detail:
+        text += f" — {mark.detail}"
+    return text
+
+
+def _range(span: Span) -> str:
+    until = clock(span.end)
+    if not span.closed:
+        until += f" ({span.ended_by})"
+    return f"{clock(span.start)} {DASH} {until} ({duration(span.end - span.start)})"
