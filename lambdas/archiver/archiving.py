@@ -25,10 +25,10 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, wait
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from itertools import islice
 
+from archiver import clock
 from archiver.fetching import Calls, Fetch
 from archiver.invocation import Invocation
 from archiver.ivs import ApiRecord, SessionNotFound, is_ended
@@ -296,7 +296,7 @@ class SessionArchive:
         name = record.stage_name
         if name is None:
             name = (self._stage_name or self.inv.stage_name(self.arn)).result()
-        archived_at = datetime.now(UTC)
+        archived_at = clock.now()
         row = session_row(
             self.arn,
             name,

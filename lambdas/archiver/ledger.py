@@ -20,6 +20,8 @@ import boto3
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
+from archiver import clock
+
 
 class Status(StrEnum):
     PENDING = "PENDING"
@@ -46,7 +48,7 @@ def iso(moment: datetime) -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def table_of(table_name: str, resource: Any = None) -> Any:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import cache, cached_property
 from typing import Any
 
 import boto3
 
+from archiver import clock
 from archiver.discovery import Discovery
 from archiver.discovery_state import DiscoveryState
 from archiver.invocation import Invocation, Shared
@@ -94,7 +94,7 @@ class Runtime:
             self.ledger,
             self.discovery_state,
             self.sqs,
-            now=datetime.now(UTC),
+            now=clock.now(),
             remaining_ms=remaining_ms,
             owner=owner,
         )
