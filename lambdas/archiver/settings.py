@@ -42,6 +42,8 @@ ENV_VARS: dict[str, str] = {
     "RECONCILE_INTERVAL_MINUTES": "reconcile_interval_minutes",
     "STAGE_ALLOW_LIST": "stage_allow_list",
     "MIN_REMAINING_MS": "min_remaining_ms",
+    "DATABASE_NAME": "database_name",
+    "ICEBERG_CATALOG": "iceberg_catalog",
 }
 
 
@@ -72,6 +74,10 @@ class Settings(BaseModel):
     # Stop between chunks (and continue in a new invocation) when less time than this, or than
     # the next chunk needs at this worker's rate, is left.
     min_remaining_ms: int = Field(default=120_000, ge=0)
+    # The Glue database (the Iceberg namespace) of the query tables.
+    database_name: str = Field(default="ivs_stage_archive", pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    # Where the query tables are committed: `glue`, or `sqlite:///<folder>/catalog.db` locally.
+    iceberg_catalog: str = Field(default="glue", pattern=r"^(glue|sqlite:///.+)$")
 
     @field_validator("prefix")
     @classmethod
@@ -98,6 +104,13 @@ class Settings(BaseModel):
     @property
     def with_participant_details(self) -> bool:
         return self.participant_details == "on"
+
+    @property
+    def tables_root(self) -> str:
+        """Where the query tables' files go: `s3://<bucket>/<prefix>` in AWS."""
+        from archiver.catalog import location_root
+
+        return location_root(self.iceberg_catalog, self.bucket, self.prefix)
 
     def allows(self, stage_arn: str) -> bool:
         return not self.stage_allow_list or stage_arn in self.stage_allow_list
