@@ -78,6 +78,15 @@ def sessions_in(table: IcebergTable) -> set[str]:
     return found
 
 
+def sessions_with_rows(stage_sessions: IcebergTable) -> set[str]:
+    """The sessions whose row is in the stage_sessions table, read from the data (so it holds
+    however old the snapshot that added them). The session row is committed last: such a
+    session's participants and events are in the tables too."""
+    data = stage_sessions.scan(selected_fields=("stage_id", "session_id")).to_arrow()
+    stages, ids = data["stage_id"].to_pylist(), data["session_id"].to_pylist()
+    return {f"{stage}/{session}" for stage, session in zip(stages, ids, strict=True)}
+
+
 def commit_sessions(
     catalog: Catalog,
     namespace: str,
