@@ -168,6 +168,8 @@ class Archiver(Construct):
             "RECONCILE_INTERVAL_MINUTES": str(c.reconcile_interval_minutes),
             "STAGE_ALLOW_LIST": ",".join(c.stage_allow_list),
             "MIN_REMAINING_MS": str(MIN_REMAINING_MS),
+            "DATABASE_NAME": c.database_name,
+            "ICEBERG_CATALOG": "glue",
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": c.log_level,
@@ -268,7 +270,12 @@ class Archiver(Construct):
         prefixes = [f"{storage.prefix}{name}/" for name in TABLES]
         archive_role.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
+                actions=[
+                    "s3:PutObject",
+                    "s3:PutObjectTagging",  # the landing tag (archiver.writer.LANDING_TAG)
+                    "s3:GetObject",
+                    "s3:AbortMultipartUpload",
+                ],
                 resources=[storage.bucket.arn_for_objects(f"{p}*") for p in prefixes],
             )
         )

@@ -57,6 +57,7 @@ class ArchiveConfig:
     partition_start_date: str = "2023-01-01"
     bytes_scanned_cutoff_mb: int = 10_000
     database_name: str = "ivs_stage_archive"
+    landing_retention_days: int = 30
 
     @property
     def worker_tps(self) -> float:
@@ -275,6 +276,13 @@ CONTEXT_KEYS: dict[str, tuple[str, Callable[[str, Any], Any], str, str]] = {
         _match(_DATABASE, "lowercase letters, digits and '_', starting with a letter", ""),
         "`[a-z][a-z0-9_]*`",
         "Glue database name (the Athena workgroup is named after it).",
+    ),
+    "landingRetentionDays": (
+        "landing_retention_days",
+        _int(0, 3650),
+        "0 to 3650",
+        "Delete the archiver's landing objects N days after they were written (0: keep them); "
+        "the Iceberg query tables hold every committed session.",
     ),
 }
 

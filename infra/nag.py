@@ -44,9 +44,25 @@ WILDCARD_RESOURCES: tuple[tuple[re.Pattern[str], frozenset[str], str], ...] = (
     ),
     (
         re.compile(r"/(stage_sessions|participants|participant_events)/\*$"),
-        frozenset({"s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"}),
+        frozenset(
+            {"s3:PutObject", "s3:PutObjectTagging", "s3:GetObject", "s3:AbortMultipartUpload"}
+        ),
         "Object keys carry the date, stage and session: access is limited to the three table "
         "prefixes of the archive bucket.",
+    ),
+    (
+        re.compile(r"/iceberg/\*$"),
+        frozenset({"s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}),
+        "Iceberg names its data and metadata files itself: access is limited to the query "
+        "tables' folder of the archive bucket.",
+    ),
+    (
+        re.compile(
+            r":log-group:/aws-glue/iceberg-(compaction|retention|orphan-file-deletion)/logs:\*$"
+        ),
+        frozenset({"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}),
+        "The Glue table optimizers write their runs' logs to this fixed log group (AWS Glue, "
+        "Table optimization prerequisites); its streams are named by Glue.",
     ),
 )
 WILDCARD_ACTIONS = {

@@ -18,6 +18,7 @@ from archiver.ivs import OPERATIONS
 from archiver.schema import TABLES
 from archiver.settings import ENV_VARS, Settings
 from infra.archiver import ARCHIVE_TIMEOUT
+from infra.catalog import landing_table_name
 from infra.queries import load_queries
 
 import aws_cdk as cdk  # isort: skip
@@ -205,9 +206,15 @@ def test_glue_tables_are_the_schema_module_with_partition_projection(
         t["Properties"]["TableInput"]["Name"]: t["Properties"]
         for t in built.resources("AWS::Glue::Table").values()
     }
-    assert set(tables) == set(TABLES)
+    assert set(tables) == {landing_table_name(t) for t in TABLES.values()}
     for name, table in TABLES.items():
-        props = tables[name]
+        props = tables[landing_table_name(table)]
+        # The logical ids they had as the query tables, retained: CloudFormation never deletes
+        # a table by its old name (now the Iceberg table).
+        cfn = built.stack.catalog.tables[name]
+        assert cfn.node.id == f"Table-{name}"
+        resource = built.json["Resources"][built.stack.get_logical_id(cfn)]
+        assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
         assert props["DatabaseName"] == "ivs_stage_archive"
         table_input = props["TableInput"]
         descriptor = table_input["StorageDescriptor"]
@@ -342,8 +349,8 @@ def test_variant_settings_reach_the_functions(variant: Built) -> None:
 
 def test_log_groups_keep_the_configured_retention(default: Built, variant: Built) -> None:
     for built, days in ((default, 30), (variant, 90)):
-        groups = built.resources("AWS::Logs::LogGroup")
-        assert [g["Properties"]["RetentionInDays"] for g in groups.values()] == [days, days]
+        groups = built.resources("AWS::Logs::LogGroup")  # the two functions', the tables'
+        assert [g["Properties"]["RetentionInDays"] for g in groups.values()] == [days] * 3
         for handler in ("discover", "archive"):
             log_group = built.function(handler)["Properties"]["LoggingConfig"]["LogGroup"]
             assert log_group["Ref"] in groups
@@ -483,9 +490,24 @@ def test_s3_access_is_limited_to_the_table_prefixes(
     assert not actions(built.policy_statements(built.function("discover")), "s3:")
     statements = built.policy_statements(built.function("archive"))
     s3_statements = [s for s in statements if actions([s], "s3:")]
+    # The commit's grant (infra/tables.py): objects and listing under <prefix>iceberg/ only.
+    iceberg = [s for s in s3_statements if "iceberg/" in json.dumps(s)]
+    s3_statements = [s for s in s3_statements if s not in iceberg]
+    assert all(
+        text(r).endswith(f"/{prefix}iceberg/*")
+        for s in iceberg
+        for r in as_list(s["Resource"])
+        if "s3:ListBucket" not in as_list(s["Action"])
+    )
+    assert [
+        s["Condition"]["StringLike"]["s3:prefix"]
+        for s in iceberg
+        if "s3:ListBucket" in as_list(s["Action"])
+    ] == [[f"{prefix}iceberg/*"]]
     objects = next(s for s in s3_statements if "s3:PutObject" in as_list(s["Action"]))
     assert set(as_list(objects["Action"])) == {
         "s3:PutObject",
+        "s3:PutObjectTagging",
         "s3:GetObject",
         "s3:AbortMultipartUpload",
     }
@@ -501,6 +523,7 @@ def test_s3_access_is_limited_to_the_table_prefixes(
     ]
     assert actions(s3_statements, "s3:") == {
         "s3:PutObject",
+        "s3:PutObjectTagging",
         "s3:GetObject",
         "s3:AbortMultipartUpload",
         "s3:ListBucket",
@@ -515,7 +538,7 @@ def test_ledger_and_queue_access_only(default: Built) -> None:
     for handler in ("discover", "archive"):
         statements = default.policy_statements(default.function(handler))
         services = {a.split(":")[0] for s in statements for a in as_list(s["Action"])}
-        assert services <= {"ivs", "s3", "dynamodb", "sqs", "logs", "xray"}
+        assert services <= {"ivs", "s3", "dynamodb", "sqs", "logs", "xray", "glue"}
         for statement in statements:
             if actions([statement], "dynamodb:"):
                 assert statement["Resource"] == {"Fn::GetAtt": [table_id, "Arn"]}

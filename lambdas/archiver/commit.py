@@ -115,7 +115,12 @@ def _commit_table(
     attempts: int,
 ) -> None:
     from pyiceberg.exceptions import CommitFailedException
-    from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+    from tenacity import (
+        Retrying,
+        retry_if_exception_type,
+        stop_after_attempt,
+        wait_random_exponential,
+    )
 
     landed: dict[str, pa.Table] = {}  # read once, whatever the number of attempts
     retrying = Retrying(
@@ -203,5 +208,10 @@ def _single_attempt(iceberg: IcebergTable) -> IcebergTable:
     properties = {**iceberg.metadata.properties, TableProperties.COMMIT_NUM_RETRIES: "0"}
     metadata = iceberg.metadata.model_copy(update={"properties": properties})
     return Iceberg(
-        iceberg.name(), metadata, iceberg.metadata_location, iceberg.io, iceberg.catalog, iceberg.config
+        iceberg.name(),
+        metadata,
+        iceberg.metadata_location,
+        iceberg.io,
+        iceberg.catalog,
+        iceberg.config,
     )

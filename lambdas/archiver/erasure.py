@@ -14,25 +14,32 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import reduce
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from archiver.commit import sessions_with_rows
-from archiver.landing import Landing, LandingKey, parse_key, parquet_bytes, read_parquet
+from archiver.landing import Landing, LandingKey, parquet_bytes, parse_key, read_parquet
 from archiver.rows import stage_id
 from archiver.schema import PARTICIPANT_EVENTS, PARTICIPANTS, STAGE_SESSIONS
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
-    from pyiceberg.expressions import BooleanExpression
     from pyiceberg.table import Table as IcebergTable
 
 # Where a user id can be: the participant's own, and the tokens of TOKEN_EXCHANGED events.
 TOKEN_COLUMNS = ("previous_token", "new_token")
 # (dt, stage_arn, session_id) -> the participant ids to erase in that session
-Found = dict[tuple[str, str, str], set[str]]
+Session = tuple[str, str, str]
+Found = dict[Session, set[str]]
+
+
+def _expressions() -> Any:
+    """pyiceberg's row filters (its pydantic-built constructors do not type-check as called)."""
+    import pyiceberg.expressions
+
+    return pyiceberg.expressions
 
 
 @dataclass
@@ -56,9 +63,7 @@ def erase_user(
     _merge(found, _in_events(events, user_id))
     committed = sessions_with_rows(catalog.load_table((namespace, STAGE_SESSIONS.name)))
     _merge(found, _in_uncommitted_landing(landing, prefix, user_id, committed))
-    report = ErasureReport(
-        participants=sum(len(p) for p in found.values()), sessions=len(found)
-    )
+    report = ErasureReport(participants=sum(len(p) for p in found.values()), sessions=len(found))
     if found:
         report.rows[PARTICIPANT_EVENTS.name] = _delete(events, found)
         report.rows[PARTICIPANTS.name] = _delete(people, found)
@@ -68,45 +73,44 @@ def erase_user(
     return report
 
 
-def _merge(found: Found, more: Iterable[tuple[tuple[str, str, str], str]]) -> None:
+def _merge(found: Found, more: Iterable[tuple[Session, str]]) -> None:
     for session, participant in more:
         found[session].add(participant)
 
 
-def _ids(batch: pa.RecordBatch | pa.Table) -> Iterable[tuple[tuple[str, str, str], str]]:
+def _ids(batch: pa.RecordBatch | pa.Table) -> Iterable[tuple[Session, str]]:
     for row in batch.select(["dt", "stage_arn", "session_id", "participant_id"]).to_pylist():
         yield (row["dt"], row["stage_arn"], row["session_id"]), row["participant_id"]
 
 
-def _carries(batch: pa.RecordBatch | pa.Table, user_id: str) -> pa.Array:
+def _carries(batch: pa.RecordBatch | pa.Table, user_id: str) -> Any:
     """Rows whose user id, or one of whose tokens' user id, is `user_id`."""
-    mask = pc.fill_null(pc.equal(batch.column("user_id"), user_id), False)
+    wanted = pa.scalar(user_id)
+    column: Any = batch.column("user_id")
+    mask: Any = pc.fill_null(pc.equal(column, wanted), False)
     for name in TOKEN_COLUMNS:
         if name in batch.column_names:
             token_user = pc.struct_field(batch.column(name), "user_id")
-            mask = pc.or_(mask, pc.fill_null(pc.equal(token_user, user_id), False))
+            mask = pc.or_(mask, pc.fill_null(pc.equal(token_user, wanted), False))
     return mask
 
 
-def _in_participants(table: IcebergTable, user_id: str) -> Iterable[tuple[tuple[str, str, str], str]]:
-    from pyiceberg.expressions import EqualTo
-
+def _in_participants(table: IcebergTable, user_id: str) -> Iterable[tuple[Session, str]]:
     scan = table.scan(
-        row_filter=EqualTo("user_id", user_id),
+        row_filter=_expressions().EqualTo("user_id", user_id),
         selected_fields=("dt", "stage_arn", "session_id", "participant_id", "user_id"),
     )
     return list(_ids(scan.to_arrow()))
 
 
-def _in_events(table: IcebergTable, user_id: str) -> Iterable[tuple[tuple[str, str, str], str]]:
-    from pyiceberg.expressions import EqualTo, Or
-
-    row_filter = Or(
-        EqualTo("user_id", user_id),
-        *(EqualTo(f"{name}.user_id", user_id) for name in TOKEN_COLUMNS),
+def _in_events(table: IcebergTable, user_id: str) -> Iterable[tuple[Session, str]]:
+    ex = _expressions()
+    row_filter = ex.Or(
+        ex.EqualTo("user_id", user_id),
+        *(ex.EqualTo(f"{name}.user_id", user_id) for name in TOKEN_COLUMNS),
     )
     columns = ("dt", "stage_arn", "session_id", "participant_id", "user_id", *TOKEN_COLUMNS)
-    found = []
+    found: list[tuple[Session, str]] = []
     for batch in table.scan(row_filter=row_filter, selected_fields=columns).to_arrow_batch_reader():
         found += _ids(batch.filter(_carries(batch, user_id)))
     return found
@@ -114,11 +118,11 @@ def _in_events(table: IcebergTable, user_id: str) -> Iterable[tuple[tuple[str, s
 
 def _in_uncommitted_landing(
     landing: Landing, prefix: str, user_id: str, committed: set[str]
-) -> Iterable[tuple[tuple[str, str, str], str]]:
+) -> Iterable[tuple[Session, str]]:
     """Participants carrying the user id in landing objects of sessions not in the tables yet
     (being archived, or landed by an earlier version and not migrated): they would bring the
     user back when committed."""
-    found = []
+    found: list[tuple[Session, str]] = []
     for table in (PARTICIPANTS, PARTICIPANT_EVENTS):
         for key in landing.keys(f"{prefix}{table.name}/"):
             parsed = parse_key(key, prefix)
@@ -133,19 +137,21 @@ def _in_uncommitted_landing(
 
 def _delete(table: IcebergTable, found: Found) -> int:
     """Deletes the participants' rows in one commit; the number of rows it removed."""
-    from pyiceberg.expressions import And, EqualTo, In, Or
+    ex = _expressions()
 
-    def session_filter(key: tuple[str, str, str], participants: set[str]) -> BooleanExpression:
+    def session_filter(key: Session, participants: set[str]) -> Any:
         dt, stage_arn, session_id = key
-        return And(
-            EqualTo("dt", dt),
-            EqualTo("stage_arn", stage_arn),
-            EqualTo("session_id", session_id),
-            In("participant_id", participants),
+        return ex.And(
+            ex.EqualTo("dt", dt),
+            ex.EqualTo("stage_arn", stage_arn),
+            ex.EqualTo("session_id", session_id),
+            ex.In("participant_id", participants),
         )
 
     before = _total_records(table)
-    table.delete(reduce(Or, (session_filter(k, p) for k, p in sorted(found.items(), key=lambda i: i[0]))))
+    table.delete(
+        reduce(ex.Or, (session_filter(k, p) for k, p in sorted(found.items(), key=lambda i: i[0])))
+    )
     table.refresh()
     return before - _total_records(table)
 

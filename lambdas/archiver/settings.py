@@ -26,6 +26,7 @@ def chunk_limit(worker_tps: float, *, invocation_ms: int, min_remaining_ms: int)
     usable_s = max(0, invocation_ms - min_remaining_ms) / 1000 / 2
     return int(worker_tps * usable_s / CALLS_PER_PARTICIPANT)
 
+
 # Environment variable -> field. The CDK stack sets exactly these (infra/archiver.py).
 ENV_VARS: dict[str, str] = {
     "ARCHIVE_BUCKET": "bucket",

@@ -99,10 +99,14 @@ def iceberg_schema(table: Table) -> Schema:
     top = [(next(ids), c) for c in table.columns]
     dt_id = next(ids)
     fields = [
-        NestedField(fid, c.name, iceberg_type(c.type.arrow, ids), required=not c.nullable, doc=c.doc)
+        NestedField(
+            fid, c.name, iceberg_type(c.type.arrow, ids), required=not c.nullable, doc=c.doc
+        )
         for fid, c in top
     ]
-    fields.append(NestedField(dt_id, PARTITION_COLUMN, StringType(), required=True, doc=PARTITION_DOC))
+    fields.append(
+        NestedField(dt_id, PARTITION_COLUMN, StringType(), required=True, doc=PARTITION_DOC)
+    )
     return Schema(*fields)
 
 
@@ -126,7 +130,9 @@ def _appends_only(have: IcebergType, want: IcebergType) -> bool:
     if isinstance(have, t.StructType) and isinstance(want, t.StructType):
         old, new = have.fields, want.fields
         return len(new) >= len(old) and all(
-            a.name == b.name and a.required == b.required and _appends_only(a.field_type, b.field_type)
+            a.name == b.name
+            and a.required == b.required
+            and _appends_only(a.field_type, b.field_type)
             for a, b in zip(old, new, strict=False)
         )
     if isinstance(have, t.ListType) and isinstance(want, t.ListType):
@@ -165,7 +171,10 @@ def _check_evolution(name: str, have: Schema, want: Schema) -> None:
     for field in current.fields:
         target = wanted.field_by_name(field.name)
         assert target is not None
-        if not _appends_only(field.field_type, target.field_type) or field.required != target.required:
+        if (
+            not _appends_only(field.field_type, target.field_type)
+            or field.required != target.required
+        ):
             raise TableSchemaError(
                 f"table {name}: column {field.name} is {field.field_type} in the table but "
                 f"{target.field_type} in schema.py: columns are never retyped"
@@ -183,9 +192,12 @@ def ensure_tables(catalog: Catalog, namespace: str, location_root: str) -> list[
     """Creates the three tables where missing and appends the columns schema.py gained (before
     `dt`, as a new table has them): metadata only, no data file is rewritten. A table of the same
     name that is not Iceberg (the Hive table of an earlier version) is replaced. Idempotent."""
-    from pyiceberg.exceptions import NoSuchTableError
+    from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 
-    catalog.create_namespace_if_not_exists(namespace)
+    try:  # looked up first: creating it needs a permission the stack's database never needs
+        catalog.load_namespace_properties(namespace)
+    except NoSuchNamespaceError:
+        catalog.create_namespace(namespace)
     changes = []
     for table in TABLES.values():
         identifier = (namespace, table.name)
@@ -229,7 +241,10 @@ def _create(catalog: Catalog, identifier: tuple[str, str], table: Table, root: s
     dt = schema.find_field(PARTITION_COLUMN)
     spec = PartitionSpec(
         PartitionField(
-            source_id=dt.field_id, field_id=1000, transform=IdentityTransform(), name=PARTITION_COLUMN
+            source_id=dt.field_id,
+            field_id=1000,
+            transform=IdentityTransform(),
+            name=PARTITION_COLUMN,
         )
     )
     catalog.create_table(
