@@ -30,6 +30,9 @@ def open_catalog(uri: str, properties: Mapping[str, str] | None = None) -> Catal
         defaults = {"py-io-impl": "pyiceberg.io.pyarrow.PyArrowFileIO"}
         if region:
             defaults |= {"glue.region": region, "s3.region": region}
+        endpoint = os.environ.get("AWS_ENDPOINT_URL")  # a stand-in such as moto, locally
+        if endpoint:
+            defaults |= {"glue.endpoint": endpoint, "s3.endpoint": endpoint}
         return GlueCatalog(GLUE, **(defaults | extra))
     if uri.startswith(SQLITE):
         from pyiceberg.catalog.sql import SqlCatalog
