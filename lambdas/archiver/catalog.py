@@ -37,6 +37,7 @@ def open_catalog(uri: str, properties: Mapping[str, str] | None = None) -> Catal
     if uri.startswith(SQLITE):
         from pyiceberg.catalog.sql import SqlCatalog
 
+        Path(uri.removeprefix(SQLITE)).parent.mkdir(parents=True, exist_ok=True)
         return SqlCatalog(
             LOCAL_CATALOG_NAME, uri=uri, warehouse=local_root(uri).rstrip("/"), **extra
         )

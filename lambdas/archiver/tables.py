@@ -252,7 +252,7 @@ def _create(catalog: Catalog, identifier: tuple[str, str], table: Table, root: s
         schema=schema,
         partition_spec=spec,
         location=table_location(root, table),
-        properties=TABLE_PROPERTIES,
+        properties=dict(TABLE_PROPERTIES),  # pyiceberg pops format-version from it
     )
 
 
