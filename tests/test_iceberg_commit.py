@@ -250,9 +250,9 @@ def test_migration_commits_every_landed_session_the_tables_lack(
     catalog = catalogs()
     commit_sessions(catalog, NAMESPACE, sessions[:1], landing.read)  # committed already
     todo = uncommitted_sessions(catalog, NAMESPACE, landing, "")
-    assert [s.id for s in todo] == sorted(s.id for s in sessions[1:-1]) or {
-        s.id for s in todo
-    } == {s.id for s in sessions[1:-1]}
+    assert [s.id for s in todo] == sorted(s.id for s in sessions[1:-1]) or {s.id for s in todo} == {
+        s.id for s in sessions[1:-1]
+    }
     assert {s.id: s.chunks for s in todo} == {s.id: s.chunks for s in sessions[1:-1]}
     report = commit_landing(catalog, NAMESPACE, landing, "", batch=2)
     assert sorted(report.added["stage_sessions"]) == sorted(s.id for s in sessions[1:-1])

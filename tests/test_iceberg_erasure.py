@@ -19,7 +19,15 @@ from archiver.landing import Landing, S3Landing
 from archiver.schema import TABLES
 from archiver.tables import ensure_tables
 from local.moto_server import MotoServer
-from tests.iceberg_helpers import NAMESPACE, by_key, folder, land, landing_rows, scenario, table_rows
+from tests.iceberg_helpers import (
+    NAMESPACE,
+    by_key,
+    folder,
+    land,
+    landing_rows,
+    scenario,
+    table_rows,
+)
 
 ERASED = "user-to-erase"
 

@@ -141,7 +141,7 @@ class _ResponseURL:
         received: list[dict[str, Any]] = []
 
         class Handler(BaseHTTPRequestHandler):
-            def do_PUT(self) -> None:  # noqa: N802 - http.server's naming
+            def do_PUT(self) -> None:
                 length = int(self.headers["Content-Length"])
                 received.append(
                     {"headers": dict(self.headers), "body": json.loads(self.rfile.read(length))}
@@ -195,7 +195,7 @@ def _event(kind: str, url: str, root: str = "s3://archive/ivs/", **extra: Any) -
     }
 
 
-CONTEXT = SimpleNamespace(log_stream_name="2026/01/01/[$LATEST]abc")
+CONTEXT: Any = SimpleNamespace(log_stream_name="2026/01/01/[$LATEST]abc")
 
 
 def test_custom_resource_creates_replaces_the_hive_table_evolves_and_keeps_on_delete(
@@ -235,7 +235,9 @@ def test_custom_resource_creates_replaces_the_hive_table_evolves_and_keeps_on_de
     for name in TABLES:
         table = glue.get_table(DatabaseName=NAMESPACE, Name=name)["Table"]
         assert table["Parameters"]["table_type"] == "ICEBERG"
-        assert table["Parameters"]["metadata_location"].startswith(f"s3://archive/ivs/iceberg/{name}/")
+        assert table["Parameters"]["metadata_location"].startswith(
+            f"s3://archive/ivs/iceberg/{name}/"
+        )
 
     new = Column("network_type", STRING, "Client network type (a column added later).")
     monkeypatch.setattr(tables_module, "TABLES", _with_column(TABLES["participants"], new))
