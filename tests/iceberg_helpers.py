@@ -74,6 +74,13 @@ def land(
     return landed
 
 
+def drop_tables(catalog: Any, namespace: str = NAMESPACE) -> None:
+    """moto keeps one state per process: drop the tables an earlier test left in the namespace."""
+    if (namespace,) in catalog.list_namespaces():
+        for table in catalog.list_tables(namespace):
+            catalog.drop_table(table)
+
+
 def folder(root: Path) -> FolderLanding:
     root.mkdir(parents=True, exist_ok=True)
     return FolderLanding(root)

@@ -29,6 +29,7 @@ from local.moto_server import MotoServer
 from tests.iceberg_helpers import (
     NAMESPACE,
     by_key,
+    drop_tables,
     folder,
     land,
     landing_rows,
@@ -91,9 +92,7 @@ def catalogs(request: pytest.FixtureRequest, tmp_path: Path) -> Catalogs:
     props = {"glue.endpoint": moto.url, "s3.endpoint": moto.url}
     namespace_root = f"s3://{bucket}/"
     catalog = open_catalog(GLUE, props)
-    if (NAMESPACE,) in catalog.list_namespaces():
-        for name in TABLES:  # tables of an earlier test in the same moto server
-            catalog.drop_table((NAMESPACE, name))
+    drop_tables(catalog)
     ensure_tables(catalog, NAMESPACE, namespace_root)
     return lambda: open_catalog(GLUE, props)
 

@@ -22,6 +22,7 @@ from local.moto_server import MotoServer
 from tests.iceberg_helpers import (
     NAMESPACE,
     by_key,
+    drop_tables,
     folder,
     land,
     landing_rows,
@@ -124,6 +125,7 @@ def test_erasure_on_glue_with_landing_objects_in_s3(moto: MotoServer) -> None:
     s3 = boto3.client("s3", endpoint_url=moto.url)
     s3.create_bucket(Bucket="erasure")
     catalog = open_catalog(GLUE, {"glue.endpoint": moto.url, "s3.endpoint": moto.url})
+    drop_tables(catalog)
     ensure_tables(catalog, NAMESPACE, "s3://erasure/ivs/")
     landing = S3Landing(s3, "erasure")
     _run(catalog, landing, "ivs/")

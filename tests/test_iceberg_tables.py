@@ -182,6 +182,9 @@ def moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
     server.stop()
 
 
+DATABASE = "custom_resource_test"  # its own: moto keeps one state per process
+
+
 def _event(kind: str, url: str, root: str = "s3://archive/ivs/", **extra: Any) -> dict[str, Any]:
     return {
         "RequestType": kind,
@@ -190,8 +193,8 @@ def _event(kind: str, url: str, root: str = "s3://archive/ivs/", **extra: Any) -
         "RequestId": f"request-{kind}",
         "LogicalResourceId": "TablesTables",
         "ResourceType": "Custom::IcebergTables",
-        "ResourceProperties": {"DatabaseName": NAMESPACE, "LocationRoot": root, **extra},
-        **({"PhysicalResourceId": f"{NAMESPACE}/iceberg-tables"} if kind != "Create" else {}),
+        "ResourceProperties": {"DatabaseName": DATABASE, "LocationRoot": root, **extra},
+        **({"PhysicalResourceId": f"{DATABASE}/iceberg-tables"} if kind != "Create" else {}),
     }
 
 
@@ -205,10 +208,10 @@ def test_custom_resource_creates_replaces_the_hive_table_evolves_and_keeps_on_de
 
     glue = boto3.client("glue")
     boto3.client("s3").create_bucket(Bucket="archive")
-    glue.create_database(DatabaseInput={"Name": NAMESPACE})
+    glue.create_database(DatabaseInput={"Name": DATABASE})
     # The earlier version's Hive table of the same name (partition projection over landing).
     glue.create_table(
-        DatabaseName=NAMESPACE,
+        DatabaseName=DATABASE,
         TableInput={
             "Name": "participants",
             "TableType": "EXTERNAL_TABLE",
@@ -225,7 +228,7 @@ def test_custom_resource_creates_replaces_the_hive_table_evolves_and_keeps_on_de
         "participants": "replaced",
         "participant_events": "created",
     }
-    assert body["PhysicalResourceId"] == f"{NAMESPACE}/iceberg-tables"
+    assert body["PhysicalResourceId"] == f"{DATABASE}/iceberg-tables"
     assert (body["StackId"], body["RequestId"], body["LogicalResourceId"]) == (
         "arn:aws:cloudformation:us-east-1:123456789012:stack/IvsStageArchive/1",
         "request-Create",
@@ -233,7 +236,7 @@ def test_custom_resource_creates_replaces_the_hive_table_evolves_and_keeps_on_de
     )
     assert created["headers"].get("Content-Type") == ""
     for name in TABLES:
-        table = glue.get_table(DatabaseName=NAMESPACE, Name=name)["Table"]
+        table = glue.get_table(DatabaseName=DATABASE, Name=name)["Table"]
         assert table["Parameters"]["table_type"] == "ICEBERG"
         assert table["Parameters"]["metadata_location"].startswith(
             f"s3://archive/ivs/iceberg/{name}/"
@@ -246,13 +249,13 @@ def test_custom_resource_creates_replaces_the_hive_table_evolves_and_keeps_on_de
     assert updated["Status"] == "SUCCESS", updated["Reason"]
     assert updated["Data"]["participants"] == "evolved"
     catalog = open_catalog("glue")
-    columns = [f.name for f in catalog.load_table((NAMESPACE, "participants")).schema().fields]
+    columns = [f.name for f in catalog.load_table((DATABASE, "participants")).schema().fields]
     assert columns[-2:] == ["network_type", "dt"]
 
     handler(_event("Delete", response_url.url), CONTEXT)
     deleted = response_url.received[-1]["body"]
     assert deleted["Status"] == "SUCCESS"
-    assert {t["Name"] for t in glue.get_tables(DatabaseName=NAMESPACE)["TableList"]} == set(TABLES)
+    assert {t["Name"] for t in glue.get_tables(DatabaseName=DATABASE)["TableList"]} == set(TABLES)
 
 
 def test_custom_resource_failure_is_answered_with_its_reason(
