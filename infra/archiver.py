@@ -51,8 +51,10 @@ ARCHIVE_IVS_ACTIONS = (
     "ivs:ListParticipantEvents",
 )
 
-ARCHIVE_S3_ACTIONS = ("s3:PutObject",)
-ARCHIVE_KMS_ACTIONS = ("kms:GenerateDataKey",)
+# Landing objects: single-part PutObject with the landing tag (archiver.writer), read back to
+# commit them into the query tables (archiver.commit). Never listed, never multipart.
+ARCHIVE_S3_ACTIONS = ("s3:PutObject", "s3:PutObjectTagging", "s3:GetObject")
+ARCHIVE_KMS_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
 
 LEDGER_ACTIONS = (
     "dynamodb:GetItem",
@@ -176,6 +178,8 @@ class Archiver(Construct):
             "STAGE_ALLOW_LIST": ",".join(c.stage_allow_list),
             "MIN_REMAINING_MS": str(MIN_REMAINING_MS),
             "INVOCATION_MS": str(int(ARCHIVE_TIMEOUT.to_milliseconds())),
+            "DATABASE_NAME": c.database_name,
+            "ICEBERG_CATALOG": "glue",
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": c.log_level,
@@ -272,8 +276,7 @@ class Archiver(Construct):
             self.queue.grant_send_messages(role)
         # A message that can never succeed (invalid input) is parked at once, with its reason.
         self.dead_letter_queue.grant_send_messages(archive_role)
-        # The archive only writes objects (single-part PutObject, archiver.writer), under the
-        # three table prefixes; it never reads, lists or uploads in parts.
+        # Landing objects under the three table prefixes only (ARCHIVE_S3_ACTIONS).
         prefixes = [f"{storage.prefix}{name}/" for name in TABLES]
         archive_role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -282,7 +285,7 @@ class Archiver(Construct):
             )
         )
         if storage.key:
-            # A single-part PutObject under SSE-KMS needs a data key, nothing else.
+            # SSE-KMS: a data key to put, Decrypt to read back.
             storage.key.grant(archive_role, *ARCHIVE_KMS_ACTIONS)
 
     @staticmethod

@@ -1,14 +1,21 @@
-"""The Glue database and the three archive tables, generated from `archiver.schema.TABLES`.
+"""The Glue database and the Hive tables over the landing objects, `landing_<table>`, generated
+from `archiver.schema.TABLES`. (The query tables of the same names without the prefix are the
+Iceberg tables of infra/tables.py.)
 
 Partition projection computes the `dt` partitions from the table properties, so there is no
 crawler and no MSCK REPAIR: a partition is queryable as soon as its first object is written.
 Objects sit deeper than `dt=` (stage and session folders); Athena reads a partition's location
-recursively.
+recursively. These tables show the landing objects still kept, including sessions being archived
+and not yet committed to the query tables.
+
+Upgrade safety: these CfnTables keep the logical ids they had when they were the query tables
+(`Table-<table>`), renamed, and are retained on replacement and deletion: CloudFormation never
+deletes a table by its old name, which by then is the Iceberg table the custom resource made.
 """
 
 from __future__ import annotations
 
-from aws_cdk import Stack
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -19,6 +26,11 @@ from infra.config import ArchiveConfig
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 PARQUET_INPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
 PARQUET_OUTPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+LANDING_PREFIX = "landing_"
+
+
+def landing_table_name(table: Table) -> str:
+    return f"{LANDING_PREFIX}{table.name}"
 
 
 def table_location(bucket: s3.IBucket, prefix: str, table: Table) -> str:
@@ -66,8 +78,8 @@ class Catalog(Construct):
                 catalog_id=account,
                 database_name=config.database_name,
                 table_input=glue.CfnTable.TableInputProperty(
-                    name=table.name,
-                    description=table.doc,
+                    name=landing_table_name(table),
+                    description=f"Landing objects (not yet committed included): {table.doc}",
                     table_type="EXTERNAL_TABLE",
                     parameters=projection_parameters(location, config.partition_start_date),
                     partition_keys=[
@@ -94,4 +106,5 @@ class Catalog(Construct):
                 ),
             )
             cfn.node.add_dependency(self.database)
+            cfn.apply_removal_policy(RemovalPolicy.RETAIN)
             self.tables[table.name] = cfn

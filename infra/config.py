@@ -61,6 +61,7 @@ class ArchiveConfig:
     encryption: Literal["S3_MANAGED", "KMS"] = "S3_MANAGED"
     partition_start_date: str = "2023-01-01"
     bytes_scanned_cutoff_mb: int = 10_000
+    landing_retention_days: int = 30
 
     @property
     def database_name(self) -> str:
@@ -345,6 +346,13 @@ CONTEXT_KEYS: dict[str, tuple[str, Callable[[str, Any], Any], str, str]] = {
         _int(10, 10_000_000),
         "10 to 10000000",
         "Athena workgroup limit on data scanned per query, in MB (10^6 bytes).",
+    ),
+    "landingRetentionDays": (
+        "landing_retention_days",
+        _int(0, 3650),
+        "0 to 3650",
+        "Delete the archiver's landing objects N days after they were written (0: keep them); "
+        "the Iceberg query tables hold every committed session.",
     ),
 }
 

@@ -49,9 +49,24 @@ WILDCARD_RESOURCES: tuple[tuple[re.Pattern[str], frozenset[str], str], ...] = (
     ),
     (
         re.compile(r"/(stage_sessions|participants|participant_events)/\*$"),
-        frozenset({"s3:PutObject"}),
+        frozenset({"s3:PutObject", "s3:PutObjectTagging", "s3:GetObject"}),
         "Object keys carry the date, stage and session: the archive function may only put "
-        "objects, and only under the three table prefixes of the archive bucket.",
+        "(tagged) and read back objects, and only under the three table prefixes of the "
+        "archive bucket.",
+    ),
+    (
+        re.compile(r"/iceberg/\*$"),
+        frozenset({"s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}),
+        "Iceberg names its data and metadata files itself: access is limited to the query "
+        "tables' folder of the archive bucket.",
+    ),
+    (
+        re.compile(
+            r":log-group:/aws-glue/iceberg-(compaction|retention|orphan-file-deletion)/logs:\*$"
+        ),
+        frozenset({"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}),
+        "The Glue table optimizers write their runs' logs to this fixed log group (AWS Glue, "
+        "Table optimization prerequisites); its streams are named by Glue.",
     ),
 )
 # Actions whose name is a wildcard, with the reason (none granted today).

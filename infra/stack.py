@@ -14,6 +14,7 @@ from infra.monitoring import Monitoring
 from infra.nag import acknowledge_stack
 from infra.queries import Queries
 from infra.storage import Storage
+from infra.tables import QueryTables
 
 
 class IvsStageArchiveStack(Stack):
@@ -40,6 +41,10 @@ class IvsStageArchiveStack(Stack):
         self.storage = Storage(self, "Storage", config=self.config)
         self.catalog = Catalog(self, "Catalog", config=self.config, bucket=self.storage.bucket)
         self.archiver = Archiver(self, "Archiver", config=self.config, storage=self.storage)
+        self.tables = QueryTables(
+            self, "Tables", config=self.config, storage=self.storage, catalog=self.catalog
+        )
+        self.tables.grant_commit(self.archiver.archive.role)
         self.queries = Queries(
             self,
             "Queries",

@@ -7,6 +7,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from archiver.writer import LANDING_TAG
 from infra.config import ArchiveConfig
 
 RESULTS_PREFIX = "athena-results/"
@@ -89,6 +90,17 @@ class Storage(Construct):
                 abort_incomplete_multipart_upload_after=Duration.days(7),
             )
         ]
+        if config.landing_retention_days > 0:
+            # Only objects the archiver tagged when it wrote them: landing objects an earlier
+            # version wrote (untagged) may be the only copy until they are committed.
+            rules.append(
+                s3.LifecycleRule(
+                    id="expire-landing",
+                    prefix=config.prefix or None,
+                    tag_filters=dict([LANDING_TAG]),
+                    expiration=Duration.days(config.landing_retention_days),
+                )
+            )
         if config.data_lifecycle_days > 0:
             # Intelligent-Tiering, not Glacier: Athena reads every tier it reaches without a
             # restore or a per-GB retrieval fee.

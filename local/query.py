@@ -21,6 +21,7 @@ import pyarrow as pa
 
 import local  # noqa: F401  (puts lambdas/ on sys.path for `archiver`)
 from archiver.schema import TABLES, Table
+from local import tables as iceberg_tables
 from local.transpile import to_duckdb
 
 QUERIES = Path(__file__).resolve().parent.parent / "queries"
@@ -80,9 +81,12 @@ def _view(directory: Path, table: Table) -> str:
 
 
 def connect(directory: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with one view per archive table over the files under `directory`."""
+    """An in-memory DuckDB with one view per archive table: the Iceberg tables of `directory`'s
+    catalog.db, or (an archive made without them) its landing objects."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    if iceberg_tables.register(con, directory):
+        return con
     for table in TABLES.values():
         con.execute(f'CREATE VIEW "{table.name}" AS {_view(directory, table)}')
     return con

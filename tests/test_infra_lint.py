@@ -51,8 +51,8 @@ IGNORED: dict[tuple[str, re.Pattern[str]], str] = {
     (
         "W3005",
         re.compile(
-            r"^'Archiver(Discover|Archive)Role[0-9A-F]{8}' dependency already enforced by a "
-            r"'GetAtt' at 'Resources/Archiver\1[0-9A-F]{8}/Properties/Role'$"
+            r"^'(Archiver(?:Discover|Archive)|TablesTables)Role[0-9A-F]{8}' dependency already "
+            r"enforced by a 'GetAtt' at 'Resources/\1(?:Function)?[0-9A-F]{8}/Properties/Role'$"
         ),
     ): (
         "CDK's lambda.Function always adds its role to DependsOn, besides the GetAtt of the "

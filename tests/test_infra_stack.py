@@ -20,6 +20,7 @@ from archiver.runtime import MAX_BATCH
 from archiver.schema import TABLES
 from archiver.settings import ENV_VARS, INVOCATION_MS, MIN_CHUNK_LIMIT, Settings, chunk_limit
 from infra.archiver import ARCHIVE_TIMEOUT
+from infra.catalog import landing_table_name
 from infra.config import ArchiveConfig, ConfigError
 from infra.queries import load_queries
 
@@ -153,6 +154,9 @@ NAMED = {
 # Types with no name of their own in the account, or one inside a named parent above (a Glue
 # table in its database, a named query in its workgroup, an inline policy in its role).
 UNNAMED = {
+    # The query tables' custom resource: the tables it makes are named inside the database.
+    "Custom::IcebergTables",
+    "AWS::Glue::TableOptimizer",  # one per table and type, named by them
     "AWS::Athena::NamedQuery",
     "AWS::Glue::Table",
     "AWS::IAM::Policy",
@@ -289,9 +293,15 @@ def test_glue_tables_are_the_schema_module_with_partition_projection(
         t["Properties"]["TableInput"]["Name"]: t["Properties"]
         for t in built.resources("AWS::Glue::Table").values()
     }
-    assert set(tables) == set(TABLES)
+    assert set(tables) == {landing_table_name(t) for t in TABLES.values()}
     for name, table in TABLES.items():
-        props = tables[name]
+        props = tables[landing_table_name(table)]
+        # The logical ids they had as the query tables, retained: CloudFormation never deletes
+        # a table by its old name (now the Iceberg table).
+        cfn = built.stack.catalog.tables[name]
+        assert cfn.node.id == f"Table-{name}"
+        resource = built.json["Resources"][built.stack.get_logical_id(cfn)]
+        assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
         assert props["DatabaseName"] == "ivs_stage_archive"
         table_input = props["TableInput"]
         descriptor = table_input["StorageDescriptor"]
@@ -426,8 +436,8 @@ def test_variant_settings_reach_the_functions(variant: Built) -> None:
 
 def test_log_groups_keep_the_configured_retention(default: Built, variant: Built) -> None:
     for built, days in ((default, 30), (variant, 90)):
-        groups = built.resources("AWS::Logs::LogGroup")
-        assert [g["Properties"]["RetentionInDays"] for g in groups.values()] == [days, days]
+        groups = built.resources("AWS::Logs::LogGroup")  # the two functions', the tables'
+        assert [g["Properties"]["RetentionInDays"] for g in groups.values()] == [days] * 3
         for handler in ("discover", "archive"):
             log_group = built.function(handler)["Properties"]["LoggingConfig"]["LogGroup"]
             assert log_group["Ref"] in groups
@@ -608,9 +618,29 @@ def test_s3_access_is_limited_to_the_table_prefixes(
     prefix = built.stack.config.prefix
     assert not actions(built.policy_statements(built.function("discover")), "s3:")
     statements = built.policy_statements(built.function("archive"))
-    # What archiver.writer calls: a single-part PutObject. No reads, lists or multipart.
-    (objects,) = [s for s in statements if actions([s], "s3:")]
-    assert as_list(objects["Action"]) == ["s3:PutObject"]
+    s3_statements = [s for s in statements if actions([s], "s3:")]
+    # The commit's grant (infra/tables.py): objects and listing under <prefix>iceberg/ only.
+    iceberg = [s for s in s3_statements if "iceberg/" in json.dumps(s)]
+    s3_statements = [s for s in s3_statements if s not in iceberg]
+    assert all(
+        text(r).endswith(f"/{prefix}iceberg/*")
+        for s in iceberg
+        for r in as_list(s["Resource"])
+        if "s3:ListBucket" not in as_list(s["Action"])
+    )
+    assert [
+        s["Condition"]["StringLike"]["s3:prefix"]
+        for s in iceberg
+        if "s3:ListBucket" in as_list(s["Action"])
+    ] == [[f"{prefix}iceberg/*"]]
+    objects = next(s for s in s3_statements if "s3:PutObject" in as_list(s["Action"]))
+    # Landing objects: a single-part PutObject, tagged, read back to commit. No lists.
+    assert set(as_list(objects["Action"])) == {
+        "s3:PutObject",
+        "s3:PutObjectTagging",
+        "s3:GetObject",
+    }
+    assert [s for s in s3_statements if s is not objects] == []
     resources = sorted(text(r) for r in objects["Resource"])
     tails = sorted(f"/{prefix}{t}/*" for t in TABLES)
     assert all(r.endswith(t) for r, t in zip(resources, tails, strict=True))
@@ -619,7 +649,7 @@ def test_s3_access_is_limited_to_the_table_prefixes(
 
 
 @pytest.mark.parametrize("built_name", ["default", "variant"])
-def test_kms_grants_only_a_data_key_for_puts(
+def test_kms_grants_only_data_keys_and_decrypt(
     built_name: str, request: pytest.FixtureRequest
 ) -> None:
     built: Built = request.getfixturevalue(built_name)
@@ -632,9 +662,10 @@ def test_kms_grants_only_a_data_key_for_puts(
         if handler == "discover" or not storage_keys:
             assert kms_statements == []
             continue
-        (statement,) = kms_statements
-        assert as_list(statement["Action"]) == ["kms:GenerateDataKey"]
-        assert statement["Resource"] == {"Fn::GetAtt": [storage_keys[0], "Arn"]}
+        # A data key to put objects, Decrypt to read them back (landing and Iceberg files).
+        for statement in kms_statements:
+            assert set(as_list(statement["Action"])) == {"kms:GenerateDataKey", "kms:Decrypt"}
+            assert statement["Resource"] == {"Fn::GetAtt": [storage_keys[0], "Arn"]}
 
 
 def test_ledger_and_queue_access_only(default: Built) -> None:
@@ -645,7 +676,7 @@ def test_ledger_and_queue_access_only(default: Built) -> None:
     for handler in ("discover", "archive"):
         statements = default.policy_statements(default.function(handler))
         services = {a.split(":")[0] for s in statements for a in as_list(s["Action"])}
-        assert services <= {"ivs", "s3", "dynamodb", "sqs", "logs", "xray"}
+        assert services <= {"ivs", "s3", "dynamodb", "sqs", "logs", "xray", "glue"}
         for statement in statements:
             if actions([statement], "dynamodb:"):
                 assert statement["Resource"] == {"Fn::GetAtt": [table_id, "Arn"]}
@@ -814,8 +845,8 @@ def test_every_acknowledged_wildcard_action_is_granted(default: Built, variant: 
     granted = {
         action
         for built in (default, variant)
-        for handler in ("discover", "archive")
-        for statement in built.policy_statements(built.function(handler))
+        for policy in built.resources("AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
         for action in as_list(statement["Action"])
     }
     acknowledged = set(WILDCARD_ACTIONS).union(*(allowed for _, allowed, _ in WILDCARD_RESOURCES))

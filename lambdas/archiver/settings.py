@@ -44,6 +44,8 @@ ENV_VARS: dict[str, str] = {
     "STAGE_ALLOW_LIST": "stage_allow_list",
     "MIN_REMAINING_MS": "min_remaining_ms",
     "INVOCATION_MS": "invocation_ms",
+    "DATABASE_NAME": "database_name",
+    "ICEBERG_CATALOG": "iceberg_catalog",
 }
 
 
@@ -76,6 +78,10 @@ class Settings(BaseModel):
     min_remaining_ms: int = Field(default=120_000, ge=0)
     # The archive function's timeout, which chunks are sized to fit (chunk_limit).
     invocation_ms: int = Field(default=INVOCATION_MS, gt=0, le=INVOCATION_MS)
+    # The Glue database (the Iceberg namespace) of the query tables.
+    database_name: str = Field(default="ivs_stage_archive", pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    # Where the query tables are committed: `glue`, or `sqlite:///<folder>/catalog.db` locally.
+    iceberg_catalog: str = Field(default="glue", pattern=r"^(glue|sqlite:///.+)$")
 
     @field_validator("prefix")
     @classmethod
@@ -102,6 +108,13 @@ class Settings(BaseModel):
     @property
     def with_participant_details(self) -> bool:
         return self.participant_details == "on"
+
+    @property
+    def tables_root(self) -> str:
+        """Where the query tables' files go: `s3://<bucket>/<prefix>` in AWS."""
+        from archiver.catalog import location_root
+
+        return location_root(self.iceberg_catalog, self.bucket, self.prefix)
 
     def allows(self, stage_arn: str) -> bool:
         return not self.stage_allow_list or stage_arn in self.stage_allow_list

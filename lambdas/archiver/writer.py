@@ -18,6 +18,10 @@ import pyarrow.parquet as pq
 from archiver.rows import Row, stage_id
 from archiver.schema import PARTICIPANT_EVENTS, PARTICIPANTS, STAGE_SESSIONS, Table
 
+# Every landing object carries this tag: the bucket's lifecycle rule expires only tagged objects
+# (landingRetentionDays), never those an earlier version wrote untagged before the Iceberg tables.
+LANDING_TAG = ("ivs-stage-archive", "landing")
+
 
 @dataclass(frozen=True)
 class SessionKeys:
@@ -97,5 +101,11 @@ def put_parquet(
 
 
 def put_object(s3: Any, bucket: str, key: str, body: bytes) -> None:
-    """One Parquet file's bytes under `key`."""
-    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/vnd.apache.parquet")
+    """One Parquet file's bytes under `key`, tagged as a landing object."""
+    s3.put_object(
+        Bucket=bucket,
+        Key=key,
+        Body=body,
+        ContentType="application/vnd.apache.parquet",
+        Tagging="=".join(LANDING_TAG),
+    )

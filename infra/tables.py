@@ -1,0 +1,286 @@
+"""The Iceberg query tables in the Glue database, and the Glue optimizers that maintain them.
+
+CloudFormation's own Iceberg table creation takes no partition spec, so a custom resource backed
+by the archiver's own code (`archiver.handlers.tables`, the same asset as the functions) creates
+the tables and appends the columns schema.py gains; deleting the stack keeps them. Compaction,
+snapshot expiry and orphan-file removal are the Glue Data Catalog's managed table optimizers,
+each optimizer type with its own least-privilege role: no compaction code of ours runs in AWS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from aws_cdk import ArnFormat, CustomResource, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from archiver.schema import TABLES
+from archiver.tables import TABLE_PROPERTIES
+from infra.archiver import RETENTION
+from infra.bundling import lambda_code
+from infra.catalog import Catalog
+from infra.config import ArchiveConfig
+from infra.nag import acknowledge, acknowledge_wildcards
+from infra.storage import Storage
+
+TABLES_HANDLER = "archiver.handlers.tables.handler"
+ICEBERG_FOLDER = "iceberg/"
+# Snapshots (and the files only they reference) are kept this long: time travel, and the
+# window in which a retried commit recognises the sessions it already added. Erased rows leave
+# the table's files when the snapshots before the erasure expire.
+SNAPSHOT_RETENTION_DAYS = 5
+SNAPSHOTS_TO_RETAIN = 1
+# Files no snapshot references (a commit that lost a race) are deleted after this many days.
+ORPHAN_RETENTION_DAYS = 3
+
+# What each optimizer type needs (AWS Glue, "Table optimization prerequisites"): the orphan
+# file deletion optimizer neither updates the table nor writes objects.
+OPTIMIZERS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
+    # type: (S3 object actions, Glue actions, log group)
+    "compaction": (
+        ("s3:PutObject", "s3:GetObject", "s3:DeleteObject"),
+        ("glue:GetTable", "glue:UpdateTable"),
+        "/aws-glue/iceberg-compaction/logs",
+    ),
+    "retention": (
+        ("s3:PutObject", "s3:GetObject", "s3:DeleteObject"),
+        ("glue:GetTable", "glue:UpdateTable"),
+        "/aws-glue/iceberg-retention/logs",
+    ),
+    "orphan_file_deletion": (
+        ("s3:GetObject", "s3:DeleteObject"),
+        ("glue:GetTable",),
+        "/aws-glue/iceberg-orphan-file-deletion/logs",
+    ),
+}
+LOG_ACTIONS = ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")
+# What the custom resource's function calls: read, create, evolve, and replace a Hive table.
+TABLES_GLUE_ACTIONS = (
+    "glue:GetDatabase",
+    "glue:GetTable",
+    "glue:CreateTable",
+    "glue:UpdateTable",
+    "glue:DeleteTable",
+)
+# What a commit (or an erasure) calls on the Glue catalog.
+COMMIT_GLUE_ACTIONS = ("glue:GetDatabase", "glue:GetTable", "glue:UpdateTable")
+# pyiceberg writes data, manifests and metadata; it deletes the manifests of a commit that lost
+# a race and metadata files older than the last 100.
+ICEBERG_OBJECT_ACTIONS = (
+    "s3:PutObject",
+    "s3:GetObject",
+    "s3:DeleteObject",
+    "s3:AbortMultipartUpload",
+)
+
+
+def schema_version() -> str:
+    """Changes whenever the tables' definition does, so that a deployment after schema.py gains
+    a column sends the custom resource an Update (which appends it)."""
+    definition = {
+        name: [(c.name, c.type.glue, c.nullable, c.doc) for c in table.columns]
+        for name, table in TABLES.items()
+    }
+    text = json.dumps([definition, TABLE_PROPERTIES], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class QueryTables(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ArchiveConfig,
+        storage: Storage,
+        catalog: Catalog,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.storage = storage
+        self.database_name = config.database_name
+        self.prefix = f"{config.prefix}{ICEBERG_FOLDER}"
+        self.location_root = f"s3://{storage.bucket.bucket_name}/{config.prefix}"
+        self.catalog_arns = [
+            stack.format_arn(service="glue", resource="catalog"),
+            stack.format_arn(service="glue", resource="database", resource_name=self.database_name),
+            *(
+                stack.format_arn(
+                    service="glue", resource="table", resource_name=f"{self.database_name}/{name}"
+                )
+                for name in TABLES
+            ),
+        ]
+        self.function = self._function(config)
+        self.resource = CustomResource(
+            self,
+            "Tables",
+            service_token=self.function.function_arn,
+            resource_type="Custom::IcebergTables",
+            properties={
+                "DatabaseName": self.database_name,
+                "LocationRoot": self.location_root,
+                "SchemaVersion": schema_version(),
+            },
+        )
+        # After the database, and after the Hive tables of an earlier version were renamed
+        # (their landing_* names free the query tables' names).
+        self.resource.node.add_dependency(catalog.database, *catalog.tables.values())
+        self.optimizers = self._optimizers(config)
+
+    # --- the custom resource's function -------------------------------------------------------
+    def _function(self, config: ArchiveConfig) -> lambda_.Function:
+        log_group = logs.LogGroup(
+            self,
+            "TablesLogs",
+            retention=RETENTION[config.log_retention_days],
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        role = iam.Role(
+            self,
+            "TablesRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="IVS Stage Archive query tables custom resource",
+        )
+        log_group.grant_write(role)
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=list(TABLES_GLUE_ACTIONS), resources=self.catalog_arns)
+        )
+        self._grant_objects(role, ("s3:PutObject", "s3:GetObject", "s3:DeleteObject"))
+        function = lambda_.Function(
+            self,
+            "TablesFunction",
+            code=lambda_code(),
+            handler=TABLES_HANDLER,
+            runtime=lambda_.Runtime.PYTHON_3_13,
+            architecture=lambda_.Architecture.ARM_64,
+            role=role,
+            log_group=log_group,
+            timeout=Duration.minutes(5),
+            memory_size=512,
+            description="Creates and evolves the Iceberg query tables (a custom resource)",
+        )
+        acknowledge(
+            function,
+            "AwsSolutions-L1",
+            "Python 3.13 is pinned: the bundled wheels (pyarrow, pydantic-core) are built for "
+            "cp313 and the package is tested on it.",
+        )
+        self._acknowledge(role)
+        return function
+
+    # --- the optimizers -------------------------------------------------------------------------
+    def _optimizers(self, config: ArchiveConfig) -> list[glue.CfnTableOptimizer]:
+        stack = Stack.of(self)
+        optimizers = []
+        for kind, (object_actions, glue_actions, log_group) in OPTIMIZERS.items():
+            role = iam.Role(
+                self,
+                f"{_camel(kind)}Role",
+                assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
+                description=f"IVS Stage Archive: Glue {kind.replace('_', ' ')} optimizer",
+            )
+            self._grant_objects(role, object_actions)
+            role.add_to_principal_policy(
+                iam.PolicyStatement(actions=list(glue_actions), resources=self.catalog_arns)
+            )
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=list(LOG_ACTIONS),
+                    resources=[
+                        stack.format_arn(
+                            service="logs",
+                            resource="log-group",
+                            resource_name=f"{log_group}:*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    ],
+                )
+            )
+            self._acknowledge(role)
+            for name in TABLES:
+                optimizer = glue.CfnTableOptimizer(
+                    self,
+                    f"{_camel(kind)}-{name}",
+                    catalog_id=stack.account,
+                    database_name=self.database_name,
+                    table_name=name,
+                    type=kind,
+                    table_optimizer_configuration=self._configuration(kind, role, name),
+                )
+                # The role's ARN already orders the role first; its policy must exist too.
+                policy = role.node.find_child("DefaultPolicy")
+                optimizer.node.add_dependency(self.resource, policy)
+                optimizers.append(optimizer)
+        return optimizers
+
+    def _configuration(
+        self, kind: str, role: iam.Role, table: str
+    ) -> glue.CfnTableOptimizer.TableOptimizerConfigurationProperty:
+        optimizer = glue.CfnTableOptimizer
+        extra: dict[str, object] = {}
+        if kind == "retention":
+            extra["retention_configuration"] = optimizer.RetentionConfigurationProperty(
+                iceberg_configuration=optimizer.IcebergRetentionConfigurationProperty(
+                    snapshot_retention_period_in_days=SNAPSHOT_RETENTION_DAYS,
+                    number_of_snapshots_to_retain=SNAPSHOTS_TO_RETAIN,
+                    clean_expired_files=True,
+                )
+            )
+        elif kind == "orphan_file_deletion":
+            extra["orphan_file_deletion_configuration"] = (
+                optimizer.OrphanFileDeletionConfigurationProperty(
+                    iceberg_configuration=optimizer.IcebergConfigurationProperty(
+                        orphan_file_retention_period_in_days=ORPHAN_RETENTION_DAYS,
+                        location=f"{self.location_root}{ICEBERG_FOLDER}{table}",
+                    )
+                )
+            )
+        return optimizer.TableOptimizerConfigurationProperty(
+            enabled=True,
+            role_arn=role.role_arn,
+            **extra,  # type: ignore[arg-type]
+        )
+
+    # --- grants ---------------------------------------------------------------------------------
+    def grant_commit(self, role: iam.IRole | None) -> None:
+        """What committing sessions (or erasing a user) needs: the tables in Glue, and objects
+        under the tables' folder. Reading the landing objects is the archiver's own grant."""
+        if role is None:
+            raise ValueError("grant_commit needs a role")
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=list(COMMIT_GLUE_ACTIONS), resources=self.catalog_arns)
+        )
+        self._grant_objects(role, ICEBERG_OBJECT_ACTIONS)
+
+    def _grant_objects(self, role: iam.IRole, actions: tuple[str, ...]) -> None:
+        bucket = self.storage.bucket
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=list(actions), resources=[bucket.arn_for_objects(f"{self.prefix}*")]
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{self.prefix}*"]}},
+            )
+        )
+        if self.storage.key:
+            self.storage.key.grant(role, "kms:Decrypt", "kms:GenerateDataKey")
+
+    @staticmethod
+    def _acknowledge(role: iam.Role) -> None:
+        policy = role.node.try_find_child("DefaultPolicy")
+        if isinstance(policy, iam.Policy):
+            acknowledge_wildcards(policy)
+
+
+def _camel(kind: str) -> str:
+    return "".join(part.capitalize() for part in kind.split("_"))

@@ -1,0 +1,217 @@
+"""A batch of archived sessions into the Iceberg query tables, exactly once.
+
+One append per table per call, for every session given, in `COMMIT_ORDER` (the session row
+last). Each append's snapshot summary lists the sessions it added (`SESSIONS_PROPERTY`), and a
+call first skips, table by table, the sessions some snapshot already lists: a retry, a duplicate
+delivery, or a worker killed between a commit and its ledger update never adds a row twice.
+
+Concurrent committers: a commit that lost the race to another one (CommitFailedException) is
+redone on the refreshed table, after checking again which sessions the winner added. pyiceberg's
+own retry is switched off for these appends because it re-applies the same rows on top of the
+winner's snapshot without that check: two workers committing the same session would both add it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from archiver.landing import read_parquet
+from archiver.rows import stage_id
+from archiver.schema import PARTICIPANT_EVENTS, PARTICIPANTS, STAGE_SESSIONS, Table
+from archiver.tables import COMMIT_ORDER, PARTITION_COLUMN
+from archiver.writer import SessionKeys
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
+    from pyiceberg.table import Table as IcebergTable
+
+# Snapshot summary property: the sessions (`<stage_id>/<session_id>`, comma-separated) an append
+# added. The ids are IVS's: letters, digits and '-', never a comma.
+SESSIONS_PROPERTY = "ivs-stage-archive.sessions"
+# Commits lost to concurrent writers before giving up (each with a random backoff).
+COMMIT_ATTEMPTS = 12
+
+ReadObject = Callable[[str], bytes]
+
+
+@dataclass(frozen=True)
+class LandedSession:
+    """A session whose landing objects are complete: `chunks` participant and event objects
+    (numbered from 0) and the session row."""
+
+    keys: SessionKeys
+    chunks: int
+
+    @property
+    def id(self) -> str:
+        return f"{stage_id(self.keys.stage_arn)}/{self.keys.session_id}"
+
+    def objects(self, table: Table) -> list[str]:
+        if table is STAGE_SESSIONS:
+            return [self.keys.session()]
+        if table in (PARTICIPANTS, PARTICIPANT_EVENTS):
+            return [self.keys.chunk(table, n) for n in range(self.chunks)]
+        raise ValueError(f"not an archive table: {table.name}")
+
+
+@dataclass
+class CommitReport:
+    """Per table: the sessions this call added, those already there, and the rows added."""
+
+    added: dict[str, list[str]] = field(default_factory=dict)
+    skipped: dict[str, list[str]] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    conflicts: int = 0  # commits redone because another writer committed first
+
+
+def sessions_in(table: IcebergTable) -> set[str]:
+    """The sessions that the table's snapshots record as added (every snapshot it still keeps)."""
+    found: set[str] = set()
+    for snapshot in table.snapshots():
+        listed = snapshot.summary.get(SESSIONS_PROPERTY) if snapshot.summary else None
+        if listed:
+            found.update(listed.split(","))
+    return found
+
+
+def sessions_with_rows(stage_sessions: IcebergTable) -> set[str]:
+    """The sessions whose row is in the stage_sessions table, read from the data (so it holds
+    however old the snapshot that added them). The session row is committed last: such a
+    session's participants and events are in the tables too."""
+    data = stage_sessions.scan(selected_fields=("stage_id", "session_id")).to_arrow()
+    stages, ids = data["stage_id"].to_pylist(), data["session_id"].to_pylist()
+    return {f"{stage}/{session}" for stage, session in zip(stages, ids, strict=True)}
+
+
+def commit_sessions(
+    catalog: Catalog,
+    namespace: str,
+    sessions: Iterable[LandedSession],
+    read_object: ReadObject,
+    *,
+    attempts: int = COMMIT_ATTEMPTS,
+) -> CommitReport:
+    """Adds each session's landing rows to the three tables, once (see the module's doc).
+    `read_object(key)` returns a landing object's bytes. Raises if an object is missing or
+    malformed, before that table's commit: nothing of the batch is added to that table."""
+    unique = list({s.id: s for s in sessions}.values())
+    report = CommitReport()
+    for table in COMMIT_ORDER:
+        iceberg = catalog.load_table((namespace, table.name))
+        _commit_table(iceberg, table, unique, read_object, report, attempts)
+    return report
+
+
+def _commit_table(
+    iceberg: IcebergTable,
+    table: Table,
+    sessions: list[LandedSession],
+    read_object: ReadObject,
+    report: CommitReport,
+    attempts: int,
+) -> None:
+    from pyiceberg.exceptions import CommitFailedException
+    from tenacity import (
+        Retrying,
+        retry_if_exception_type,
+        stop_after_attempt,
+        wait_random_exponential,
+    )
+
+    landed: dict[str, pa.Table] = {}  # read once, whatever the number of attempts
+    retrying = Retrying(
+        retry=retry_if_exception_type(CommitFailedException),
+        stop=stop_after_attempt(attempts),
+        wait=wait_random_exponential(multiplier=0.1, max=5),
+        reraise=True,
+    )
+    for attempt in retrying:
+        with attempt:
+            if attempt.retry_state.attempt_number > 1:
+                report.conflicts += 1
+                iceberg.refresh()
+            there = sessions_in(iceberg)
+            pending = [s for s in sessions if s.id not in there]
+            report.skipped[table.name] = [s.id for s in sessions if s.id in there]
+            report.added[table.name], report.rows[table.name] = [], 0
+            if not pending:
+                return
+            for session in pending:
+                if session.id not in landed:
+                    landed[session.id] = _landing_rows(session, table, read_object)
+            target = _arrow_schema(iceberg)
+            data = pa.concat_tables(
+                [_conform(landed[s.id], target, s.keys.dt) for s in pending]
+            ).combine_chunks()
+            transaction = _single_attempt(iceberg).transaction()
+            transaction.append(data, snapshot_properties={SESSIONS_PROPERTY: _ids(pending)})
+            transaction.commit_transaction()
+            iceberg.refresh()
+            report.added[table.name] = [s.id for s in pending]
+            report.rows[table.name] = data.num_rows
+
+
+def _ids(sessions: list[LandedSession]) -> str:
+    ids = [s.id for s in sessions]
+    if any("," in i for i in ids):
+        raise ValueError(f"a session id holds a comma: {ids}")
+    return ",".join(ids)
+
+
+def _landing_rows(session: LandedSession, table: Table, read_object: ReadObject) -> pa.Table:
+    parts = []
+    for key in session.objects(table):
+        try:
+            body = read_object(key)
+        except Exception as exc:
+            raise LandingError(f"landing object {key} of session {session.id}: {exc}") from exc
+        parts.append(read_parquet(body))
+    if not parts:
+        return table.arrow_schema.empty_table()
+    return pa.concat_tables(parts, promote_options="default")
+
+
+class LandingError(RuntimeError):
+    """A landing object of a session being committed is missing or unreadable."""
+
+
+def _arrow_schema(iceberg: IcebergTable) -> pa.Schema:
+    from pyiceberg.io.pyarrow import schema_to_pyarrow
+
+    return schema_to_pyarrow(iceberg.schema(), include_field_ids=False)
+
+
+def _conform(rows: pa.Table, target: pa.Schema, dt: str) -> pa.Table:
+    """Landing rows as the table's columns: timestamps lose the zone (they are UTC), `dt` is
+    the session's partition, and a column an older landing object lacks is null."""
+    columns = []
+    for target_field in target:
+        if target_field.name == PARTITION_COLUMN:
+            columns.append(pa.array([dt] * rows.num_rows, target_field.type))
+        elif target_field.name in rows.column_names:
+            columns.append(rows.column(target_field.name).cast(target_field.type))
+        else:
+            columns.append(pa.nulls(rows.num_rows, target_field.type))
+    return pa.Table.from_arrays(columns, schema=target)
+
+
+def _single_attempt(iceberg: IcebergTable) -> IcebergTable:
+    """The same table with pyiceberg's commit retries off, for this process only (the table's
+    stored properties, which other writers such as the Glue optimizers read, are unchanged)."""
+    from pyiceberg.table import Table as Iceberg
+    from pyiceberg.table import TableProperties
+
+    properties = {**iceberg.metadata.properties, TableProperties.COMMIT_NUM_RETRIES: "0"}
+    metadata = iceberg.metadata.model_copy(update={"properties": properties})
+    return Iceberg(
+        iceberg.name(),
+        metadata,
+        iceberg.metadata_location,
+        iceberg.io,
+        iceberg.catalog,
+        iceberg.config,
+    )
