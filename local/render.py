@@ -1,9 +1,9 @@
 """Query results as tables for people: rich tables that fit the terminal, readable values.
 
-On a terminal a table is as wide as the terminal (or `COLUMNS`), its cells wrapped to fit; into a
-file or a pipe it keeps its natural width (no line is cut or wrapped). Times lose their microseconds, a column named
-`*_ms` or `*_s` reads as a duration (`3h 52m`) under its name without the unit, numbers get
-thousands separators, null is a dim `null`.
+On a terminal a table is as wide as the terminal (or `COLUMNS`), its cells wrapped to fit; into
+a file or a pipe it keeps its natural width (no line is cut or wrapped). Times lose their
+microseconds, a column named `*_ms` or `*_s` reads as a duration (`3h 52m`) under its name
+without the unit, numbers get thousands separators, null is a dim `null`.
 """
 
 from __future__ import annotations

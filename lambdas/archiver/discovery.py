@@ -1,6 +1,6 @@
 """Find ended stage sessions and hand each unarchived one to the archive workers.
 
-IVS has no "session ended" event, so discovery asks the API (DESIGN.md, data flow 1): a stage
+IVS has no "session ended" event, so discovery asks the API (docs/design.md, data flow 1): a stage
 whose activeSessionId changed since the last look may have ended a session; a periodic full
 reconcile lists the sessions of every stage within the look-back window, which also catches
 sessions that started and ended between two looks.
