@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 from archiver.schema import TABLES
 from archiver.settings import Settings
@@ -374,6 +375,10 @@ def _reason(error: Exception) -> str:
     children = getattr(error, "child_exceptions", None)  # Powertools' BatchProcessingError
     if children:
         _, error, _ = children[-1]
+    if isinstance(error, ClientError):  # the call that failed, its error code and message
+        details = error.response.get("Error", {})
+        code, message = details.get("Code", "?"), details.get("Message", "")
+        return f"{error.operation_name}: {code}" + (f" ({message})" if message else "")
     return f"{type(error).__name__}: {error}".splitlines()[0]
 
 

@@ -101,15 +101,16 @@ class Renderer:
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """A titled table of `rows` (at most `limit` of them, and how many more there are)."""
         shown = rows if not self.limit else rows[: self.limit]
-        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        texts = [[cell(v, c) for v, c in zip(row, columns, strict=True)] for row in shown]
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
         for index, column in enumerate(columns):
             right = _numeric(rows, index)
             table.add_column(header(column), justify="right" if right else "left", overflow="fold")
-        for row in shown:
+        for row, values in zip(shown, texts, strict=True):
             table.add_row(
                 *(
-                    Text(cell(v, c), style="dim" if v is None else "")
-                    for v, c in zip(row, columns, strict=True)
+                    Text(t, style="dim" if v is None else "")
+                    for v, t in zip(row, values, strict=True)
                 )
             )
         self.console.print()

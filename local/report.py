@@ -191,7 +191,7 @@ def fates(
                 kind, reason = EXPIRED, str(item.get("lastError", ""))
             elif key in dead:
                 why = errors.get(dead[key]) or item.get("lastError") or "no error recorded"
-                kind, reason = DEAD, f"after {MAX_RECEIVES} deliveries: {why}"
+                kind, reason = DEAD, why
             elif not item:
                 kind, reason = NOT_QUEUED, not_queued or "discovery did not find it"
             found.append(
@@ -233,8 +233,9 @@ def summary(
     line(f"sessions: {len(fates)} in the scenario: " + ", ".join(counts))
     for kind in KINDS[1:]:
         if by_kind[kind]:
-            label = f"{kind} (archived once they end)" if kind == ACTIVE else kind
-            line(f"  {label}: {_names(by_kind[kind], kind)}")
+            line(f"  {kind}{_LABELS.get(kind, '')}:")
+            for text in _names(by_kind[kind]):
+                line(f"    {text}")
     participants = sum(f.participants for f in fates)
     events = sum(f.events for f in fates)
     line(split(participants, stats["participants"], "participants", "participants"))
@@ -245,7 +246,10 @@ def summary(
     line(f"elapsed: {stats['elapsed_s']:.1f} s")
 
 
-def _names(fates: list[Fate], kind: str) -> str:
+_LABELS = {ACTIVE: " (archived once they end)", DEAD: f" (after {MAX_RECEIVES} deliveries each)"}
+
+
+def _names(fates: list[Fate]) -> list[str]:
+    """One line per session (up to NAMES_SHOWN), then how many more."""
     named = [f.named() + (f": {f.reason}" if f.reason else "") for f in fates[:NAMES_SHOWN]]
-    more = [f"and {len(fates) - NAMES_SHOWN} more"] if len(fates) > NAMES_SHOWN else []
-    return ("; " if any(f.reason for f in fates) else ", ").join(named + more)
+    return named + ([f"and {len(fates) - NAMES_SHOWN} more"] if len(fates) > NAMES_SHOWN else [])

@@ -87,22 +87,19 @@ def _scenario(path: Path | None, seed: int) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def _lambda_output(path: Path | None) -> Iterator[None]:
-    """What the functions print (Powertools logs through its handler, EMF through print) goes
-    to `path`, or nowhere: the account names every failure."""
+    """The functions' logs go to `path`, or nowhere (the account names every failure); with
+    `path`, so does what they print, the EMF metrics (metrics are off without it)."""
     from archiver.observability import logger
 
     handler = logger.registered_handler
-    with (
-        open(path or os.devnull, "w", encoding="utf-8") as sink,
-        contextlib.redirect_stdout(sink),
-    ):
+    with contextlib.ExitStack() as stack:
+        sink = stack.enter_context(open(path or os.devnull, "w", encoding="utf-8"))
+        if path is not None:
+            stack.enter_context(contextlib.redirect_stdout(sink))
         if isinstance(handler, logging.StreamHandler):
             previous = handler.setStream(sink)
-        try:
-            yield
-        finally:
-            if isinstance(handler, logging.StreamHandler):
-                handler.setStream(previous or sys.__stdout__)
+            stack.callback(handler.setStream, previous or sys.__stdout__)
+        yield
 
 
 def _discover(pipeline: EmbeddedPipeline, scenario: dict[str, Any]) -> str:

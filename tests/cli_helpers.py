@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def local(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def local(*args: object, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """`python -m local ARGS` with its output in pipes (not a terminal)."""
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
     return subprocess.run(
@@ -31,7 +31,7 @@ def local(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProces
 
 
 def on_terminal(
-    *args: str | Path, columns: int = 80, stream: str = "stdout", timeout: float = 120
+    *args: object, columns: int = 80, stream: str = "stdout", timeout: float = 120
 ) -> tuple[int, str, str]:
     """`python -m local ARGS` with `stream` ("stdout" or "stderr") on a terminal `columns`
     wide and the other in a pipe: (exit status, what the terminal showed, the pipe's text)."""

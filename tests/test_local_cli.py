@@ -85,9 +85,7 @@ RUN_CASES: dict[str, tuple[Setup, tuple[str, ...]]] = {
 
 
 @pytest.mark.parametrize("case", sorted(RUN_CASES))
-def test_bad_input_to_run_is_one_line_and_exit_2_before_any_work(
-    case: str, tmp_path: Path
-) -> None:
+def test_bad_input_to_run_is_one_line_and_exit_2_before_any_work(case: str, tmp_path: Path) -> None:
     setup, named = RUN_CASES[case]
     args = setup(tmp_path)
     before = _files(tmp_path)
