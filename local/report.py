@@ -1,36 +1,23 @@
-"""What `python -m local run` tells its user: progress while it runs, an account when it is done.
+"""The account of a `python -m local run`: what became of every session of the scenario.
 
-Progress goes to standard error: an in-place bar on a terminal, otherwise a line at least every
-10 seconds. The account (standard output) places every session of the scenario, with its
-participants and events, in one of: archived, still active (IVS archives nothing of a session
-until it ends), expired (IVS forgot it first), dead-lettered (and why), or not archived
-otherwise; so that the numbers add up to what `generate` printed.
+Each session, with its participants and events, is archived, still active (IVS archives nothing
+of a session until it ends), expired (IVS forgot it first), dead-lettered (with the last error),
+never queued (and why) or not archived otherwise; so the numbers add up to what `generate`
+printed.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-import threading
-import time
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TextIO
 
-import boto3
-from rich.console import Console
-from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
-from rich.progress import Progress as Bar
+from local.pipeline import MAX_RECEIVES
 
-from archiver.ledger import Ledger
-from local.pipeline import MAX_RECEIVES, EmbeddedPipeline
-
-LINE_EVERY_S = 10.0  # without a terminal: the longest silence
-BAR_EVERY_S = 0.5  # on a terminal
-NAMES_SHOWN = 5  # sessions named per kind in the account; the rest are counted
+NAMES_SHOWN = 5  # sessions named per kind; the rest are counted
 
 ARCHIVED = "archived"
 ACTIVE = "still active"
@@ -49,96 +36,11 @@ def ended_sessions(scenario: dict[str, Any]) -> Iterator[tuple[dict[str, Any], d
                 yield stage, session
 
 
-def _events(session: dict[str, Any]) -> int:
+def events_of(session: dict[str, Any]) -> int:
+    """How many events a scenario session holds."""
     return sum(len(p.get("events", [])) for p in session.get("participants", []))
 
 
-# --- progress -----------------------------------------------------------------------------------
-class Progress:
-    """Reports on a running pipeline from a thread of its own, reading the ledger and the
-    simulator's counters: how many ended sessions are archived, how many of their events are
-    written (a chunk at a time), how many IVS calls were answered."""
-
-    def __init__(
-        self, pipeline: EmbeddedPipeline, scenario: dict[str, Any], stream: TextIO | None = None
-    ) -> None:
-        self.pipeline = pipeline
-        self.stream = stream or sys.stderr
-        ended = list(ended_sessions(scenario))
-        self.sessions = len(ended)
-        self.events = sum(_events(session) for _, session in ended)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._report, name="progress", daemon=True)
-        self._started = time.monotonic()
-        self._ledger: Ledger | None = None
-        self._first = True
-
-    def __enter__(self) -> Progress:
-        # A session of its own: boto3's default session is not for sharing between threads.
-        resource = boto3.session.Session().resource("dynamodb")
-        self._ledger = Ledger(self.pipeline.ledger_table, resource=resource)
-        self._started = time.monotonic()
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def state(self) -> tuple[int, int, str]:
-        """(events written, sessions done, one line on where the run is)."""
-        assert self._ledger is not None
-        items = self._ledger.sessions()
-        statuses = Counter(item["status"] for item in items)
-        done = statuses["ARCHIVED"] + statuses["EXPIRED"]
-        written = sum(int(n) for item in items for n in item.get("eventsByChunk", {}).values())
-        calls = sum(self.pipeline.simulator.stats()["api_calls"].values())
-        retried = self.pipeline.invocation_errors
-        text = (
-            f"{done}/{self.sessions} sessions, {written:,}/{self.events:,} events, "
-            f"{calls:,} IVS calls" + (f", {retried} failed invocations" if retried else "")
-        )
-        return written, done, text
-
-    def _report(self) -> None:
-        if self.stream.isatty():
-            self._bar()
-        else:
-            self._lines()
-
-    def _lines(self) -> None:
-        while True:
-            stopped = self._stop.wait(0 if self._first else LINE_EVERY_S)
-            self._first = False
-            elapsed = time.monotonic() - self._started
-            print(f"[{elapsed:5.0f} s] archiving: {self.state()[2]}", file=self.stream, flush=True)
-            if stopped:
-                return
-
-    def _bar(self) -> None:
-        console = Console(file=self.stream, highlight=False, markup=False)
-        columns = (
-            TextColumn("archiving"),
-            BarColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-        )
-        with Bar(*columns, console=console) as bar:
-            task = bar.add_task("", total=max(self.events, 1))
-            while True:
-                stopped = self._stop.wait(BAR_EVERY_S)
-                written, _, text = self.state()
-                bar.update(task, completed=written, description=text)
-                if stopped:
-                    return
-
-
-# --- the account --------------------------------------------------------------------------------
 @dataclass
 class Fate:
     """What became of one session of the scenario."""
@@ -199,7 +101,7 @@ def fates(
                     stage.get("name") or stage["arn"].rsplit("/", 1)[-1],
                     session["sessionId"],
                     len(session.get("participants", [])),
-                    _events(session),
+                    events_of(session),
                     kind,
                     reason,
                 )

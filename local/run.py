@@ -6,7 +6,8 @@ runs once, as on its schedule (a failed run is retried twice, as Lambda retries 
 invocation); ended sessions older than the archiver's longest look-back, which the schedule
 cannot see, are queued by hand, as an operator would with the manual event; archive workers run
 until the queue is empty, a failed message coming back until the queue dead-letters it; the
-bucket is copied into --out. The account (local/report.py) says where every session went.
+bucket is copied into --out. Meanwhile local/progress.py shows how far it got; at the end the
+account (local/report.py) says where every session went.
 Exit status 0 when every ended session was archived, 1 otherwise.
 """
 
@@ -27,6 +28,7 @@ from archiver.schema import TABLES
 from local import report
 from local.arguments import fail
 from local.pipeline import EmbeddedPipeline, Options
+from local.progress import Progress
 from local.scenario import ScenarioError, load
 
 PROG = "python -m local run"
@@ -52,7 +54,7 @@ def main(args: argparse.Namespace) -> int:
             EmbeddedPipeline(scenario, options) as pipeline,
             _lambda_output(args.lambda_logs),
         ):
-            with report.Progress(pipeline, scenario):
+            with Progress(pipeline, scenario):
                 not_queued = _discover(pipeline, scenario)
                 pipeline.drain()
             pipeline.mirror(args.out)
