@@ -250,7 +250,8 @@ class EmbeddedPipeline:
             self.invocations["archive"] += 1
             if "errorMessage" in response:
                 self.invocation_errors += 1
-                self.last_error[response["body"]] = response["errorMessage"]
+                for body in response["bodies"]:
+                    self.last_error[body] = response["errorMessage"]
         return response
 
     def queue_depth(self) -> int:
@@ -357,11 +358,11 @@ def archive_invocation(sqs: Any, queue_url: str, invocation_ms: int) -> dict[str
         # The function failed (Powertools raises BatchProcessingError when every record did):
         # the event source deletes nothing, and each message comes back after its visibility
         # timeout until the queue's redrive policy moves it to the dead-letter queue. What
-        # Lambda would answer, with the message body (a batch of one) for the caller's report.
+        # Lambda would answer, with the batch's message bodies for the caller's report.
         return {
             "errorType": type(error).__name__,
             "errorMessage": _reason(error),
-            "body": received[0]["Body"],
+            "bodies": [message["Body"] for message in received],
         }
     failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
     for message in received:
