@@ -217,7 +217,9 @@ def _parser() -> argparse.ArgumentParser:
         default=40,
         help="rows to print per query, 0 for all (default 40)",
     )
-    query.add_argument("names", nargs="*", help="query names (default: all of queries/)")
+    query.add_argument(
+        "names", nargs="*", metavar="NAME", help="query names (default: all of queries/)"
+    )
     return parser
 
 

@@ -13,7 +13,6 @@ date answers as Athena would have on the day that archive was made. `today=` ove
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -201,5 +200,6 @@ def main(directory: Path, names: list[str], *, limit: int = 40) -> int:
 
 
 def fail(message: str) -> int:
-    print(f"python -m local query: error: {message}", file=sys.stderr)
-    return 2
+    from local.arguments import fail as usage_error
+
+    return usage_error("python -m local query", message)
