@@ -1,14 +1,13 @@
-"""`python -m local run`: the whole archiver on embedded stand-ins.
+"""The whole archiver on embedded stand-ins, for `python -m local run` (local/run.py) and tests.
 
 The IVS simulator and a moto server listen on loopback; the bucket, ledger table and queues are
 created there; the discover and archive handlers run through the same entry points the Lambdas
-use, with the same environment variables, until the queue is empty. The bucket is then mirrored
-into a folder with the same keys.
+use, with the same environment variables, until the queue is empty. The bucket can then be
+mirrored into a folder with the same keys.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -25,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 from archiver.schema import TABLES
+from archiver.settings import Settings
 from local.simulator import Simulator
 
 REGION = "us-east-1"
@@ -35,6 +36,10 @@ NAME = "ivs-stage-archive"
 INVOCATION_MS = 900_000  # the Lambda maximum the archive function runs with
 MAX_RECEIVES = 5  # then SQS moves the message to the dead-letter queue
 BATCH_SIZE = 10  # messages per archive invocation, as the stack's SQS event source sends them
+# The longest look-back the archiver's settings accept (LOOKBACK_DAYS).
+LOOKBACK_CAP: int = next(
+    rule.le for rule in Settings.model_fields["lookback_days"].metadata if hasattr(rule, "le")
+)
 
 
 @dataclass
@@ -110,6 +115,8 @@ class EmbeddedPipeline:
         self.moto = MotoServer()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
         self.invocations: Counter[str] = Counter()
+        self.invocation_errors = 0  # archive invocations that raised (their messages come back)
+        self.last_error: dict[str, str] = {}  # message body -> why its last invocation raised
         # moto keeps its state per process: unique names keep pipelines apart.
         suffix = uuid.uuid4().hex[:8]
         self.bucket = f"{NAME}-{suffix}"
@@ -245,6 +252,10 @@ class EmbeddedPipeline:
         response = archive_invocation(self.sqs, self.queue_url, ms, self.options.batch_size)
         if response is not None:
             self.invocations["archive"] += 1
+            if "errorMessage" in response:
+                self.invocation_errors += 1
+                for body in response["bodies"]:
+                    self.last_error[body] = response["errorMessage"]
         return response
 
     def queue_depth(self) -> int:
@@ -254,34 +265,16 @@ class EmbeddedPipeline:
         )["Attributes"]
         return sum(int(v) for v in attributes.values())
 
-    def drain(self, progress: bool = False) -> None:
+    def drain(self) -> None:
         """Archive workers until the queue is empty (failed messages come back after their
-        visibility timeout, up to MAX_RECEIVES times)."""
+        visibility timeout, up to MAX_RECEIVES times, then go to the dead-letter queue)."""
         while self.queue_depth():
             if self.archive_once() is None:
                 time.sleep(0.2)
-            if progress:
-                self._progress()
-        if progress:
-            print(file=sys.stderr)
 
-    def run(self, progress: bool = False) -> None:
+    def run(self) -> None:
         self.discover()
-        self.drain(progress)
-
-    def _progress(self) -> None:
-        statuses = Counter(item["status"] for item in self.ledger_sessions())
-        done = statuses["ARCHIVED"] + statuses["EXPIRED"]
-        total = sum(statuses.values())
-        width = 30
-        filled = int(width * done / total) if total else width
-        print(
-            f"\rarchiving [{'#' * filled}{'.' * (width - filled)}] {done}/{total} sessions, "
-            f"{self.invocations['archive']} invocations",
-            end="",
-            file=sys.stderr,
-            flush=True,
-        )
+        self.drain()
 
     # --- results ------------------------------------------------------------------------------
     def ledger_sessions(self) -> list[dict[str, Any]]:
@@ -336,14 +329,15 @@ class EmbeddedPipeline:
 
 
 def _lookback_days(scenario: dict[str, Any]) -> int:
-    """A look-back window that reaches the scenario's oldest session, however old it is."""
+    """A look-back window that reaches the scenario's oldest session, within the archiver's
+    cap (older sessions are not found by the schedule: queue them by hand, as `run` does)."""
     starts = [
         datetime.fromisoformat(session["startTime"].replace("Z", "+00:00"))
         for stage in scenario["stages"]
-        for session in stage["sessions"]
+        for session in stage.get("sessions", [])
     ]
     oldest = min(starts, default=datetime.now(UTC))
-    return max(1, (datetime.now(UTC) - oldest).days + 2)
+    return min(LOOKBACK_CAP, max(1, (datetime.now(UTC) - oldest).days + 2))
 
 
 def archive_invocation(
@@ -365,12 +359,35 @@ def archive_invocation(
         return None
     records = [_sqs_record(m, queue_url) for m in received]
     context = LambdaContext("archive", time.monotonic() * 1000 + invocation_ms)
-    response: dict[str, Any] = dict(archive.handler({"Records": records}, context))
+    try:
+        response: dict[str, Any] = dict(archive.handler({"Records": records}, context))
+    except Exception as error:
+        # The function failed (Powertools raises BatchProcessingError when every record did):
+        # the event source deletes nothing, and each message comes back after its visibility
+        # timeout until the queue's redrive policy moves it to the dead-letter queue. What
+        # Lambda would answer, with the batch's message bodies for the caller's report.
+        return {
+            "errorType": type(error).__name__,
+            "errorMessage": _reason(error),
+            "bodies": [message["Body"] for message in received],
+        }
     failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
     for message in received:
         if message["MessageId"] not in failed:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     return response
+
+
+def _reason(error: Exception) -> str:
+    """One line on why an invocation failed: the record's own error, not the batch's."""
+    children = getattr(error, "child_exceptions", None)  # Powertools' BatchProcessingError
+    if children:
+        _, error, _ = children[-1]
+    if isinstance(error, ClientError):  # the call that failed, its error code and message
+        details = error.response.get("Error", {})
+        code, message = details.get("Code", "?"), details.get("Message", "")
+        return f"{error.operation_name}: {code}" + (f" ({message})" if message else "")
+    return f"{type(error).__name__}: {error}".splitlines()[0]
 
 
 def _sqs_record(message: dict[str, Any], queue_url: str) -> dict[str, Any]:
@@ -385,42 +402,3 @@ def _sqs_record(message: dict[str, Any], queue_url: str) -> dict[str, Any]:
         "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue_url.rsplit('/', 1)[-1]}",
         "awsRegion": REGION,
     }
-
-
-def _print_summary(pipeline: EmbeddedPipeline, stats: dict[str, Any], out: Path) -> None:
-    statuses = Counter(s["status"] for s in pipeline.ledger_sessions())
-    print(f"archive: {out}/ ({len(pipeline.object_keys())} objects)")
-    print("sessions: " + ", ".join(f"{n} {status}" for status, n in sorted(statuses.items())))
-    print(f"participants: {stats['participants']:,}  events: {stats['events']:,}")
-    calls = ", ".join(f"{op} {n}" for op, n in sorted(stats["api_calls"].items()))
-    print(f"IVS calls: {calls}")
-    print(f"throttled: {stats['throttled']}  faults injected: {stats['faults_injected']}")
-    print(f"elapsed: {stats['elapsed_s']:.1f} s")
-
-
-def main(args: argparse.Namespace) -> int:
-    from local import scenario as scenarios
-
-    if args.scenario is not None:
-        scenario = scenarios.load(args.scenario)
-    else:
-        from local.generator import generate_scenario
-
-        scenario = generate_scenario(seed=args.seed)
-    options = Options(
-        tps=args.tps,
-        budget=args.budget,
-        latency_ms=args.latency_ms,
-        fault_rate=args.fault_rate,
-        seed=args.seed,
-        participant_details=args.participant_details,
-    )
-    with EmbeddedPipeline(scenario, options) as pipeline:
-        pipeline.run(progress=sys.stderr.isatty())
-        pipeline.mirror(args.out)
-        stats = pipeline.stats()
-        _print_summary(pipeline, stats, args.out)
-    if args.stats is not None:
-        args.stats.parent.mkdir(parents=True, exist_ok=True)
-        args.stats.write_text(json.dumps(stats, indent=2) + "\n")
-    return 0

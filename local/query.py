@@ -1,8 +1,10 @@
 """`python -m local query`: the named Athena queries on DuckDB over a local copy of the archive.
 
-Each table is a view over `<dir>/<table>/**/*.parquet` with `dt` taken from the `dt=` folder, as
-Glue's partition projection does, and the column types of `archiver.schema` (timestamps without
-time zone, UTC, as Athena reads them). A table with no files is an empty view of the same columns.
+Each table is a view over the Parquet files under `<dir>/<table>/`, with `dt` taken from the
+`dt=` folder, as Glue's partition projection does, and the column types of `archiver.schema`
+(timestamps without time zone, UTC, as Athena reads them). A table with no files is an empty
+view of the same columns. `<dir>` is taken literally: glob characters in it are escaped, and a
+`dt=` in it is not a partition.
 
 The local clock: `current_date` in a query is the UTC day of the newest session end in the archive
 (or today for an empty one), so a look-back window over an archive made from a scenario of any
@@ -11,7 +13,6 @@ date answers as Athena would have on the day that archive was made. `today=` ove
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -64,20 +65,68 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _glob_escaped(text: str) -> str:
+    """`text` matching only itself as a DuckDB glob: each wildcard as a one-character class."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
 def _view(directory: Path, table: Table) -> str:
     folder = directory / table.name
     columns = [(c.name, duckdb_type(c.type.arrow)) for c in table.columns]
     if any(folder.glob("**/*.parquet")):
-        source = (
-            f"read_parquet({_literal(f'{folder.as_posix()}/**/*.parquet')}, "
-            "hive_partitioning = true, hive_types = {'dt': 'VARCHAR'}, union_by_name = true)"
-        )
+        pattern = f"{_glob_escaped(folder.as_posix())}/**/*.parquet"
+        source = f"read_parquet({_literal(pattern)}, filename = true, union_by_name = true)"
         select = [f'CAST("{name}" AS {type_}) AS "{name}"' for name, type_ in columns]
-        select.append("dt")
+        # The partition is the last `dt=` folder of the key (the folder given may hold one too).
+        select.append("regexp_extract(filename, '.*/dt=([^/]*)/', 1) AS dt")
         return f"SELECT {', '.join(select)} FROM {source}"
     select = [f'CAST(NULL AS {type_}) AS "{name}"' for name, type_ in columns]
     select.append("CAST(NULL AS VARCHAR) AS dt")
     return f"SELECT {', '.join(select)} WHERE false"
+
+
+def is_archive(directory: Path) -> bool:
+    """Whether `directory` holds a table folder (what `python -m local run --out` makes)."""
+    return any((directory / name).is_dir() for name in TABLES)
+
+
+def nearby_archives(directory: Path, limit: int = 3) -> list[Path]:
+    """Archives near `directory`, closest first: the nearest folder that exists of it and its
+    parents, then that folder's parent, each with its subfolders two levels down (a bounded
+    search, never from the file system's root)."""
+    directory = directory.absolute()
+    start = next(p for p in [directory, *directory.parents] if p.is_dir())
+    found: list[Path] = []
+    for base in [start, start.parent]:
+        if base.parent == base:
+            break
+        level = [base]
+        found += [base] if is_archive(base) else []
+        for _ in range(2):
+            level = [child for parent in level for child in _subfolders(parent)][:_MAX_VISITS]
+            found += [child for child in level if is_archive(child)]
+        if found:
+            break
+    here = Path.cwd()
+    return [
+        p.relative_to(here) if p.is_relative_to(here) else p
+        for p in dict.fromkeys(found)
+        if p != directory
+    ][:limit]
+
+
+_MAX_VISITS = 2000
+_SKIPPED = {*TABLES, "node_modules", "__pycache__"}
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    try:
+        children = sorted(folder.iterdir())
+    except OSError:
+        return []
+    return [
+        c for c in children if c.is_dir() and c.name not in _SKIPPED and not c.name.startswith(".")
+    ]
 
 
 def connect(directory: Path) -> duckdb.DuckDBPyConnection:
@@ -123,25 +172,38 @@ def run_query(
     return run_sql(directory, queries[name], today=today)
 
 
-def main(directory: Path, names: list[str]) -> int:
-    """Print each named query's result (all queries when `names` is empty) as a table."""
+def main(directory: Path, names: list[str], *, limit: int = 40) -> int:
+    """Print each named query's result (all queries when `names` is empty) as a table of at
+    most `limit` rows (0: all)."""
+    from local.render import Renderer
+
     queries = load_queries()
     unknown = [name for name in names if name not in queries]
     if unknown:
-        print(
-            f"unknown query {', '.join(map(repr, unknown))}; available: {', '.join(queries)}",
-            file=sys.stderr,
+        return fail(
+            f"unknown query {', '.join(map(repr, unknown))}; available: {', '.join(queries)}"
         )
-        return 2
-    if not directory.is_dir():
-        print(
-            f"no archive at {directory} (a folder made by `python -m local run`)", file=sys.stderr
+    if not is_archive(directory):
+        tables = ", ".join(f"{name}/" for name in TABLES)
+        what = f"holds no archive (no {tables})" if directory.is_dir() else "is not a folder"
+        hint = nearby_archives(directory)
+        advice = (
+            f"did you mean {' or '.join(map(str, hint))}?"
+            if hint
+            else "give the folder that `python -m local run --out` wrote"
         )
-        return 2
+        return fail(f"argument --dir: {directory} {what}; {advice}")
+    renderer = Renderer(limit=limit)
     with connect(directory) as con:
         today = archive_today(con)
-        print(f"archive {directory}; current_date = {today} (local clock: newest session end)")
+        renderer.heading(f"archive {directory}; current_date = {today} (the newest session end)")
         for name in names or list(queries):
-            print(f"\n== {description(queries[name])}")
-            _execute(con, queries[name], today).show(max_width=200, max_rows=40)
+            relation = _execute(con, queries[name], today)
+            renderer.table(description(queries[name]), relation.columns, relation.fetchall())
     return 0
+
+
+def fail(message: str) -> int:
+    from local.arguments import fail as usage_error
+
+    return usage_error("python -m local query", message)

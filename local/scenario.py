@@ -1,6 +1,6 @@
 """Scenario files: load and validate against the installed botocore `ivs-realtime` model.
 
-Format (DESIGN.md): `{"stages": [stage, ...]}` where
+Format (docs/design.md, "Local, embedded mode"): `{"stages": [stage, ...]}` where
 - a stage holds members of the model's `Stage` shape (`arn` required; not `activeSessionId`,
   which is derived) plus `sessions`;
 - a session holds `StageSession` members (`sessionId`, `startTime` required; `endTime` null or
@@ -28,12 +28,22 @@ class ScenarioError(ValueError):
 
 
 def load(path: Path) -> dict[str, Any]:
-    """Read and validate a scenario file."""
+    """Read and validate a scenario file; ScenarioError names the file and what is wrong."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(Path(path).read_bytes().decode("utf-8"))
+    except OSError as error:
+        raise ScenarioError(f"{path}: cannot be read: {error.strerror or error}") from error
+    except UnicodeDecodeError as error:
+        raise ScenarioError(
+            f"{path}: not UTF-8 text (byte {error.object[error.start]:#04x} at offset "
+            f"{error.start})"
+        ) from error
     except json.JSONDecodeError as error:
         raise ScenarioError(f"{path}: not valid JSON: {error}") from error
-    validate(data)
+    try:
+        validate(data)
+    except ScenarioError as error:
+        raise ScenarioError(f"{path}: {error}") from error
     return data
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from archiver.schema import TABLES
 from local.generator import generate_scenario
-from local.pipeline import EmbeddedPipeline, Options
+from local.pipeline import MAX_RECEIVES, EmbeddedPipeline, Options
 from tests.archive_helpers import (
     ended_sessions,
     events_by_key,
@@ -242,3 +242,26 @@ def test_an_expired_session_keeps_its_earlier_archive(
         [item] = pipeline.ledger_sessions()
     assert after == before
     assert item["status"] == "EXPIRED"
+
+
+def test_a_failed_invocation_deletes_nothing_and_its_message_is_dead_lettered_in_the_end(
+    scenario: dict[str, Any],
+) -> None:
+    """As with SQS and Lambda: an invocation that raised deletes nothing, its message comes back
+    after the visibility timeout, and after the queue's receive count it is dead-lettered."""
+    stage, session = ended_sessions(scenario)[0]
+    ids = {"stageArn": stage["arn"], "sessionId": session["sessionId"]}
+    with EmbeddedPipeline(scenario, Options(**FAST)) as pipeline:
+        pipeline.discover(ids)
+        pipeline.s3.delete_bucket(Bucket=pipeline.bucket)  # every write fails from now on
+        first = pipeline.archive_once()
+        assert first is not None and "NoSuchBucket" in first["errorMessage"]
+        assert pipeline.queue_depth() == 1  # not deleted: it comes back
+        pipeline.drain()
+        assert pipeline.invocations["archive"] == MAX_RECEIVES
+        assert pipeline.invocation_errors == MAX_RECEIVES
+        [body] = pipeline.dead_letters()
+        [item] = pipeline.ledger_sessions()
+    assert json.loads(body) == ids
+    assert "NoSuchBucket" in pipeline.last_error[body]
+    assert item["status"] == "FAILED" and "NoSuchBucket" in item["lastError"]

@@ -7,6 +7,7 @@ following what each query's header comment says it answers.
 from __future__ import annotations
 
 import re
+import shutil
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -21,7 +22,9 @@ from archiver.schema import PARTICIPANT_EVENTS, PARTICIPANTS, STAGE_SESSIONS, TA
 from archiver.writer import SessionKeys, parquet_bytes
 from local.generator import generate_scenario
 from local.query import QUERIES, connect, load_queries, main, run_query, run_sql
+from local.render import cell, duration
 from local.transpile import to_duckdb
+from tests.cli_helpers import local, on_terminal
 
 CHUNK = 4  # participants per Parquet part: several parts per session
 ARCHIVED_AT = datetime(2030, 1, 1, tzinfo=UTC)
@@ -513,3 +516,90 @@ def test_publish_pairing_rules(tmp_path):
         ("st-pairing", "p1", "user-p1", 1, 10_500, at("10:00:01"), at("10:00:11.500")),
         ("st-pairing", "p3", "user-p3", 1, 1, at("10:59:59.999"), at("11:00:00")),
     ]
+
+
+# --- the command, as a user runs it -------------------------------------------------------------
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def test_a_folder_without_an_archive_is_an_error_with_a_hint(archive, tmp_path):
+    demo = tmp_path / "demo-out"
+    shutil.copytree(archive, demo / "archive")
+    (tmp_path / "elsewhere" / "empty").mkdir(parents=True)
+    for given in (demo, demo / "archiv", demo / "archive" / "stage_sessions"):
+        result = local("query", "--dir", given, "sessions_per_day", timeout=60)
+        assert result.returncode == 2 and result.stdout == ""
+        [line] = result.stderr.splitlines()
+        assert f"--dir: {given} " in line and f"did you mean {demo / 'archive'}?" in line, line
+    result = local("query", "--dir", tmp_path / "elsewhere" / "empty", timeout=60)
+    assert result.returncode == 2 and result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert "holds no archive" in line and "did you mean" not in line, line
+
+
+def test_a_dir_with_glob_characters_or_dt_in_its_path_reads_that_folder_only(
+    scenario, archive, tmp_path
+):
+    tricky = tmp_path / "a[1]" / "dt=2020-01-01" / "x*?"
+    shutil.copytree(archive, tricky)
+    decoy = tmp_path / "a1" / "dt=2020-01-01" / "xyz"  # what the unescaped globs would match
+    build_archive(generate_scenario(stages=1, sessions=1, participants=3, seed=99), decoy)
+    for name in EXPECTED:
+        assert run_query(tricky, name) == run_query(archive, name), name
+    with connect(tricky) as con:
+        days = {dt for (dt,) in con.execute("SELECT DISTINCT dt FROM stage_sessions").fetchall()}
+    assert days == {day_of(s) for _, s in ended(scenario)}
+    result = local("query", "--dir", tricky, "sessions_per_day", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert f"{len(sessions_per_day(scenario, window(clock(scenario))))} rows" in result.stdout
+
+
+def test_on_a_terminal_tables_fit_its_width_and_read_as_durations_and_times(archive):
+    status, shown, errors = on_terminal(
+        "query", "--dir", archive, "publish_time", "session_timeline", columns=72, timeout=60
+    )
+    assert status == 0, errors
+    lines = ANSI.sub("", shown).replace("\r", "").splitlines()
+    assert max(map(len, lines)) <= 72
+    text = "\n".join(lines)
+    assert not re.search(r"\d\d:\d\d:\d\d\.\d", text)  # no fractions of seconds
+    assert re.search(r"\b\d+h \d+m\b", text)  # publish time as a duration
+    assert not re.search(r"\b(varchar|bigint|int64|timestamp)\b", text, re.I)  # no type row
+
+
+def test_into_a_pipe_tables_keep_their_natural_width(archive):
+    result = local("query", "--dir", archive, "publish_time", "stage_health", timeout=60)
+    assert result.returncode == 0, result.stderr
+    headers = [line.split() for line in result.stdout.splitlines()]
+    publish = ["session_id", "participant_id", "user_id", "publishes", "publish"]
+    assert any(h[:5] == publish for h in headers)
+    assert any(h[:3] == ["day", "stage_id", "stage_name"] for h in headers)
+    assert "publish_ms" not in result.stdout  # shown as a duration, under its name without unit
+    rows = [h for h in headers if h and h[0].startswith("st-")]
+    assert rows and all(re.fullmatch(r"\d+h|\d+m|[\d.]+s|\d+ms", r[4]) for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "0s"),
+        (0.25, "250ms"),
+        (10.5, "10.5s"),
+        (59.99, "59.9s"),
+        (61, "1m 1s"),
+        (13_930, "3h 52m"),
+        (183_600, "2d 3h"),
+        (-5, "-5s"),
+    ],
+)
+def test_durations_read_as_durations(seconds, text):
+    assert duration(seconds) == text
+
+
+def test_cells():
+    assert cell(13_930_000, "publish_ms") == "3h 52m"
+    assert cell(65, "elapsed_s") == "1m 5s"
+    assert cell(datetime(2026, 1, 2, 3, 4, 5, 678_000)) == "2026-01-02 03:04:05"
+    assert cell(1234567) == "1,234,567"
+    assert cell(None, "publish_ms") == "null"
+    assert cell(True) == "true"

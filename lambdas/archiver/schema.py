@@ -1,7 +1,7 @@
 """The one definition of the three archive tables.
 
 The Parquet writer, the Glue tables (infra/catalog.py) and the README's column reference are all
-derived from `TABLES`. Columns are only ever appended, never inserted or retyped (DESIGN.md).
+derived from `TABLES`. Columns are only ever appended, never inserted or retyped (docs/design.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Table rows -> Parquet objects under the contract's S3 keys (DESIGN.md, "S3 layout").
+"""Table rows -> Parquet objects under the contract's S3 keys (docs/design.md, "S3 layout").
 
 The same session always gives the same keys and, for the same rows, the same bytes: a rerun
 overwrites, never duplicates. S3 replaces an object atomically, so a reader never sees half of one.

@@ -1,4 +1,4 @@
-"""`python -m local generate`: a seeded, realistic IVS Real-Time scenario (DESIGN.md format).
+"""`python -m local generate`: a seeded, realistic IVS Real-Time scenario (format: docs/design.md).
 
 `generate_scenario(stages=3, sessions=3, participants=40, seed=0, now=None)` returns the
 scenario dict; `dumps` writes it as deterministic JSON (one seed, one byte-identical file).
@@ -149,19 +149,19 @@ def main(*, stages: int, sessions: int, participants: int, seed: int, out: Path 
         return 0
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
-    counts = _counts(scenario)
-    print(
-        f"wrote {out}: " + ", ".join(f"{n} {what}" for what, n in counts.items()), file=sys.stderr
-    )
+    print(f"wrote {out}: {describe(scenario)}", file=sys.stderr)
     return 0
 
 
-def _counts(scenario: dict[str, Any]) -> dict[str, int]:
-    sessions = [session for stage in scenario["stages"] for session in stage["sessions"]]
-    participants = [p for session in sessions for p in session["participants"]]
-    return {
-        "stages": len(scenario["stages"]),
-        "sessions": len(sessions),
-        "participants": len(participants),
-        "events": sum(len(p["events"]) for p in participants),
-    }
+def describe(scenario: dict[str, Any]) -> str:
+    """What a scenario holds, counted as `python -m local run` accounts for it: `3 stages,
+    10 sessions (9 ended, 1 still active), 385 participants, 10,074 events`."""
+    sessions = [session for stage in scenario["stages"] for session in stage.get("sessions", [])]
+    active = sum(session.get("endTime") is None for session in sessions)
+    participants = [p for session in sessions for p in session.get("participants", [])]
+    events = sum(len(p.get("events", [])) for p in participants)
+    return (
+        f"{len(scenario['stages']):,} stages, {len(sessions):,} sessions "
+        f"({len(sessions) - active:,} ended, {active:,} still active), "
+        f"{len(participants):,} participants, {events:,} events"
+    )
