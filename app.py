@@ -4,16 +4,24 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
+from infra.bundling import BundlingError, prepare
 from infra.stack import IvsStageArchiveStack
 
+STACK_NAME = "IvsStageArchive"
+
 app = cdk.App()
+try:
+    prepare(app, STACK_NAME)  # the Lambda bundle's dependencies, before jsii asks for them
+except BundlingError as exc:
+    sys.exit(f"error: {exc}")
 IvsStageArchiveStack(
     app,
-    "IvsStageArchive",
+    STACK_NAME,
     env=cdk.Environment(
         account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")
     ),

@@ -9,12 +9,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import botocore.loaders
 import pytest
+from botocore.model import ServiceModel
 
 import infra  # noqa: F401 - puts lambdas/ on sys.path and quiets jsii before aws_cdk loads
+from archiver.apimodel import SERVICE, missing_members
 from infra.bundling import (
     DEFAULT_CACHE_DIR,
-    RUNTIME_PROVIDED,
     build_bundle,
     dependencies_hash,
     source_hash,
@@ -67,10 +69,36 @@ def test_native_code_is_for_lambda_arm64_python_3_13(bundle: Path) -> None:
     assert list(bundle.glob("pyarrow/lib.cpython-313-aarch64-linux-gnu.so"))
 
 
-def test_what_the_runtime_provides_is_not_bundled(bundle: Path) -> None:
-    for module, dist in RUNTIME_PROVIDED.items():
-        assert not (bundle / module).exists() and not (bundle / f"{module}.py").exists()
-        assert not list(bundle.glob(f"{dist}-*.dist-info")), dist
+def _pins() -> dict[str, str]:
+    lines = [line.split("#")[0].strip() for line in REQUIREMENTS.read_text().splitlines()]
+    return dict(line.split("==") for line in lines if "==" in line)
+
+
+def test_the_pinned_sdk_is_bundled_not_the_runtimes(bundle: Path) -> None:
+    """The runtime's boto3/botocore lag the service: the asset brings the pinned ones, with
+    the packages they need (a copy of the runtime's would mix versions)."""
+    pins = _pins()
+    for dist in ("boto3", "botocore"):
+        assert (bundle / dist / "__init__.py").is_file(), dist
+        assert list(bundle.glob(f"{dist}-{pins[dist]}.dist-info")), f"{dist} {pins[dist]}"
+    for module in ("s3transfer", "jmespath", "urllib3", "dateutil"):
+        assert (bundle / module / "__init__.py").is_file(), module
+    assert (bundle / "six.py").is_file()
+
+
+def test_the_bundled_botocore_declares_every_member_a_column_is_read_from(bundle: Path) -> None:
+    loader = botocore.loaders.Loader(
+        extra_search_paths=[str(bundle / "botocore" / "data")], include_default_search_paths=False
+    )
+    model = ServiceModel(loader.load_service_model(SERVICE, "service-2"), service_name=SERVICE)
+    assert missing_members(model) == []
+
+
+def test_no_xray_sdk_in_the_asset(bundle: Path) -> None:
+    """Lambda's active tracing needs no SDK in the function; Powertools Tracer needed the
+    X-Ray SDK (maintenance mode, end of support 2027-02-25)."""
+    assert not list(bundle.glob("aws_xray_sdk*"))
+    assert "[tracer" not in REQUIREMENTS.read_text() and ",tracer" not in REQUIREMENTS.read_text()
 
 
 def test_asset_hash_follows_the_package_and_the_requirements(tmp_path: Path) -> None:

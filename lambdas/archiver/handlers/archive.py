@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from archiver.archiving import Outcome, Report
 from archiver.messages import InvalidInput, parse_session_message
-from archiver.observability import logger, metrics, tracer
+from archiver.observability import logger, metrics
 from archiver.runtime import runtime
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -29,7 +29,6 @@ _OUTCOME_METRICS = {
 }
 
 
-@tracer.capture_method
 def archive_record(record: SQSRecord, lambda_context: LambdaContext) -> None:
     rt = runtime()
     try:
@@ -76,7 +75,6 @@ def _record_metrics(report: Report) -> None:
 
 
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
