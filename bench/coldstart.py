@@ -27,6 +27,8 @@ CASES = {
     BASELINE: "import boto3, pyarrow.parquet",
     "archive handler": "import archiver.handlers.archive",
     "discover handler": "import archiver.handlers.discover",
+    # The rest of a cold start before the first call: settings and the IVS model check.
+    "archive + runtime()": "import archiver.handlers.archive; archiver.runtime.runtime()",
 }
 # What the functions' environment holds at import time (infra/archiver.py sets the same).
 LAMBDA_ENVIRONMENT = {
@@ -35,7 +37,11 @@ LAMBDA_ENVIRONMENT = {
     "POWERTOOLS_LOG_LEVEL": "INFO",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
+    "ARCHIVE_BUCKET": "bench-archive",
+    "LEDGER_TABLE": "bench-ledger",
+    "WORK_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bench-work",
 }
+HANDLERS = ("archive handler", "discover handler")
 _TIMED = (
     "import time\nw, c = time.perf_counter(), time.process_time()\n{statement}\n"
     "print(time.perf_counter() - w, time.process_time() - c)\n"
@@ -105,16 +111,17 @@ def main(argv: list[str] | None = None) -> int:
         f"Python {platform.python_version()}",
         flush=True,
     )
+    for name, statement in CASES.items():
+        print(f"  {name}: {statement}")
     figures = report(measure(args.runs))
-    header = f"{'import':<52}  {'wall ms':>7}  {'ratio':>5}  {'CPU ms':>6}  {'ratio':>5}"
-    print(header)
+    print(f"{'case':<22}  {'wall ms':>7}  {'ratio':>5}  {'CPU ms':>6}  {'ratio':>5}")
     for name, f in figures.items():
         print(
-            f"{name + ': ' + CASES[name]:<52}  {f['wall_s'] * 1000:>7.0f}  {f['wall_ratio']:>5.2f}"
+            f"{name:<22}  {f['wall_s'] * 1000:>7.0f}  {f['wall_ratio']:>5.2f}"
             f"  {f['cpu_s'] * 1000:>6.0f}  {f['cpu_ratio']:>5.2f}"
         )
     # CPU time is what a busy machine distorts least; on an idle one the two agree.
-    worst = max(f["cpu_ratio"] for name, f in figures.items() if name != BASELINE)
+    worst = max(figures[name]["cpu_ratio"] for name in HANDLERS)
     verdict = "met" if worst <= GOAL else "NOT met"
     print(f"goal: each handler at most {GOAL}x the baseline (CPU): {verdict}")
     if args.out:

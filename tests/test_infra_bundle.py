@@ -6,6 +6,8 @@ cdk.out/.lambda-deps, shared with `make synth`.
 
 from __future__ import annotations
 
+import importlib.util
+import marshal
 import shutil
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from botocore.model import ServiceModel
 import infra  # noqa: F401 - puts lambdas/ on sys.path and quiets jsii before aws_cdk loads
 from archiver.apimodel import SERVICE, missing_members
 from infra.bundling import (
+    COMPILES_BYTE_CODE,
     DEFAULT_CACHE_DIR,
     build_bundle,
     dependencies_hash,
@@ -27,6 +30,7 @@ REQUIREMENTS = ROOT / "requirements.txt"
 PACKAGE = ROOT / "lambdas" / "archiver"
 LAMBDA_UNZIPPED_LIMIT = 200 * 1024 * 1024  # ours; Lambda's own limit is 250 MB
 ELF_MACHINE_AARCH64 = 0xB7
+PYC_UNCHECKED_HASH = 0b01  # PEP 552 flags: hash-based, source not checked
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +60,22 @@ def test_bundle_holds_the_handlers_and_the_requirements(bundle: Path) -> None:
         ).read_bytes()
     for dependency in ("aws_lambda_powertools", "pyarrow", "pydantic", "pydantic_core"):
         assert (bundle / dependency / "__init__.py").is_file(), dependency
-    assert not list(bundle.rglob("__pycache__"))
-    assert not list(bundle.rglob("*.pyc"))
+
+
+@pytest.mark.skipif(not COMPILES_BYTE_CODE, reason="only Python 3.13 compiles the runtime's")
+def test_every_module_ships_byte_code_lambda_can_use(bundle: Path) -> None:
+    """/var/task is read-only: without byte code in the asset, every cold start compiles every
+    module it imports. Hash-based and unchecked, so the asset's file times do not matter."""
+    sources = list(bundle.rglob("*.py"))
+    assert len(sources) > 500
+    for source in sources:
+        header = (source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc").read_bytes()
+        assert header[:4] == importlib.util.MAGIC_NUMBER, source
+        assert int.from_bytes(header[4:8], "little") == PYC_UNCHECKED_HASH, source
+    assert all(p.name.endswith(".cpython-313.pyc") for p in bundle.rglob("*.pyc"))
+    pyc = bundle / "archiver" / "handlers" / "__pycache__" / "archive.cpython-313.pyc"
+    code = marshal.loads(pyc.read_bytes()[16:])
+    assert code.co_filename == "/var/task/archiver/handlers/archive.py"  # what tracebacks name
 
 
 def test_native_code_is_for_lambda_arm64_python_3_13(bundle: Path) -> None:

@@ -7,8 +7,8 @@ forever. `check` fails the cold start instead, naming every member the model lac
 
 from __future__ import annotations
 
+import boto3
 import botocore
-import botocore.session
 from botocore.model import NoShapeFoundError, ServiceModel
 
 from archiver.rows import SOURCES
@@ -21,9 +21,13 @@ class ApiModelMismatch(RuntimeError):
 
 
 def loaded_model() -> ServiceModel:
-    """The model a boto3 client of this process parses `ivs-realtime` answers with: botocore's
-    own data files (plus any in ~/.aws/models or AWS_DATA_PATH, as for every client)."""
-    return botocore.session.get_session().get_service_model(SERVICE)
+    """The model this process's boto3 clients parse `ivs-realtime` answers with: the default
+    session's (botocore's data files, plus any in ~/.aws/models or AWS_DATA_PATH). Its loader
+    keeps the model, so the IVS clients built next do not load it again."""
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    model: ServiceModel = boto3.DEFAULT_SESSION._session.get_service_model(SERVICE)
+    return model
 
 
 def missing_members(model: ServiceModel) -> list[str]:
