@@ -17,8 +17,8 @@ without one ends in one line naming the fix instead of a jsii traceback.
 
 from __future__ import annotations
 
-import hashlib
 import compileall
+import hashlib
 import os
 import py_compile
 import re
