@@ -11,16 +11,22 @@ the byte code caches, so every timed run reads them, as the runtime's own module
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS = ROOT / "lambdas"
+REQUIREMENTS = ROOT / "requirements.txt"
 GOAL = 1.5
 BASELINE = "baseline"
 CASES = {
@@ -48,12 +54,52 @@ _TIMED = (
 )
 
 
-def import_seconds(statement: str) -> tuple[float, float]:
+def requirement_closure(requirements: Path) -> set[str]:
+    """Every distribution requirements.txt pulls in, extras and markers applied, as installed
+    in this venv (which installs requirements.txt too)."""
+    pending = [
+        Requirement(line.split("#")[0].strip())
+        for line in requirements.read_text().splitlines()
+        if line.split("#")[0].strip() and not line.startswith("-")
+    ]
+    seen: set[tuple[str, frozenset[str]]] = set()
+    while pending:
+        requirement = pending.pop()
+        key = (canonicalize_name(requirement.name), frozenset(requirement.extras))
+        if key in seen:
+            continue
+        seen.add(key)
+        for text in importlib.metadata.requires(requirement.name) or []:
+            dependency = Requirement(text)
+            extras = {"", *requirement.extras}
+            if dependency.marker is None or any(
+                dependency.marker.evaluate({"extra": extra}) for extra in extras
+            ):
+                pending.append(dependency)
+    return {name for name, _ in seen}
+
+
+def lambda_site(requirements: Path, into: Path) -> Path:
+    """A folder holding what the asset holds, linked from this venv (host builds, byte code
+    included): the distributions `requirements` pulls in, and nothing else the venv has."""
+    closure = requirement_closure(requirements)
+    for dist in importlib.metadata.distributions():
+        if canonicalize_name(dist.metadata["Name"]) not in closure:
+            continue
+        site = Path(str(dist.locate_file("")))
+        for top in {f.parts[0] for f in dist.files or [] if f.parts and f.parts[0] != ".."}:
+            if not (into / top).exists():
+                (into / top).symlink_to(site / top)
+    return into
+
+
+def import_seconds(statement: str, site: Path) -> tuple[float, float]:
     """Wall and CPU seconds one fresh process spends on `statement` (start-up excluded)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "POWERTOOLS_"))}
-    env |= LAMBDA_ENVIRONMENT | {"PYTHONPATH": str(LAMBDAS)}
+    env |= LAMBDA_ENVIRONMENT | {"PYTHONPATH": os.pathsep.join([str(LAMBDAS), str(site)])}
     result = subprocess.run(
-        [sys.executable, "-c", _TIMED.format(statement=statement)],
+        # -S: no site-packages, so that only what the asset holds can be imported, as on Lambda.
+        [sys.executable, "-S", "-c", _TIMED.format(statement=statement)],
         capture_output=True,
         text=True,
         check=False,
@@ -67,12 +113,14 @@ def import_seconds(statement: str) -> tuple[float, float]:
 
 
 def measure(runs: int) -> dict[str, list[tuple[float, float]]]:
-    for statement in CASES.values():
-        import_seconds(statement)  # untimed: byte code caches written
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in CASES}
-    for _ in range(runs):
-        for name, statement in CASES.items():
-            times[name].append(import_seconds(statement))
+    with tempfile.TemporaryDirectory(prefix="lambda-site-") as folder:
+        site = lambda_site(REQUIREMENTS, Path(folder))
+        for statement in CASES.values():
+            import_seconds(statement, site)  # untimed: byte code caches written
+        for _ in range(runs):
+            for name, statement in CASES.items():
+                times[name].append(import_seconds(statement, site))
     return times
 
 

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 import infra  # noqa: F401 - puts lambdas/ on sys.path and quiets jsii before aws_cdk loads
+from bench.coldstart import requirement_closure
 from infra.bundling import DEFAULT_CACHE_DIR, build_bundle
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,31 +100,6 @@ def asset(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
     out = tmp_path_factory.mktemp("bundle")
     build_bundle(out, REQUIREMENTS, PACKAGE, DEFAULT_CACHE_DIR)
     return {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
-
-
-def requirement_closure(requirements: Path) -> set[str]:
-    """Every distribution requirements.txt pulls in, extras and markers applied, as installed
-    in this venv (which installs requirements.txt too)."""
-    pending = [
-        Requirement(line.split("#")[0].strip())
-        for line in requirements.read_text().splitlines()
-        if line.split("#")[0].strip() and not line.startswith("-")
-    ]
-    seen: set[tuple[str, frozenset[str]]] = set()
-    while pending:
-        requirement = pending.pop()
-        key = (canonicalize_name(requirement.name), frozenset(requirement.extras))
-        if key in seen:
-            continue
-        seen.add(key)
-        for text in importlib.metadata.requires(requirement.name) or []:
-            dependency = Requirement(text)
-            extras = {"", *requirement.extras}
-            if dependency.marker is None or any(
-                dependency.marker.evaluate({"extra": extra}) for extra in extras
-            ):
-                pending.append(dependency)
-    return {name for name, _ in seen}
 
 
 def bundled_files() -> dict[Path, str]:
