@@ -1,6 +1,6 @@
 """The Lambda bundle, built the way `cdk synth` builds it (pip for Lambda arm64, no Docker).
 
-The first run downloads the wheels from PyPI (about 60 MB); later runs reuse the pip cache in
+The first run downloads the aarch64 wheels from PyPI; later runs reuse the pip cache in
 cdk.out/.lambda-deps, shared with `make synth`.
 """
 
