@@ -4,16 +4,22 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from infra.config import ArchiveConfig
+from infra.bundling import BundlingError, prepare
+from infra.config import ArchiveConfig, ConfigError
 from infra.stack import IvsStageArchiveStack
 
 app = cdk.App()
-# The stack is named after the `name` context key (`IvsStageArchive` for the default).
-config = ArchiveConfig.from_context(app.node.try_get_context)
+try:
+    # The stack is named after the `name` context key (`IvsStageArchive` for the default).
+    config = ArchiveConfig.from_context(app.node.try_get_context)
+    prepare(app, config.stack_name)  # the Lambda bundle's dependencies, before jsii asks
+except (ConfigError, BundlingError) as exc:
+    sys.exit(f"error: {exc}")
 IvsStageArchiveStack(
     app,
     config.stack_name,

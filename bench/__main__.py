@@ -95,6 +95,11 @@ def _print_row(cells: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["coldstart"]:
+        from bench import coldstart
+
+        return coldstart.main(argv[1:])
     args = _parser().parse_args(argv)
     setup = Setup(
         tps=args.tps,

@@ -3,19 +3,30 @@ by pip as manylinux aarch64 wheels for CPython 3.13 (what the functions run on).
 runtime is Amazon Linux 2023 (glibc 2.34), so manylinux_2_28 wheels run there; pyarrow publishes
 no manylinux2014 wheel since version 21.
 
+Everything the functions import is bundled, boto3 and botocore included: the runtime's own SDK
+lags the service, and an older `ivs-realtime` model would drop new API members without a word.
+What the archiver never loads of pyarrow is left out (`PYARROW_UNUSED`); tests/test_asset_files.py
+proves a local archive loads nothing the bundle lacks.
+
 The pip result is cached by a hash of requirements.txt and the pip arguments, so a repeated
 synth only copies files. The asset hash is computed from the same inputs (CUSTOM), so CDK skips
-bundling altogether when an identical asset is already staged in cdk.out.
+bundling altogether when an identical asset is already staged in cdk.out. Without that cache,
+pip needs a package index: `prepare` builds it before jsii asks for the bundle, so that a synth
+without one ends in one line naming the fix instead of a jsii traceback.
 """
 
 from __future__ import annotations
 
+import compileall
 import hashlib
 import os
+import py_compile
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -38,21 +49,40 @@ PIP_PLATFORM_ARGS = (
     "--implementation",
     "cp",
 )
-# The Lambda runtime provides these; a bundled copy would only add weight (and drift).
-# Import name -> distribution name.
-RUNTIME_PROVIDED = {
-    "boto3": "boto3",
-    "botocore": "botocore",
-    "s3transfer": "s3transfer",
-    "jmespath": "jmespath",
-    "urllib3": "urllib3",
-    "dateutil": "python_dateutil",
-    "six": "six",
-}
+# Parts of pyarrow the archiver never loads (globs under pyarrow/): Arrow Flight, the Substrait
+# and ORC modules, Gandiva, the GCS, Azure and HDFS filesystems, pyarrow's C++ test module and
+# sources. libarrow_substrait stays: libarrow_python links against it. The S3 filesystem stays
+# (`_s3fs`, libarrow_s3): pyiceberg's PyArrow FileIO reads and writes s3:// through it.
+PYARROW_UNUSED = (
+    "_flight.*",
+    "flight.py",
+    "libarrow_flight.so*",
+    "libarrow_python_flight.so*",
+    "_substrait.*",
+    "substrait.py",
+    "_orc.*",
+    "_dataset_orc.*",
+    "orc.py",
+    "gandiva.*",
+    "libgandiva.so*",
+    "_gcsfs.*",
+    "_azurefs.*",
+    "_hdfs.*",
+    "_pyarrow_cpp_tests.*",
+    "conftest.py",
+    "src",
+)
 # Never needed at run time: C headers, Cython sources, test suites, byte code of the build host.
 STRIP_DIRS = ("__pycache__", "tests", "include")
 STRIP_SUFFIXES = (".pyx", ".pxd", ".pxi", ".h", ".hpp", ".pyc")
+# Lambda's /var/task is read-only: without byte code in the asset, every cold start would compile
+# every module it imports (the archive handler's imports: ~0.5 s of CPU). The bundle carries it,
+# compiled by this Python when it is the runtime's 3.13 (byte code is per minor version). Hash-
+# based and unchecked: the files' times in the asset mean nothing, and nothing edits /var/task.
+TASK_ROOT = "/var/task"
+COMPILES_BYTE_CODE = sys.version_info[:2] == tuple(int(n) for n in PYTHON_VERSION.split("."))
 DEFAULT_CACHE_DIR = REPO_ROOT / "cdk.out" / ".lambda-deps"
+BUNDLING_STACKS = "aws:cdk:bundling-stacks"
 
 
 def _digest(*parts: bytes) -> str:
@@ -64,7 +94,9 @@ def _digest(*parts: bytes) -> str:
 
 
 def dependencies_hash(requirements: Path) -> str:
-    return _digest(requirements.read_bytes(), " ".join(PIP_PLATFORM_ARGS).encode())[:24]
+    """Changes with the requirements, the pip arguments or what is stripped after pip."""
+    rules = (PIP_PLATFORM_ARGS, PYARROW_UNUSED, STRIP_DIRS, STRIP_SUFFIXES, COMPILES_BYTE_CODE)
+    return _digest(requirements.read_bytes(), repr(rules).encode())[:24]
 
 
 def source_hash(requirements: Path, package_dir: Path) -> str:
@@ -76,17 +108,79 @@ def source_hash(requirements: Path, package_dir: Path) -> str:
     return _digest(*parts)
 
 
+class BundlingError(Exception):
+    """The bundle cannot be built; the message is one line naming the cause and the fix."""
+
+
+_VERSIONED_LIBRARY = re.compile(r"^(lib.+\.so)((?:\.\d+)*)$")
+
+
+def _drop_duplicate_libraries(directory: Path) -> None:
+    """Wheels hold no symlinks, so `libx.so`, `libx.so.N` and `libx.so.N.M.P` are three copies
+    of one library. The loader asks for the SONAME, `libx.so.N`: keep that one alone."""
+    copies: dict[str, list[tuple[int, Path]]] = {}
+    for path in directory.iterdir():
+        match = _VERSIONED_LIBRARY.match(path.name)
+        if match and path.is_file():
+            copies.setdefault(match.group(1), []).append((match.group(2).count("."), path))
+    for found in copies.values():
+        if [parts for parts, _ in found].count(1) == 1:
+            for parts, path in found:
+                if parts != 1:
+                    path.unlink()
+
+
 def _strip(root: Path) -> None:
-    for module, dist in RUNTIME_PROVIDED.items():
-        (root / f"{module}.py").unlink(missing_ok=True)
-        for path in [root / module, *root.glob(f"{dist}-*.dist-info")]:
-            shutil.rmtree(path, ignore_errors=True)
     for path in sorted(root.rglob("*"), key=lambda p: len(p.parts), reverse=True):
         if path.is_dir() and path.name in STRIP_DIRS:
             shutil.rmtree(path, ignore_errors=True)
         elif path.is_file() and path.suffix in STRIP_SUFFIXES:
             path.unlink()
     shutil.rmtree(root / "bin", ignore_errors=True)
+    pyarrow = root / "pyarrow"
+    if pyarrow.is_dir():
+        for pattern in PYARROW_UNUSED:
+            for path in pyarrow.glob(pattern):
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        _drop_duplicate_libraries(pyarrow)
+
+
+def compile_byte_code(directory: Path, root: Path) -> None:
+    """Byte code for every module under `directory`, a part of the bundle at `root`, as Lambda
+    finds it under /var/task (tracebacks name those paths). Nothing when this Python is not the
+    runtime's."""
+    if not COMPILES_BYTE_CODE:
+        return
+    compileall.compile_dir(
+        directory,
+        quiet=2,
+        stripdir=str(root),
+        prependdir=TASK_ROOT,
+        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+    )
+
+
+def _pip_failure(stderr: str, requirements: Path, cache_dir: Path) -> str:
+    """pip's many lines -> one: what was missing, and what fixes it."""
+    stderr = re.sub(r"\x1b\[[0-9;]*m", "", stderr)  # colours, if pip used them all the same
+    missing = re.search(r"No matching distribution found for (\S+)", stderr)
+    if missing:
+        return (
+            f"cannot bundle the Lambda dependencies: pip found no {missing.group(1)} wheel for "
+            f"Lambda arm64 (no package index reachable, or none has it) and {_shown(cache_dir)} "
+            f"holds no build of this {requirements.name} yet; run `make synth` once with access "
+            "to PyPI (or a mirror set in PIP_INDEX_URL): later synths reuse the cache offline"
+        )
+    errors = [line.removeprefix("ERROR: ") for line in stderr.splitlines() if "ERROR:" in line]
+    detail = errors[-1] if errors else (stderr.strip().splitlines() or ["no output"])[-1]
+    return f"cannot bundle the Lambda dependencies: pip failed: {detail}"
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
 
 
 def install_dependencies(requirements: Path, cache_dir: Path) -> Path:
@@ -96,17 +190,16 @@ def install_dependencies(requirements: Path, cache_dir: Path) -> Path:
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="deps-", dir=cache_dir))
-    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-color"]
+    command += ["--disable-pip-version-check"]
     command += ["--no-compile", "--target", str(work), "-r", str(requirements)]
     command += PIP_PLATFORM_ARGS
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         shutil.rmtree(work, ignore_errors=True)
-        raise RuntimeError(
-            f"bundling the Lambda dependencies failed (pip needs PyPI or a cache in {cache_dir}):"
-            f"\n{result.stderr.strip()}"
-        )
+        raise BundlingError(_pip_failure(result.stderr, requirements, cache_dir))
     _strip(work)
+    compile_byte_code(work, work)
     try:
         os.replace(work, target)  # atomic: a concurrent synth may have won the race
     except OSError:
@@ -115,7 +208,8 @@ def install_dependencies(requirements: Path, cache_dir: Path) -> Path:
 
 
 def build_bundle(output_dir: Path, requirements: Path, package_dir: Path, cache_dir: Path) -> None:
-    """Writes the deployable tree: dependencies, then the package (never its byte code)."""
+    """Writes the deployable tree: dependencies, then the package (not the byte code of this
+    checkout: the package's is compiled afresh, as the dependencies' was)."""
     shutil.copytree(install_dependencies(requirements, cache_dir), output_dir, dirs_exist_ok=True)
     shutil.copytree(
         package_dir,
@@ -123,6 +217,7 @@ def build_bundle(output_dir: Path, requirements: Path, package_dir: Path, cache_
         dirs_exist_ok=True,
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
     )
+    compile_byte_code(output_dir / package_dir.name, output_dir)
 
 
 @jsii.implements(cdk.ILocalBundling)
@@ -138,6 +233,20 @@ class LocalPipBundling:
         # jsii passes the BundlingOptions struct positionally; none of its fields apply here.
         build_bundle(Path(output_dir), self.requirements, self.package_dir, self.cache_dir)
         return True
+
+
+def prepare(
+    app: cdk.App,
+    stack_name: str,
+    requirements: Path = REPO_ROOT / "requirements.txt",
+    cache_dir: Path = DEFAULT_CACHE_DIR,
+) -> None:
+    """Builds the bundle's dependencies before the stack is defined, when this synth bundles the
+    stack at all (the CLI's `aws:cdk:bundling-stacks`; `cdk ls` or `cdk destroy` bundle none).
+    A failure is then a `BundlingError` in Python, not one raised inside a jsii callback."""
+    patterns = app.node.try_get_context(BUNDLING_STACKS)
+    if patterns is None or any(fnmatch(stack_name, pattern) for pattern in patterns):
+        install_dependencies(requirements, cache_dir)
 
 
 def lambda_code(

@@ -1,20 +1,25 @@
 """The Lambda bundle, built the way `cdk synth` builds it (pip for Lambda arm64, no Docker).
 
-The first run downloads the wheels from PyPI (about 60 MB); later runs reuse the pip cache in
+The first run downloads the aarch64 wheels from PyPI; later runs reuse the pip cache in
 cdk.out/.lambda-deps, shared with `make synth`.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import marshal
 import shutil
 from pathlib import Path
 
+import botocore.loaders
 import pytest
+from botocore.model import ServiceModel
 
 import infra  # noqa: F401 - puts lambdas/ on sys.path and quiets jsii before aws_cdk loads
+from archiver.apimodel import SERVICE, missing_members
 from infra.bundling import (
+    COMPILES_BYTE_CODE,
     DEFAULT_CACHE_DIR,
-    RUNTIME_PROVIDED,
     build_bundle,
     dependencies_hash,
     source_hash,
@@ -25,6 +30,7 @@ REQUIREMENTS = ROOT / "requirements.txt"
 PACKAGE = ROOT / "lambdas" / "archiver"
 LAMBDA_UNZIPPED_LIMIT = 200 * 1024 * 1024  # ours; Lambda's own limit is 250 MB
 ELF_MACHINE_AARCH64 = 0xB7
+PYC_UNCHECKED_HASH = 0b01  # PEP 552 flags: hash-based, source not checked
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +60,22 @@ def test_bundle_holds_the_handlers_and_the_requirements(bundle: Path) -> None:
         ).read_bytes()
     for dependency in ("aws_lambda_powertools", "pyarrow", "pydantic", "pydantic_core"):
         assert (bundle / dependency / "__init__.py").is_file(), dependency
-    assert not list(bundle.rglob("__pycache__"))
-    assert not list(bundle.rglob("*.pyc"))
+
+
+@pytest.mark.skipif(not COMPILES_BYTE_CODE, reason="only Python 3.13 compiles the runtime's")
+def test_every_module_ships_byte_code_lambda_can_use(bundle: Path) -> None:
+    """/var/task is read-only: without byte code in the asset, every cold start compiles every
+    module it imports. Hash-based and unchecked, so the asset's file times do not matter."""
+    sources = list(bundle.rglob("*.py"))
+    assert len(sources) > 500
+    for source in sources:
+        header = (source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc").read_bytes()
+        assert header[:4] == importlib.util.MAGIC_NUMBER, source
+        assert int.from_bytes(header[4:8], "little") == PYC_UNCHECKED_HASH, source
+    assert all(p.name.endswith(".cpython-313.pyc") for p in bundle.rglob("*.pyc"))
+    pyc = bundle / "archiver" / "handlers" / "__pycache__" / "archive.cpython-313.pyc"
+    code = marshal.loads(pyc.read_bytes()[16:])
+    assert code.co_filename == "/var/task/archiver/handlers/archive.py"  # what tracebacks name
 
 
 def test_native_code_is_for_lambda_arm64_python_3_13(bundle: Path) -> None:
@@ -67,10 +87,36 @@ def test_native_code_is_for_lambda_arm64_python_3_13(bundle: Path) -> None:
     assert list(bundle.glob("pyarrow/lib.cpython-313-aarch64-linux-gnu.so"))
 
 
-def test_what_the_runtime_provides_is_not_bundled(bundle: Path) -> None:
-    for module, dist in RUNTIME_PROVIDED.items():
-        assert not (bundle / module).exists() and not (bundle / f"{module}.py").exists()
-        assert not list(bundle.glob(f"{dist}-*.dist-info")), dist
+def _pins() -> dict[str, str]:
+    lines = [line.split("#")[0].strip() for line in REQUIREMENTS.read_text().splitlines()]
+    return dict(line.split("==") for line in lines if "==" in line)
+
+
+def test_the_pinned_sdk_is_bundled_not_the_runtimes(bundle: Path) -> None:
+    """The runtime's boto3/botocore lag the service: the asset brings the pinned ones, with
+    the packages they need (a copy of the runtime's would mix versions)."""
+    pins = _pins()
+    for dist in ("boto3", "botocore"):
+        assert (bundle / dist / "__init__.py").is_file(), dist
+        assert list(bundle.glob(f"{dist}-{pins[dist]}.dist-info")), f"{dist} {pins[dist]}"
+    for module in ("s3transfer", "jmespath", "urllib3", "dateutil"):
+        assert (bundle / module / "__init__.py").is_file(), module
+    assert (bundle / "six.py").is_file()
+
+
+def test_the_bundled_botocore_declares_every_member_a_column_is_read_from(bundle: Path) -> None:
+    loader = botocore.loaders.Loader(
+        extra_search_paths=[str(bundle / "botocore" / "data")], include_default_search_paths=False
+    )
+    model = ServiceModel(loader.load_service_model(SERVICE, "service-2"), service_name=SERVICE)
+    assert missing_members(model) == []
+
+
+def test_no_xray_sdk_in_the_asset(bundle: Path) -> None:
+    """Lambda's active tracing needs no SDK in the function; Powertools Tracer needed the
+    X-Ray SDK (maintenance mode, end of support 2027-02-25)."""
+    assert not list(bundle.glob("aws_xray_sdk*"))
+    assert "[tracer" not in REQUIREMENTS.read_text() and ",tracer" not in REQUIREMENTS.read_text()
 
 
 def test_asset_hash_follows_the_package_and_the_requirements(tmp_path: Path) -> None:

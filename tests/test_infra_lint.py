@@ -27,7 +27,7 @@ from aws_cdk.assertions import Template  # isort: skip
 from infra.stack import IvsStageArchiveStack  # isort: skip
 
 ROOT = Path(__file__).resolve().parent.parent
-# Where IVS Real-Time runs (DESIGN.md).
+# Where IVS Real-Time runs (docs/design.md).
 REGIONS = (
     "us-east-1",
     "us-west-2",

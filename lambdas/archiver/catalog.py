@@ -1,7 +1,7 @@
 """The Iceberg catalog the tables live in: Glue in AWS, pyiceberg's SQL catalog (SQLite) locally.
 
 `ICEBERG_CATALOG` is `glue`, or `sqlite:///<folder>/catalog.db` for a local archive, whose table
-files then live under that folder (DESIGN.md, "Local, embedded mode").
+files then live under that folder (docs/design.md, "Local, embedded mode").
 """
 
 from __future__ import annotations

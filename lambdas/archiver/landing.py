@@ -1,4 +1,4 @@
-"""The landing objects (DESIGN.md, "S3 layout"), wherever they are kept: an S3 bucket in AWS, a
+"""The landing objects (docs/design.md, "S3 layout"), wherever they are kept: an S3 bucket in AWS, a
 folder for a local archive. Erasure rewrites them; the migration of an earlier deployment lists
 them. (The archive worker writes them itself, through `archiver.writer`.)
 """

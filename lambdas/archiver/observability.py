@@ -1,4 +1,5 @@
-"""Powertools Logger, Metrics and Tracer.
+"""Powertools Logger and Metrics. Traces come from Lambda's active tracing (set by infra/), which
+needs no SDK in the function.
 
 The service name and metric namespace are fixed here, not read from the environment when this
 module happens to be imported: the stack's alarms and dashboard (infra/) import them from here.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
@@ -40,7 +41,6 @@ class _EMF(AmazonCloudWatchEMFProvider):
 
 
 metrics = Metrics(provider=_EMF(namespace=NAMESPACE, service=SERVICE))
-tracer = Tracer(service=SERVICE)
 
 
 class ApiCallMetrics:

@@ -1,22 +1,25 @@
 """IVS API records (as boto3 parses them) -> table rows, column by column from the schema.
 
-A column's value comes from the API member of the same name in camelCase
-(`recording_s3_bucket_name` <- `recordingS3BucketName`); the few that differ are named below.
+Where every column comes from is said once, here, as an `ApiSource` per `ivs-realtime` shape: a
+column is either given by the archiver (keys, counts, times) or read from the shape's member of
+the same name in camelCase (`recording_s3_bucket_name` <- `recordingS3BucketName`), the few
+renamed members excepted. Rows are built from these sources, and at cold start
+`archiver.apimodel` checks that the loaded botocore model declares every member they name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
-from archiver.schema import PARTICIPANT_EVENTS, PARTICIPANTS, STAGE_SESSIONS, Table
+from archiver.schema import PARTICIPANT_EVENTS, PARTICIPANTS, STAGE_SESSIONS, TOKEN
 
 Row = dict[str, Any]
 ApiRecord = Mapping[str, Any]
-
-# Event columns whose API member is not the camelCase of the column name.
-_EVENT_MEMBERS = {"event_name": "name"}
+_NOTHING: ApiRecord = MappingProxyType({})
 
 
 def camel(column: str) -> str:
@@ -24,16 +27,109 @@ def camel(column: str) -> str:
     return head + "".join(part.capitalize() for part in rest)
 
 
+@dataclass(frozen=True)
+class ApiSource:
+    """The fields of a row (or of a struct column), in order, and where each comes from: the
+    archiver (`given`) or a member of the API shape `shape` (`members`, field -> member). A
+    member holding a structure is read through the source of that structure (`nested`)."""
+
+    shape: str
+    fields: tuple[str, ...]
+    given: frozenset[str]
+    members: Mapping[str, str]
+    nested: Mapping[str, ApiSource] = field(default_factory=dict)
+
+    def row(self, record: ApiRecord, given: ApiRecord = _NOTHING) -> Row:
+        """A field the archiver gives must be in `given` (KeyError otherwise, never a null)."""
+        out: Row = {}
+        for name in self.fields:
+            if name in self.given:
+                out[name] = given[name]
+                continue
+            value = record.get(self.members[name])
+            nested = self.nested.get(name)
+            out[name] = nested.row(value) if nested is not None and value is not None else value
+        return out
+
+
+def api_source(
+    shape: str,
+    fields: Iterable[str],
+    *,
+    given: Iterable[str] = (),
+    renamed: Mapping[str, str] | None = None,
+    nested: Mapping[str, ApiSource] | None = None,
+) -> ApiSource:
+    fields, given, renamed = tuple(fields), frozenset(given), dict(renamed or {})
+    unknown = (given | set(renamed) | set(nested or {})) - set(fields)
+    if unknown or given & set(renamed):
+        raise ValueError(f"{shape}: no such field, or given and renamed: {sorted(unknown)}")
+    members = {f: renamed.get(f, camel(f)) for f in fields if f not in given}
+    return ApiSource(shape, fields, given, members, dict(nested or {}))
+
+
+# The exchanged participant tokens of TOKEN_EXCHANGED events (the `previous_token` and
+# `new_token` struct columns).
+TOKEN_SOURCE = api_source("ExchangedParticipantToken", TOKEN.arrow.names)  # type: ignore[attr-defined]
+
+SESSION_SOURCE = api_source(
+    "StageSession",
+    STAGE_SESSIONS.column_names,
+    given=(
+        "stage_arn",
+        "stage_id",
+        "stage_name",
+        "participant_count",
+        "event_count",
+        "archived_at",
+    ),
+)
+
+# GetParticipant's `Participant`, or with participant details off ListParticipants' summary,
+# which lacks these members (the columns are then null; schema.py says "GetParticipant only").
+DETAILS_ONLY = frozenset(
+    {
+        "attributes",
+        "recording_s3_bucket_name",
+        "recording_s3_prefix",
+        "protocol",
+        "os_name",
+        "os_version",
+        "browser_name",
+        "browser_version",
+        "sdk_version",
+        "isp_name",
+    }
+)
+_PARTICIPANT_GIVEN = ("stage_arn", "session_id", "event_count")
+PARTICIPANT_SOURCE = api_source("Participant", PARTICIPANTS.column_names, given=_PARTICIPANT_GIVEN)
+PARTICIPANT_SUMMARY_SOURCE = api_source(
+    "ParticipantSummary",
+    [c for c in PARTICIPANTS.column_names if c not in DETAILS_ONLY],
+    given=_PARTICIPANT_GIVEN,
+)
+
+EVENT_SOURCE = api_source(
+    "Event",
+    PARTICIPANT_EVENTS.column_names,
+    given=("stage_arn", "session_id", "participant_id", "user_id", "event_seq"),
+    renamed={"event_name": "name"},
+    nested={"previous_token": TOKEN_SOURCE, "new_token": TOKEN_SOURCE},
+)
+
+# Every API member a column is read from, by shape: what the cold-start check verifies.
+SOURCES = (
+    SESSION_SOURCE,
+    PARTICIPANT_SOURCE,
+    PARTICIPANT_SUMMARY_SOURCE,
+    EVENT_SOURCE,
+    TOKEN_SOURCE,
+)
+
+
 def stage_id(stage_arn: str) -> str:
     """The last segment of a stage ARN: `arn:aws:ivs:...:stage/AbCd` -> `AbCd`."""
     return stage_arn.rsplit("/", 1)[-1]
-
-
-def _from_api(table: Table, record: ApiRecord, given: Row, renamed: Mapping[str, str]) -> Row:
-    return {
-        c.name: given[c.name] if c.name in given else record.get(renamed.get(c.name, camel(c.name)))
-        for c in table.columns
-    }
 
 
 def session_row(
@@ -53,25 +149,15 @@ def session_row(
         "event_count": event_count,
         "archived_at": archived_at,
     }
-    return _from_api(STAGE_SESSIONS, session, given, {})
+    return SESSION_SOURCE.row(session, given)
 
 
 def participant_row(
     stage_arn: str, session_id: str, participant: ApiRecord, *, event_count: int
 ) -> Row:
+    """From a `Participant` or, with participant details off, a `ParticipantSummary`."""
     given: Row = {"stage_arn": stage_arn, "session_id": session_id, "event_count": event_count}
-    return _from_api(PARTICIPANTS, participant, given, {})
-
-
-def _token(token: ApiRecord | None) -> Row | None:
-    if token is None:
-        return None
-    return {
-        "capabilities": token.get("capabilities"),
-        "attributes": token.get("attributes"),
-        "user_id": token.get("userId"),
-        "expiration_time": token.get("expirationTime"),
-    }
+    return PARTICIPANT_SOURCE.row(participant, given)
 
 
 def event_rows(
@@ -81,16 +167,10 @@ def event_rows(
     user_id: str | None,
     events: Iterable[ApiRecord],
 ) -> list[Row]:
-    rows = []
-    for seq, event in enumerate(events):
-        given: Row = {
-            "stage_arn": stage_arn,
-            "session_id": session_id,
-            "participant_id": participant_id,
-            "user_id": user_id,
-            "event_seq": seq,
-            "previous_token": _token(event.get("previousToken")),
-            "new_token": _token(event.get("newToken")),
-        }
-        rows.append(_from_api(PARTICIPANT_EVENTS, event, given, _EVENT_MEMBERS))
-    return rows
+    given: Row = {
+        "stage_arn": stage_arn,
+        "session_id": session_id,
+        "participant_id": participant_id,
+        "user_id": user_id,
+    }
+    return [EVENT_SOURCE.row(event, given | {"event_seq": seq}) for seq, event in enumerate(events)]

@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3
 
-from archiver import clock
+from archiver import apimodel, clock
 from archiver.discovery import Discovery
 from archiver.discovery_state import DiscoveryState
 from archiver.invocation import Invocation, Shared
@@ -103,5 +103,7 @@ class Runtime:
 @cache
 def runtime() -> Runtime:
     """Built on the first invocation of a container; invalid settings fail it with a message
-    naming the environment variable."""
+    naming the environment variable, and a botocore model that lacks an API member a column is
+    read from fails it naming the members (`archiver.apimodel`)."""
+    apimodel.check()
     return Runtime(Settings.from_env())

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from archiver.archiving import Outcome, Report, SessionArchive
 from archiver.invocation import Invocation
 from archiver.messages import InvalidInput, SessionMessage, parse_session_message
-from archiver.observability import logger, metrics, tracer
+from archiver.observability import logger, metrics
 from archiver.runtime import runtime
 
 processor = AsyncBatchProcessor(event_type=EventType.SQS)
@@ -65,7 +65,6 @@ def _record_metrics(report: Report) -> None:
 
 
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     rt = runtime()

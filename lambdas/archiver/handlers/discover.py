@@ -9,12 +9,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from archiver.messages import InvalidInput, parse_discover_event
-from archiver.observability import logger, metrics, tracer
+from archiver.observability import logger, metrics
 from archiver.runtime import runtime
 
 
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     rt = runtime()
