@@ -94,6 +94,12 @@ class Discovery:
             ):
                 try:
                     self._scheduled(result)
+                    self.state.record_run(
+                        self.now,
+                        listed=result.stages_listed,
+                        checked=result.stages_checked,
+                        enqueued=len(result.enqueued),
+                    )
                 finally:
                     self.state.release_lease(self.owner)
             else:

@@ -7,6 +7,8 @@ Items (pk, sk):
   and, while one is under way, its cursor (the last stage ARN it listed) and when it began.
 - ("DISCOVERY", "LEASE"): the run that holds discovery: one at a time, without reserved
   concurrency (which a new account's Lambda quota refuses).
+- ("DISCOVERY", "LAST_RUN"): when the last scheduled run ended, and what it did (for the
+  operator's `ivs-archive status`).
 - ("HINTS", "<arn>"): a stage named by an IVS event while another run held the lease; the next
   run (or the holder, between stages) lists that stage first.
 """
@@ -83,6 +85,18 @@ class DiscoveryState:
 
     def complete_reconcile(self, started: datetime) -> None:
         self.table.put_item(Item={"pk": "DISCOVERY", "sk": "RECONCILE", "at": iso(started)})
+
+    def record_run(self, at: datetime, *, listed: int, checked: int, enqueued: int) -> None:
+        self.table.put_item(
+            Item={
+                "pk": "DISCOVERY",
+                "sk": "LAST_RUN",
+                "at": iso(at),
+                "stagesListed": listed,
+                "stagesChecked": checked,
+                "enqueued": enqueued,
+            }
+        )
 
     # --- the lease ----------------------------------------------------------------------------
     def take_lease(self, owner: str, now: datetime, until: datetime) -> bool:
