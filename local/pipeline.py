@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -26,6 +27,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from archiver.catalog import sqlite_uri
 from archiver.schema import TABLES
 from archiver.settings import Settings
 from local.simulator import Simulator
@@ -89,6 +91,8 @@ class Options:
     quiet: bool = True  # Powertools logs at WARNING and no metric output
     participant_order: str = "participantId"  # the simulator's ListParticipants order
     batch_size: int = BATCH_SIZE  # messages per archive invocation
+    # Where the query tables' catalog (catalog.db) and files go; None: a temporary folder.
+    tables_dir: Path | None = None
 
     @property
     def archiver_budget(self) -> float:
@@ -123,10 +127,13 @@ class EmbeddedPipeline:
         self.ledger_table = f"{NAME}-ledger-{suffix}"
         self._queue_name = f"{NAME}-work-{suffix}"
         self._env: Any = None
+        self.tables_dir: Path | None = None
+        self._temporary_tables: Path | None = None
         self._started = 0.0
 
     # --- lifecycle ----------------------------------------------------------------------------
     def __enter__(self) -> EmbeddedPipeline:
+        self._open_tables()
         self.simulator.start()
         self.moto.start()
         self.moto_url = self.moto.url
@@ -160,6 +167,24 @@ class EmbeddedPipeline:
         self._env.__exit__(None, None, None)
         self.moto.stop()
         self.simulator.stop()
+        if self._temporary_tables is not None:
+            shutil.rmtree(self._temporary_tables, ignore_errors=True)
+
+    def _tables(self) -> Path:
+        if self.tables_dir is None:
+            raise RuntimeError("the pipeline is not running")
+        return self.tables_dir
+
+    def _open_tables(self) -> None:
+        """The query tables, new and empty, in a local SQL catalog (Glue in AWS)."""
+        from local.tables import open_tables, reset
+
+        self._temporary_tables = None
+        if self.options.tables_dir is None:
+            self._temporary_tables = Path(tempfile.mkdtemp(prefix="ivs-archive-tables-"))
+        self.tables_dir = self.options.tables_dir or self._temporary_tables
+        reset(self._tables(), self.options.prefix)
+        open_tables(self._tables(), prefix=self.options.prefix)
 
     def _aws_environment(self) -> dict[str, str]:
         env = {
@@ -221,6 +246,7 @@ class EmbeddedPipeline:
             "MIN_REMAINING_MS": str(o.min_remaining_ms),
             "LOOKBACK_DAYS": str(self.lookback_days),
             "STAGE_ALLOW_LIST": ",".join(o.stage_allow_list),
+            "ICEBERG_CATALOG": sqlite_uri(self._tables()),
         }
 
     # --- running ------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ def main(args: argparse.Namespace) -> int:
         seed=args.seed,
         participant_details=args.participant_details,
         quiet=args.lambda_logs is None,
+        tables_dir=args.out,
     )
     try:
         with (

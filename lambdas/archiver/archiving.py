@@ -29,6 +29,7 @@ from enum import StrEnum
 from itertools import islice
 
 from archiver import clock
+from archiver.commit import LandedSession
 from archiver.fetching import Calls, Fetch
 from archiver.invocation import Invocation
 from archiver.ivs import ApiRecord, SessionNotFound, is_ended
@@ -151,7 +152,7 @@ class SessionArchive:
             self.inv.continue_later(self.message, self.owner)
             self.report.outcome = Outcome.CONTINUED
             return self.report
-        self._finish(record, len(participants))
+        self._finish(record, len(participants), size)
         return self.report
 
     @staticmethod
@@ -286,7 +287,7 @@ class SessionArchive:
         self.report.participants += participants
         self.report.events += events
 
-    def _finish(self, record: SessionRecord, participants: int) -> None:
+    def _finish(self, record: SessionRecord, participants: int, chunk_size: int) -> None:
         ledger = self.shared.ledger
         done = ledger.get(self.arn, self.session_id)
         assert done is not None  # we hold its lease
@@ -305,13 +306,13 @@ class SessionArchive:
             event_count=done.event_count,
             archived_at=archived_at,
         )
+        keys = self._keys(session)
         put_parquet(
-            self.shared.s3,
-            self.shared.settings.bucket,
-            self._keys(session).session(),
-            STAGE_SESSIONS,
-            [row],
+            self.shared.s3, self.shared.settings.bucket, keys.session(), STAGE_SESSIONS, [row]
         )
+        # The session goes into the query tables, whole, and is ARCHIVED once it is there.
+        chunks = -(-participants // chunk_size)  # ceil
+        self.inv.group_commit.commit(LandedSession(keys, chunks))
         ledger.finish(
             self.arn,
             self.session_id,

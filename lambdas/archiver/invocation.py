@@ -13,15 +13,20 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from archiver.admission import Admission
+from archiver.commit import LandedSession, commit_sessions
 from archiver.fetching import Fetcher
+from archiver.group_commit import GroupCommit
 from archiver.ivs import PAGE_SIZE, IvsClient
 from archiver.ledger import Ledger
 from archiver.messages import SessionMessage
 from archiver.settings import Settings, chunk_limit
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
 
 # Chunks written at once (each session's own chunks stay in order).
 WRITERS = 4
@@ -39,6 +44,24 @@ class Shared:
     fetcher: Fetcher
     writer: ThreadPoolExecutor  # chunks' objects
     side: ThreadPoolExecutor  # the calls beside the participants': GetStageSession, GetStage
+    _catalog: Catalog | None = field(default=None, init=False)
+
+    def catalog(self) -> Catalog:
+        """The query tables' catalog, opened on the first commit (pyiceberg loads then: it is
+        not part of a cold start)."""
+        if self._catalog is None:
+            from archiver.catalog import open_catalog
+
+            self._catalog = open_catalog(self.settings.iceberg_catalog)
+        return self._catalog
+
+    def commit(self, sessions: list[LandedSession]) -> None:
+        """Add the sessions' landing rows to the query tables (exactly once)."""
+        commit_sessions(self.catalog(), self.settings.database_name, sessions, self._read)
+
+    def _read(self, key: str) -> bytes:
+        body: bytes = self.s3.get_object(Bucket=self.settings.bucket, Key=key)["Body"].read()
+        return body
 
     @classmethod
     def create(
@@ -75,6 +98,7 @@ class Invocation:
         # Participants whose calls a session keeps in flight: enough to keep both pools busy.
         self.window = 4 * settings.api_threads
         self.turn = threading.Lock()
+        self.group_commit = GroupCommit(shared.commit)
         self._sessions_started = 0
         self._names: dict[str, Future[str | None]] = {}
         self._lock = threading.Lock()

@@ -1,0 +1,61 @@
+"""The sessions a worker has landed, committed into the query tables several at a time.
+
+A session whose landing objects are complete waits for its commit. If no commit is under way,
+its thread makes one, for itself and for every session that lands meanwhile, round after round,
+until none is waiting; a session that lands during a commit joins the next round. So a worker
+with one session commits at once, and a busy one makes one commit per table per round, not per
+session (fewer snapshots, fewer conflicts with the other workers). The commit itself is
+archiver.commit.commit_sessions: exactly once per session and table, whoever retries.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+
+from archiver.commit import LandedSession
+
+CommitMany = Callable[[list[LandedSession]], object]
+
+
+class GroupCommit:
+    def __init__(self, commit: CommitMany) -> None:
+        self._commit = commit
+        self._waiting: list[tuple[LandedSession, Future[None]]] = []
+        self._leading = False
+        self._lock = threading.Lock()
+
+    def commit(self, session: LandedSession) -> None:
+        """Return once `session` is in the tables; raise what its commit raised."""
+        done: Future[None] = Future()
+        with self._lock:
+            self._waiting.append((session, done))
+            lead = not self._leading
+            self._leading = True
+        if lead:
+            self._lead()
+        done.result()
+
+    def _lead(self) -> None:
+        while True:
+            with self._lock:
+                round_, self._waiting = self._waiting, []
+                if not round_:
+                    self._leading = False
+                    return
+            try:
+                self._commit([session for session, _ in round_])
+            except Exception as exc:
+                for _, done in round_:
+                    done.set_exception(exc)
+            except BaseException as exc:  # the worker is going down: nobody waits for ever
+                with self._lock:
+                    round_ += self._waiting
+                    self._waiting, self._leading = [], False
+                for _, done in round_:
+                    done.set_exception(exc)
+                raise
+            else:
+                for _, done in round_:
+                    done.set_result(None)
