@@ -32,6 +32,7 @@ from archiver.runtime import runtime
 from local.generator import generate_scenario
 from local.pipeline import EmbeddedPipeline, LambdaContext, Options
 from tests.archive_helpers import (
+    assert_tables_equal_landing,
     ended_sessions,
     events_by_key,
     expected_events,
@@ -95,15 +96,22 @@ def _crash_at(owner: Any, method: str, nth: int, fired: Counter[str]) -> None:
     setattr(owner, method, wrapper)
 
 
-CRASH_POINTS = ("list_participant_events", "get_participant", "put_object", "chunk_done", "finish")
+CRASH_POINTS = (
+    "list_participant_events",
+    "get_participant",
+    "put_object",
+    "chunk_done",
+    "commit_table",
+    "finish",
+)
 
 
 def _kill_workers_at_random_points(
     rng: random.Random, points: tuple[str, ...] = CRASH_POINTS
 ) -> Counter[str]:
     """One crash in each place a worker can die: mid-call to IVS (in a pool thread), mid-write
-    to S3 (on the writer thread), between a chunk's objects and its checkpoint, and after the
-    session row but before ARCHIVED."""
+    to S3 (on the writer thread), between a chunk's objects and its checkpoint, between the
+    commits of two query tables, and after the commit but before ARCHIVED."""
     rt = runtime()
     fired: Counter[str] = Counter()
     owners = {
@@ -111,6 +119,8 @@ def _kill_workers_at_random_points(
         "get_participant": (rt.ivs, (5, 30)),
         "put_object": (rt.s3, (2, 12)),
         "chunk_done": (rt.ledger, (2, 8)),
+        # The query tables' catalog: its nth table commit (three per group of sessions).
+        "commit_table": (rt.shared.catalog(), (2, 5)),
         "finish": (rt.ledger, (1, 3)),
     }
     for point in points:
@@ -189,6 +199,9 @@ def _assert_identical(
     assert events == {k: v for k, v in expected_events(scenario).items() if k[1] not in expired}
     archived = keyed(read_table(out, "stage_sessions"), "session_id")
     assert set(archived) == {(sid,) for sid in sessions - expired}
+    # The query tables: each archived session once, whole, equal to its landing objects.
+    assert pipeline.tables_dir is not None
+    assert_tables_equal_landing(pipeline.tables_dir, out)
     assert pipeline.dead_letters() == []
 
 
@@ -199,8 +212,8 @@ def _assert_identical(
         (0.05, 1, CRASH_POINTS),
         (0.2, 1, CRASH_POINTS),
         # A crash takes its whole batch down: every message comes back, one receive nearer the
-        # dead-letter queue (5), so a batch of 10 meets two crashes here, not five.
-        (0.05, 10, ("put_object", "finish")),
+        # dead-letter queue (5), so a batch of 10 meets three crashes here, not six.
+        (0.05, 10, ("put_object", "commit_table", "finish")),
     ],
 )
 def test_everything_at_once_ends_identical_to_a_fault_free_run(
@@ -233,7 +246,9 @@ def test_everything_at_once_ends_identical_to_a_fault_free_run(
         _assert_identical(pipeline, scenario, reference, tmp_path, {expired["sessionId"]})
     print(f"fault rate {fault_rate}, batch {batch}: {crashes} crashes, {throttled} throttled")
     assert sum(fired.values()) == len(points)  # every crash point was reached
-    assert crashes >= (3 if len(points) == 5 else 1)  # (two in one invocation kill it once)
+    assert crashes >= (
+        3 if len(points) == len(CRASH_POINTS) else 1
+    )  # (two in one invocation kill it once)
     assert stats["faults_injected"] > 0
     assert throttled > 0
 
@@ -263,6 +278,9 @@ def test_duplicate_deliveries_processed_at_the_same_time_archive_once(
             worker.join()
         [item] = pipeline.ledger_sessions()
         objects = _objects(pipeline)
+        pipeline.mirror(tmp_path)
+        assert pipeline.tables_dir is not None
+        assert_tables_equal_landing(pipeline.tables_dir, tmp_path)  # committed once
     assert sorted(outcomes) == sorted([Outcome.ARCHIVED, Outcome.SKIPPED, Outcome.SKIPPED])
     assert item["status"] == "ARCHIVED" and int(item["attempts"]) == 1
     assert objects == _session_keys(reference, session["sessionId"])
