@@ -23,7 +23,7 @@ from constructs import Construct
 
 from archiver.observability import NAMESPACE as METRICS_NAMESPACE
 from archiver.observability import SERVICE as SERVICE_NAME
-from archiver.runtime import MAX_BATCH
+from archiver.runtime import BATCH_WINDOW_S, MAX_BATCH
 from archiver.schema import TABLES
 from infra.bundling import lambda_code
 from infra.config import ArchiveConfig
@@ -152,6 +152,7 @@ class Archiver(Construct):
                 self.queue,
                 # A worker archives its batch's sessions at once (lambdas/archiver/invocation.py).
                 batch_size=MAX_BATCH,
+                max_batching_window=Duration.seconds(BATCH_WINDOW_S),
                 report_batch_item_failures=True,
                 max_concurrency=config.archive_concurrency,
             )

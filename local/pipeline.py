@@ -14,30 +14,34 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 from botocore.exceptions import ClientError
 
 from archiver.catalog import sqlite_uri
+from archiver.runtime import BATCH_WINDOW_S, MAX_BATCH
 from archiver.schema import TABLES
 from archiver.settings import Settings
 from local.simulator import Simulator
 
+T = TypeVar("T")
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 NAME = "ivs-stage-archive"
 INVOCATION_MS = 900_000  # the Lambda maximum the archive function runs with
 MAX_RECEIVES = 5  # then SQS moves the message to the dead-letter queue
-BATCH_SIZE = 10  # messages per archive invocation, as the stack's SQS event source sends them
+# Messages per archive invocation, as the stack's SQS event source sends them.
+BATCH_SIZE = MAX_BATCH
 # The longest look-back the archiver's settings accept (LOOKBACK_DAYS).
 LOOKBACK_CAP: int = next(
     rule.le for rule in Settings.model_fields["lookback_days"].metadata if hasattr(rule, "le")
@@ -271,11 +275,15 @@ class EmbeddedPipeline:
         result: dict[str, Any] = discover.handler(event, context)
         return result
 
-    def archive_once(self, invocation_ms: int | None = None) -> dict[str, Any] | None:
+    def archive_once(
+        self, invocation_ms: int | None = None, window_s: float = 0.0
+    ) -> dict[str, Any] | None:
         """One archive invocation on the next message, as Lambda's event source would make
         it. None when no message is visible."""
         ms = invocation_ms if invocation_ms is not None else self.options.invocation_ms
-        response = archive_invocation(self.sqs, self.queue_url, ms, self.options.batch_size)
+        response = archive_invocation(
+            self.sqs, self.queue_url, ms, self.options.batch_size, window_s
+        )
         if response is not None:
             self.invocations["archive"] += 1
             if "errorMessage" in response:
@@ -291,16 +299,47 @@ class EmbeddedPipeline:
         )["Attributes"]
         return sum(int(v) for v in attributes.values())
 
-    def drain(self) -> None:
+    def drain(self, feeding: threading.Event | None = None) -> None:
         """Archive workers until the queue is empty (failed messages come back after their
-        visibility timeout, up to MAX_RECEIVES times, then go to the dead-letter queue)."""
-        while self.queue_depth():
-            if self.archive_once() is None:
-                time.sleep(0.2)
+        visibility timeout, up to MAX_RECEIVES times, then go to the dead-letter queue) and,
+        with `feeding`, until it is set: discovery queues sessions while workers archive."""
+        while self.queue_depth() or (feeding is not None and not feeding.is_set()):
+            # While sessions are being queued, batches are gathered over the event source's
+            # window; after, the backlog fills them at once.
+            fed = feeding is None or feeding.is_set()
+            if self.archive_once(window_s=0.0 if fed else BATCH_WINDOW_S) is None:
+                time.sleep(0.2 if fed else 0.05)
+
+    def alongside_discovery(self, discover: Callable[[], T]) -> T:
+        """`discover()` on a thread of its own while workers drain the queue, as discovery and
+        the archive function run side by side in AWS; what it returned."""
+        from archiver.runtime import runtime
+
+        runtime()  # one container's runtime for both, built before either starts
+        done = threading.Event()
+        result: list[T] = []
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                result.append(discover())
+            except BaseException as error:
+                failure.append(error)
+            finally:
+                done.set()
+
+        thread = threading.Thread(target=run, name="discover", daemon=True)
+        thread.start()
+        try:
+            self.drain(done)
+        finally:
+            thread.join()
+        if failure:
+            raise failure[0]
+        return result[0]
 
     def run(self) -> None:
-        self.discover()
-        self.drain()
+        self.alongside_discovery(self.discover)
 
     # --- results ------------------------------------------------------------------------------
     def ledger_sessions(self) -> list[dict[str, Any]]:
@@ -367,20 +406,38 @@ def _lookback_days(scenario: dict[str, Any]) -> int:
 
 
 def archive_invocation(
-    sqs: Any, queue_url: str, invocation_ms: int, batch_size: int = BATCH_SIZE
+    sqs: Any,
+    queue_url: str,
+    invocation_ms: int,
+    batch_size: int = BATCH_SIZE,
+    window_s: float = 0.0,
 ) -> dict[str, Any] | None:
     """One archive Lambda invocation on the next visible messages of `queue_url` (at most
-    `batch_size`), as the SQS event source makes it: the handler, then every message it did not
-    fail is deleted. None when no message is visible. The environment must hold the archiver's
-    settings."""
+    `batch_size`, gathered for up to `window_s` after the first), as the SQS event source makes
+    it: the handler, then every message it did not fail is deleted. None when no message is
+    visible. The environment must hold the archiver's settings."""
     from archiver.handlers import archive
 
-    received = sqs.receive_message(
-        QueueUrl=queue_url,
-        MaxNumberOfMessages=batch_size,
-        AttributeNames=["All"],
-        MessageAttributeNames=["All"],
-    ).get("Messages", [])
+    received: list[dict[str, Any]] = []
+    window_ends: float | None = None
+    while len(received) < batch_size:  # SQS answers at most 10 messages a call
+        more = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=min(10, batch_size - len(received)),
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        # The local queue's visibility timeout is short (a failed message comes back at once),
+        # so a long window can receive a message again: a batch holds each message once, with
+        # its latest receipt handle (the one that deletes it).
+        again = {m["MessageId"] for m in more}
+        received = [m for m in received if m["MessageId"] not in again] + more
+        if received and window_ends is None:
+            window_ends = time.monotonic() + window_s
+        if not more:
+            if window_ends is None or time.monotonic() >= window_ends:
+                break
+            time.sleep(0.05)  # the batching window: more messages may come
     if not received:
         return None
     records = [_sqs_record(m, queue_url) for m in received]

@@ -56,8 +56,7 @@ def main(args: argparse.Namespace) -> int:
             _lambda_output(args.lambda_logs),
         ):
             with Progress(pipeline, scenario):
-                not_queued = _discover(pipeline, scenario)
-                pipeline.drain()
+                not_queued = pipeline.alongside_discovery(lambda: _discover(pipeline, scenario))
             pipeline.mirror(args.out)
             for table in TABLES:  # an archive with no session yet is still an archive
                 (args.out / table).mkdir(parents=True, exist_ok=True)

@@ -497,7 +497,8 @@ def test_archive_workers_times_their_budget_stay_within_the_quota(
     props = mapping["Properties"]
     assert props["FunctionName"] == {"Ref": built.logical_id(archive)}
     # A batch's sessions are archived at once; the handler's thread pool holds a whole batch.
-    assert props["BatchSize"] == MAX_BATCH == 10
+    assert props["BatchSize"] == MAX_BATCH == 100
+    assert props["MaximumBatchingWindowInSeconds"] == 1  # SQS needs one past 10 messages
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     env = archive["Properties"]["Environment"]["Variables"]
     workers = props["ScalingConfig"]["MaximumConcurrency"]

@@ -20,8 +20,12 @@ from archiver.messages import InvalidInput
 from archiver.observability import ApiCallMetrics
 from archiver.settings import Settings
 
-# The most messages an SQS batch of the archive function holds (infra/archiver.py).
-MAX_BATCH = 10
+# The most messages an SQS batch of the archive function holds (infra/archiver.py): a worker
+# archives them all at once, so the end of a batch (its last writes and commit, and the next
+# invocation's start), when the worker's share of the quota idles, comes rarely.
+MAX_BATCH = 100
+# How long the event source gathers messages for a batch (SQS needs one past 10 messages).
+BATCH_WINDOW_S = 1
 
 
 @dataclass
