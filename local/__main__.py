@@ -218,6 +218,35 @@ def _parser() -> argparse.ArgumentParser:
         help="write what the Lambda functions print (JSON logs at INFO and up, CloudWatch EMF "
         "metrics) to this file; by default none of it is shown",
     )
+    run.add_argument(
+        "--live",
+        action="store_true",
+        help="replay the scenario as it happens: sessions end while the archiver runs, "
+        "discovery every 10 simulated minutes, IVS Stage Update events as they arrive; "
+        "--tps and --budget are then per simulated second",
+    )
+    run.add_argument(
+        "--speed",
+        metavar="X",
+        type=positive,
+        default=None,
+        help="with --live: simulated seconds per wall second (default 60)",
+    )
+    run.add_argument(
+        "--event-loss",
+        metavar="F",
+        type=fraction,
+        default=None,
+        help="with --live: share of IVS Stage Update events lost, from 0 to 1 (default 0.1)",
+    )
+    run.add_argument(
+        "--event-delay-s",
+        metavar="S",
+        type=non_negative,
+        default=None,
+        help="with --live: Stage Update events arrive up to this many simulated seconds late "
+        "(default 120)",
+    )
 
     query = commands.add_parser(
         "query",

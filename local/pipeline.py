@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 import sys
@@ -97,6 +98,19 @@ class Options:
     batch_size: int = BATCH_SIZE  # messages per archive invocation
     # Where the query tables' catalog (catalog.db) and files go; None: a temporary folder.
     tables_dir: Path | None = None
+    archive_concurrency: int = 1  # workers sharing the budget (each gets budget / this)
+    # The work queue's: short, so that a failed message is retried at once by the one local
+    # worker; as in AWS (6 invocations) when several workers take the queue at once.
+    visibility_timeout_s: int = 1
+    chunk_invocation_ms: int = INVOCATION_MS  # the invocation length chunks are sized to fit
+    # Replay the scenario's timeline in simulated time (local/simulator/live.py): `speed`
+    # simulated seconds per wall second from `start`; IVS events lost and late at these rates.
+    live: bool = False
+    speed: float = 1.0
+    start: datetime | None = None
+    event_loss: float = 0.0
+    event_delay_s: float = 0.0
+    wall_clock: Callable[[], float] = time.monotonic
 
     @property
     def archiver_budget(self) -> float:
@@ -117,6 +131,12 @@ class EmbeddedPipeline:
             fault_rate=self.options.fault_rate,
             seed=self.options.seed,
             participant_order=self.options.participant_order,
+            live=self.options.live,
+            speed=self.options.speed,
+            start=self.options.start,
+            event_loss=self.options.event_loss,
+            event_delay_s=self.options.event_delay_s,
+            wall_clock=self.options.wall_clock,
         )
         from local.moto_server import MotoServer  # here: a worker process need not load moto
 
@@ -147,6 +167,10 @@ class EmbeddedPipeline:
         self._env_settings = _environment(self._settings_environment())
         self._env_settings.__enter__()
         self._fresh_container()
+        if self.options.live:  # the whole pipeline lives in the simulated time
+            from archiver import clock
+
+            clock.use(self.simulator.now)
         self._started = time.monotonic()
         return self
 
@@ -164,8 +188,10 @@ class EmbeddedPipeline:
             handler.setStream(sys.__stdout__)  # the process's stdout, as in Lambda
 
     def __exit__(self, *exc: object) -> None:
-        from archiver import runtime
+        from archiver import clock, runtime
 
+        if self.options.live:
+            clock.use(None)
         runtime.runtime.cache_clear()
         self._env_settings.__exit__(None, None, None)
         self._env.__exit__(None, None, None)
@@ -232,7 +258,10 @@ class EmbeddedPipeline:
         self.queue_url = self.sqs.create_queue(
             QueueName=self._queue_name,
             # Short, so that a failed message is retried at once in the local loop.
-            Attributes={"VisibilityTimeout": "1", "RedrivePolicy": json.dumps(redrive)},
+            Attributes={
+                "VisibilityTimeout": str(self.options.visibility_timeout_s),
+                "RedrivePolicy": json.dumps(redrive),
+            },
         )["QueueUrl"]
 
     def _settings_environment(self) -> dict[str, str]:
@@ -244,7 +273,8 @@ class EmbeddedPipeline:
             "WORK_QUEUE_URL": self.queue_url,
             "DEAD_LETTER_QUEUE_URL": self.dlq_url,
             "API_TPS_BUDGET": str(o.archiver_budget),
-            "ARCHIVE_CONCURRENCY": "1",
+            "ARCHIVE_CONCURRENCY": str(o.archive_concurrency),
+            "INVOCATION_MS": str(o.chunk_invocation_ms),
             "PARTICIPANT_DETAILS": o.participant_details,
             "CHUNK_SIZE": str(o.chunk_size),
             "MIN_REMAINING_MS": str(o.min_remaining_ms),
@@ -390,7 +420,32 @@ class EmbeddedPipeline:
             "participants": sum(int(s.get("participantCount", 0)) for s in archived),
             "events": sum(int(s.get("eventCount", 0)) for s in archived),
             "elapsed_s": round(time.monotonic() - self._started, 3),
-        }
+        } | ({"lag_s": percentiles(lags(archived))} if self.options.live else {})
+
+
+def lags(archived: list[dict[str, Any]]) -> list[float]:
+    """Seconds from each archived session's end to ARCHIVED (simulated, when live)."""
+    return [
+        (_time(s["archivedAt"]) - _time(s["endTime"])).total_seconds()
+        for s in archived
+        if s.get("archivedAt") and s.get("endTime")
+    ]
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    """p50, p95 and max (nearest rank), rounded to 0.1."""
+    ordered = sorted(values)
+    if not ordered:
+        return {"p50": 0.0, "p95": 0.0, "max": 0.0}
+
+    def rank(q: float) -> float:
+        return round(ordered[max(0, math.ceil(q * len(ordered)) - 1)], 1)
+
+    return {"p50": rank(0.50), "p95": rank(0.95), "max": round(ordered[-1], 1)}
+
+
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _lookback_days(scenario: dict[str, Any]) -> int:

@@ -20,6 +20,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,9 +30,14 @@ from local import report
 from local.arguments import fail
 from local.pipeline import EmbeddedPipeline, Options
 from local.progress import Progress
+from local.replay import InProcessWorker, Replay
 from local.scenario import ScenarioError, load
 
 PROG = "python -m local run"
+# --live defaults: the issue's example speed; IVS events now and then missing, often late.
+LIVE_SPEED = 60.0
+LIVE_EVENT_LOSS = 0.1
+LIVE_EVENT_DELAY_S = 120.0
 DISCOVERY_ATTEMPTS = 3  # Lambda tries an asynchronous (scheduled) invocation up to 3 times
 
 
@@ -40,6 +46,12 @@ def main(args: argparse.Namespace) -> int:
         scenario = _scenario(args.scenario, args.seed)
     except ScenarioError as error:
         return fail(PROG, f"argument --scenario: {error}")
+    live_only = [
+        flag for flag in ("speed", "event_loss", "event_delay_s") if getattr(args, flag) is not None
+    ]
+    if live_only and not args.live:
+        names = ", ".join("--" + flag.replace("_", "-") for flag in live_only)
+        return fail(PROG, f"argument {names}: only with --live")
     options = Options(
         tps=args.tps,
         budget=args.budget,
@@ -50,13 +62,18 @@ def main(args: argparse.Namespace) -> int:
         quiet=args.lambda_logs is None,
         tables_dir=args.out,
     )
+    if args.live:
+        options = live_options(options, args)
     try:
         with (
             EmbeddedPipeline(scenario, options) as pipeline,
             _lambda_output(args.lambda_logs),
         ):
             with Progress(pipeline, scenario):
-                not_queued = pipeline.alongside_discovery(lambda: _discover(pipeline, scenario))
+                if args.live:
+                    not_queued = _replay(pipeline, scenario, options)
+                else:
+                    not_queued = pipeline.alongside_discovery(lambda: _discover(pipeline, scenario))
             pipeline.mirror(args.out)
             for table in TABLES:  # an archive with no session yet is still an archive
                 (args.out / table).mkdir(parents=True, exist_ok=True)
@@ -77,6 +94,33 @@ def main(args: argparse.Namespace) -> int:
         args.stats.parent.mkdir(parents=True, exist_ok=True)
         args.stats.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
     return 0 if all(f.kind in (report.ARCHIVED, report.ACTIVE) for f in fates) else 1
+
+
+def live_options(options: Options, args: argparse.Namespace) -> Options:
+    """A live replay at `--speed`: the quota, the budget and the Lambda timeouts are per
+    simulated second, so they scale with the speed in wall terms."""
+    speed = args.speed or LIVE_SPEED
+    budget = options.archiver_budget
+    return replace(
+        options,
+        live=True,
+        speed=speed,
+        tps=options.tps * speed,
+        budget=budget * speed,
+        invocation_ms=max(1, int(options.invocation_ms / speed)),
+        min_remaining_ms=int(options.min_remaining_ms / speed),
+        chunk_invocation_ms=max(1, int(options.chunk_invocation_ms / speed)),
+        event_loss=LIVE_EVENT_LOSS if args.event_loss is None else args.event_loss,
+        event_delay_s=LIVE_EVENT_DELAY_S if args.event_delay_s is None else args.event_delay_s,
+    )
+
+
+def _replay(pipeline: EmbeddedPipeline, scenario: dict[str, Any], options: Options) -> str:
+    """The scenario as it happens, an archive worker beside discovery, until every session
+    has ended and been archived."""
+    with InProcessWorker(pipeline):
+        Replay(pipeline, scenario, discover_invocation_ms=options.invocation_ms).run()
+    return ""
 
 
 def _scenario(path: Path | None, seed: int) -> dict[str, Any]:

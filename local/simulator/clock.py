@@ -60,6 +60,19 @@ class SimClock:
     def started(self) -> bool:
         return self._origin is not None
 
+    @property
+    def origin(self) -> float | None:
+        """The wall clock's reading at `begin()` (None before)."""
+        return self._origin
+
+    @classmethod
+    def joined(cls, start: datetime, speed: float, origin: float, wall: WallClock) -> SimClock:
+        """The same simulated time as a clock that began at wall reading `origin` (for
+        another process sharing a wall clock such as time.time)."""
+        clock = cls(start, speed, wall)
+        clock._origin = origin
+        return clock
+
     def elapsed_s(self) -> float:
         """Simulated seconds since `start`."""
         origin = self._origin

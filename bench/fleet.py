@@ -1,0 +1,302 @@
+"""`python -m bench fleet` (`make bench-fleet`): a busy day of an account through the whole
+pipeline, at a scaled quota.
+
+The day (bench/fleet_scenario.py: 100 stages, most sessions of 2 to 12 people, some of
+hundreds, one of thousands) runs against the IVS simulator and moto in this process, with the
+stack's default settings scaled by k = tps / 5: the quota and the budget k times the real 5 and
+4 calls a second per operation, the Lambda timeout (and every interval) k times shorter. The
+schedule fires discovery every 10 (simulated) minutes, and two archive workers (archiveConcurrency
+2, each with half the budget), each a process of its own like a Lambda container, take the
+queue as the SQS event source would.
+
+- backlog: every session has ended when the run starts; elapsed against the ideal, the busiest
+  operation's minimum calls at the budget.
+- live: the day is replayed as it happens (the simulator's live mode, speed k), IVS Stage Update
+  events delivered late or never; lag from each session's end to ARCHIVED, in simulated seconds.
+
+Prints a table and writes JSON (default bench/results/fleet-<mode>.json): sessions, archived,
+elapsed_s, ideal_s, ratio, calls and minimum_calls per operation, discovery_calls, lag_s
+(p50, p95, max), worker_seconds (real-equivalent seconds the archive workers ran, what Lambda
+bills), and what the day costs in Lambda.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import local  # noqa: F401  (puts the Lambda package on sys.path)
+from archiver.settings import chunk_limit
+from bench.fleet_scenario import fleet_scenario
+from local.pipeline import EmbeddedPipeline, Options, lags, percentiles
+from local.replay import Replay
+
+ROOT = Path(__file__).resolve().parent.parent
+DAY = datetime(2026, 11, 20, tzinfo=UTC)
+# The real thing, which the benchmark scales: IVS's quota, the stack's defaults.
+QUOTA = 5.0
+BUDGET = 4.0
+WORKERS = 2
+CHUNK = 500
+INVOCATION_S = 900.0
+MIN_REMAINING_S = 120.0
+SCHEDULE = timedelta(minutes=10)
+LAG_SLACK_S = 60.0
+# Lambda on arm64 (us-east-1 list prices), the archive function's 1,024 MB.
+GB_SECOND_USD = 0.0000133334
+REQUEST_USD = 0.20 / 1_000_000
+MEMORY_GB = 1.0
+ARCHIVE_OPERATIONS = (
+    "ListParticipantEvents",
+    "GetParticipant",
+    "ListParticipants",
+    "GetStageSession",
+)
+DISCOVERY_OPERATIONS = ("ListStages", "ListStageSessions")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m bench fleet",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--mode",
+        choices=("backlog", "live"),
+        default="backlog",
+        help="backlog: every session ended before the start; live: the day as it happens",
+    )
+    p.add_argument("--stages", type=int, default=100, help="stages of the account (default 100)")
+    p.add_argument(
+        "--sessions",
+        type=int,
+        default=1000,
+        help="sessions in the day, over all stages (default 1000)",
+    )
+    p.add_argument("--hours", type=float, default=24.0, help="length of the day (default 24)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the scenario (default 1)")
+    p.add_argument(
+        "--tps",
+        type=float,
+        default=None,
+        help="simulated quota per operation, calls a wall second: k = tps / 5 scales "
+        "everything (default 100 backlog, 300 live)",
+    )
+    p.add_argument("--latency-ms", type=float, default=20.0, help="mean IVS latency (default 20)")
+    p.add_argument(
+        "--event-loss",
+        type=float,
+        default=0.1,
+        help="live: share of IVS Stage Update events lost (default 0.1)",
+    )
+    p.add_argument(
+        "--event-delay-s",
+        type=float,
+        default=120.0,
+        help="live: most simulated seconds an event arrives late (default 120)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="JSON results (default bench/results/fleet-<mode>.json)",
+    )
+    return p
+
+
+def minimum_calls(scenario: dict[str, Any], chunk: int) -> tuple[dict[str, int], dict[str, int]]:
+    """The fewest archive calls for the day's ended sessions, per operation, and the busiest
+    operation's minimum per session (its own quota-bound time, times the budget)."""
+    total = dict.fromkeys(ARCHIVE_OPERATIONS, 0)
+    own: dict[str, int] = {}
+    for stage in scenario["stages"]:
+        for session in stage["sessions"]:
+            if not session.get("endTime"):
+                continue
+            people = session["participants"]
+            events = sum(max(1, math.ceil(len(p["events"]) / 100)) for p in people)
+            total["ListParticipantEvents"] += events
+            total["GetParticipant"] += len(people)
+            total["ListParticipants"] += max(1, math.ceil(len(people) / 100))
+            total["GetStageSession"] += max(1, math.ceil(len(people) / chunk))
+            own[session["sessionId"]] = max(events, len(people))
+    return total, own
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    tps = args.tps or (300.0 if args.mode == "live" else 100.0)
+    k = tps / QUOTA
+    live = args.mode == "live"
+    scenario = fleet_scenario(
+        stages=args.stages, sessions=args.sessions, seed=args.seed, day=DAY, hours=args.hours
+    )
+    worker_tps = BUDGET * k / WORKERS
+    invocation_ms, min_remaining_ms = int(INVOCATION_S * 1000 / k), int(MIN_REMAINING_S * 1000 / k)
+    chunk = min(
+        CHUNK,
+        chunk_limit(worker_tps, invocation_ms=invocation_ms, min_remaining_ms=min_remaining_ms),
+    )
+    minimum, own = minimum_calls(scenario, chunk)
+    options = Options(
+        tps=tps,
+        budget=BUDGET * k,
+        latency_ms=args.latency_ms,
+        archive_concurrency=WORKERS,
+        visibility_timeout_s=math.ceil(6 * INVOCATION_S / k),
+        invocation_ms=invocation_ms,
+        min_remaining_ms=min_remaining_ms,
+        chunk_invocation_ms=invocation_ms,
+        live=live,
+        speed=k,
+        start=DAY - timedelta(minutes=1) if live else None,
+        event_loss=args.event_loss if live else 0.0,
+        event_delay_s=args.event_delay_s if live else 0.0,
+        wall_clock=time.time,
+    )
+    with EmbeddedPipeline(scenario, options) as pipeline, tempfile.TemporaryDirectory() as tmp:
+        _warm(pipeline, scenario)
+        stop = Path(tmp) / "stop"
+        env = dict(os.environ) | {
+            "FLEET_INVOCATION_MS": str(invocation_ms),
+            "FLEET_WINDOW_S": str(1.0 / k),  # the event source's 1 s batching window
+        }
+        if live:
+            clock = pipeline.simulator.clock
+            env["FLEET_CLOCK"] = f"{clock.start.isoformat()},{clock.speed},{clock.origin}"
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "bench.fleet_worker", str(stop)],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(WORKERS)
+        ]
+        replay = Replay(pipeline, scenario, schedule=SCHEDULE, discover_invocation_ms=invocation_ms)
+        started = datetime.now(UTC)
+        finished = replay.run(deadline_s=4 * 3600)
+        stop.touch()
+        reports = [
+            json.loads((w.communicate()[0] or "{}").strip().splitlines()[-1]) for w in workers
+        ]
+        sessions = pipeline.ledger_sessions()
+        simulated = pipeline.simulator.stats()
+        events_delivered = replay.events_delivered
+    archived = [s for s in sessions if s["status"] == "ARCHIVED"]
+    ended = sum(1 for st in scenario["stages"] for s in st["sessions"] if s.get("endTime"))
+    calls = {op: n for op, n in simulated["api_calls"].items() if n}
+    last = max((datetime.fromisoformat(s["archivedAt"]) for s in archived), default=started)
+    elapsed = (last - started).total_seconds()
+    budget = BUDGET * k
+    ideal = max(n / budget for n in minimum.values())
+    discovery = sum(calls.get(op, 0) for op in DISCOVERY_OPERATIONS)
+    busy = sum(r.get("busy_s", 0.0) for r in reports)
+    invocations = sum(r.get("invocations", 0) for r in reports)
+    worker_seconds = busy * k  # real-equivalent: the quota and timeouts scale by k
+    result: dict[str, Any] = {
+        "mode": args.mode,
+        "finished": finished,
+        "stages": args.stages,
+        "sessions": ended,
+        "archived": len(archived),
+        "participants": sum(int(s.get("participantCount", 0)) for s in archived),
+        "events": sum(int(s.get("eventCount", 0)) for s in archived),
+        "scale": {"k": k, "tps": tps, "budget": budget, "workers": WORKERS, "chunk": chunk},
+        "elapsed_s": round(elapsed, 1),
+        "ideal_s": round(ideal, 1),
+        "ratio": round(elapsed / ideal, 3) if ideal else None,
+        "calls": calls,
+        "minimum_calls": minimum,
+        "throttled": simulated["throttled"],
+        "discovery_calls": discovery,
+        "discovery_share": round(discovery / sum(calls.values()), 4) if calls else 0.0,
+        "invocations": invocations,
+        "worker_seconds": round(worker_seconds, 1),
+        "lambda_usd": round(
+            worker_seconds * MEMORY_GB * GB_SECOND_USD + invocations * REQUEST_USD, 4
+        ),
+    }
+    if live:
+        result["lag_s"] = percentiles(lags(archived))
+        excess = [
+            (
+                datetime.fromisoformat(s["archivedAt"]) - datetime.fromisoformat(s["endTime"])
+            ).total_seconds()
+            - own.get(s["sk"].removeprefix("SESSION#"), 0) / BUDGET
+            for s in archived
+        ]
+        result["lag_over_own_s"] = percentiles(excess)
+        result["lag_goal_s"] = SCHEDULE.total_seconds() + LAG_SLACK_S
+        result["stage_events_delivered"] = events_delivered
+    return result
+
+
+def _warm(pipeline: EmbeddedPipeline, scenario: dict[str, Any]) -> None:
+    """The simulator indexes a session on first use: do it before the clock starts (IVS has no
+    such warm-up)."""
+    store = pipeline.simulator.store
+    for stage in scenario["stages"]:
+        for session in stage["sessions"]:
+            for person in session["participants"][:1]:
+                ids = (stage["arn"], session["sessionId"], person["participantId"])
+                store.events(*ids)
+                store.participant(*ids)
+
+
+def show(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"fleet benchmark, {result['mode']}", show_header=False)
+    scale, minimum = result["scale"], result["minimum_calls"]
+    archived = f"{result['archived']:,} of {result['sessions']:,}"
+    volume = f"{result['participants']:,} participants, {result['events']:,} events"
+    calls = [f"{op} {n:,} ({minimum.get(op, '-')})" for op, n in sorted(result["calls"].items())]
+    rows = [
+        ("sessions archived", f"{archived} ({volume})"),
+        (
+            "scale",
+            f"k = {scale['k']:g}: quota {scale['tps']:g}/s, budget {scale['budget']:g}/s, "
+            f"{scale['workers']} workers, chunks of {scale['chunk']}",
+        ),
+        ("elapsed / ideal", f"{result['elapsed_s']} s / {result['ideal_s']} s = {result['ratio']}"),
+        ("calls (minimum)", ", ".join(calls)),
+        ("discovery calls", f"{result['discovery_calls']:,} ({result['discovery_share']:.1%})"),
+        ("throttled", str(result["throttled"])),
+        (
+            "worker seconds",
+            f"{result['worker_seconds']:,.0f} s real-equivalent in {result['invocations']} "
+            f"invocations: ${result['lambda_usd']} of Lambda",
+        ),
+    ]
+    if "lag_s" in result:
+        lag, over = result["lag_s"], result["lag_over_own_s"]
+        rows.append(("lag (simulated s)", f"p50 {lag['p50']}, p95 {lag['p95']}, max {lag['max']}"))
+        rows.append(
+            ("lag - own archive time", f"p95 {over['p95']} (goal {result['lag_goal_s']:.0f})")
+        )
+    for name, value in rows:
+        table.add_row(name, value)
+    Console().print(table)
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    result = run(args)
+    show(result)
+    out = args.out or ROOT / "bench" / "results" / f"fleet-{args.mode}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+    return 0 if result["finished"] and result["archived"] == result["sessions"] else 1
