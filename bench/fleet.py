@@ -156,6 +156,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         invocation_ms=invocation_ms,
         min_remaining_ms=min_remaining_ms,
         chunk_invocation_ms=invocation_ms,
+        rate_share_ms=max(1, int(5000 / k)),
         live=live,
         speed=k,
         start=DAY - timedelta(minutes=1) if live else None,

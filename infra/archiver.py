@@ -39,6 +39,8 @@ MAX_RECEIVE_COUNT = 5
 # Stop between chunks and send a continuation when less than this is left of an invocation.
 MIN_REMAINING_MS = 120_000
 ARCHIVE_MEMORY_MB = 1024
+# How often archive workers running at once renew their share of the budget in the ledger.
+RATE_SHARE_MS = 5000
 DISCOVER_MEMORY_MB = 512
 
 # IVS actions per function; ListStages does not take a stage ARN (it is granted on "*").
@@ -179,6 +181,7 @@ class Archiver(Construct):
             "STAGE_ALLOW_LIST": ",".join(c.stage_allow_list),
             "MIN_REMAINING_MS": str(MIN_REMAINING_MS),
             "INVOCATION_MS": str(int(ARCHIVE_TIMEOUT.to_milliseconds())),
+            "RATE_SHARE_MS": str(RATE_SHARE_MS),
             "DATABASE_NAME": c.database_name,
             "ICEBERG_CATALOG": "glue",
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,

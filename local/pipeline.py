@@ -103,6 +103,7 @@ class Options:
     # worker; as in AWS (6 invocations) when several workers take the queue at once.
     visibility_timeout_s: int = 1
     chunk_invocation_ms: int = INVOCATION_MS  # the invocation length chunks are sized to fit
+    rate_share_ms: int = 5000  # how often workers running at once renew their budget share
     # Replay the scenario's timeline in simulated time (local/simulator/live.py): `speed`
     # simulated seconds per wall second from `start`; IVS events lost and late at these rates.
     live: bool = False
@@ -275,6 +276,7 @@ class EmbeddedPipeline:
             "API_TPS_BUDGET": str(o.archiver_budget),
             "ARCHIVE_CONCURRENCY": str(o.archive_concurrency),
             "INVOCATION_MS": str(o.chunk_invocation_ms),
+            "RATE_SHARE_MS": str(o.rate_share_ms),
             "PARTICIPANT_DETAILS": o.participant_details,
             "CHUNK_SIZE": str(o.chunk_size),
             "MIN_REMAINING_MS": str(o.min_remaining_ms),

@@ -37,7 +37,8 @@ class RateLimiter:
     """Evenly spaced permits at `rate` per second: no burst past the quota, no idle slot.
 
     Each caller reserves the next free slot under a lock and sleeps outside it, so many threads
-    can wait at once and are released one per 1/rate seconds.
+    can wait at once and are released one per 1/rate seconds. The rate can change while calls
+    wait (archiver.rate_share); at a rate of 0 they wait until it is raised.
     """
 
     def __init__(
@@ -48,14 +49,22 @@ class RateLimiter:
     ) -> None:
         if rate <= 0:
             raise ValueError(f"rate must be positive, got {rate}")
-        self.interval = 1.0 / rate
+        self.interval: float | None = 1.0 / rate
         self._clock = clock
         self._sleep = sleep
         self._next = 0.0
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
+
+    def set_rate(self, rate: float) -> None:
+        """From now on, `rate` permits a second (0: none until it is raised again)."""
+        with self._lock:
+            self.interval = 1.0 / rate if rate > 0 else None
+            self._lock.notify_all()
 
     def acquire(self) -> None:
         with self._lock:
+            while self.interval is None:
+                self._lock.wait()
             now = self._clock()
             slot = max(now, self._next)
             self._next = slot + self.interval
@@ -88,6 +97,11 @@ class IvsClient:
         events = self.client.meta.events
         events.register("before-send.ivs-realtime", self._before_send)
         events.register("response-received.ivs-realtime", self._response_received)
+
+    def set_rate(self, tps_per_operation: float) -> None:
+        """Every operation's limiter at this rate from now on (archiver.rate_share)."""
+        for limiter in self.limiters.values():
+            limiter.set_rate(tps_per_operation)
 
     def _before_send(self, event_name: str, **_: Any) -> None:
         self.limiters[event_name.rsplit(".", 1)[-1]].acquire()

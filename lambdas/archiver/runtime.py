@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Any
@@ -18,6 +19,7 @@ from archiver.ivs import IvsClient
 from archiver.ledger import Ledger
 from archiver.messages import InvalidInput
 from archiver.observability import ApiCallMetrics
+from archiver.rate_share import RateShare
 from archiver.settings import Settings
 
 # The most messages an SQS batch of the archive function holds (infra/archiver.py): a worker
@@ -70,6 +72,20 @@ class Runtime:
 
     def invocation(self, remaining_ms: Callable[[], int]) -> Invocation:
         return Invocation(self.shared, remaining_ms)
+
+    def rate_share(self, worker: str) -> AbstractContextManager[object]:
+        """While an archive invocation runs: its share of the budget among the workers running
+        at once (with a single worker, the budget is its own)."""
+        settings = self.settings
+        if settings.archive_concurrency == 1:
+            return nullcontext()
+        return RateShare(
+            settings.ledger_table,
+            worker,
+            budget=settings.api_tps_budget,
+            refresh_s=settings.rate_share_ms / 1000,
+            use=self.ivs.set_rate,
+        )
 
     @cached_property
     def session_pool(self) -> ThreadPoolExecutor:

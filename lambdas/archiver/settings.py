@@ -44,6 +44,7 @@ ENV_VARS: dict[str, str] = {
     "STAGE_ALLOW_LIST": "stage_allow_list",
     "MIN_REMAINING_MS": "min_remaining_ms",
     "INVOCATION_MS": "invocation_ms",
+    "RATE_SHARE_MS": "rate_share_ms",
     "DATABASE_NAME": "database_name",
     "ICEBERG_CATALOG": "iceberg_catalog",
 }
@@ -78,6 +79,9 @@ class Settings(BaseModel):
     min_remaining_ms: int = Field(default=120_000, ge=0)
     # The archive function's timeout, which chunks are sized to fit (chunk_limit).
     invocation_ms: int = Field(default=INVOCATION_MS, gt=0, le=INVOCATION_MS)
+    # How often archive workers running at once renew their share of the budget
+    # (archiver.rate_share).
+    rate_share_ms: int = Field(default=5000, gt=0)
     # The Glue database (the Iceberg namespace) of the query tables.
     database_name: str = Field(default="ivs_stage_archive", pattern=r"^[a-z][a-z0-9_]{0,62}$")
     # Where the query tables are committed: `glue`, or `sqlite:///<folder>/catalog.db` locally.

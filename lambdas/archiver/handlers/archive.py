@@ -98,9 +98,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
         _record_metrics(report)
 
     try:
-        return async_process_partial_response(
-            event=event, record_handler=archive_record, processor=processor, context=context
-        )
+        with rt.rate_share(context.aws_request_id):
+            return async_process_partial_response(
+                event=event, record_handler=archive_record, processor=processor, context=context
+            )
     finally:
         rt.archive_api_metrics.flush()
         if fatal:
