@@ -15,11 +15,11 @@ COLUMNS = [
     "session",
     "stage",
     "status",
-    "ended",
+    "ended (UTC)",
     "participants",
     "events",
     "attempts",
-    "last_error",
+    "last error",
 ]
 
 
@@ -34,6 +34,11 @@ def select(
     ]
     oldest = datetime.min.replace(tzinfo=UTC)
     return sorted(chosen, key=lambda s: (s.ended or oldest, s.session_id), reverse=True)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """A time for the table: UTC, shown without its zone (the column says it)."""
+    return None if moment is None else moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def _document(session: LedgerSession) -> dict[str, Any]:
@@ -69,11 +74,11 @@ def show(
             s.session_id,
             s.stage,
             s.status.value,
-            s.ended,
+            _utc(s.ended),
             s.participants,
             s.events,
             s.attempts,
-            s.last_error,
+            s.last_error or "",
         ]
         for s in chosen
     ]

@@ -161,10 +161,9 @@ class Smoke:
             ):
                 ids += page.get("NamedQueryIds", [])
             found: dict[str, str] = {}
-            for start in range(0, len(ids), 50):
-                batch = client.batch_get_named_query(NamedQueryIds=ids[start : start + 50])
-                for query in batch.get("NamedQueries", []):
-                    found[query["Name"]] = query["QueryString"]
+            for named_id in ids:
+                query = client.get_named_query(NamedQueryId=named_id)["NamedQuery"]
+                found[query["Name"]] = query["QueryString"]
         except (ClientError, BotoCoreError) as error:
             self.checks.append(Check("named queries", False, one_line(error)))
             return {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from archiver import clock
@@ -91,8 +91,8 @@ def gather(deployment: Deployment) -> Report:
 def _ago(moment: datetime | None, now: datetime) -> str:
     if moment is None:
         return "never"
-    when = moment.replace(microsecond=0).isoformat(sep=" ")
-    return f"{when} ({duration((now - moment).total_seconds())} ago)"
+    when = moment.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat(sep=" ")
+    return f"{when} UTC ({duration((now - moment).total_seconds())} ago)"
 
 
 def _document(deployment: Deployment, report: Report) -> dict[str, Any]:
