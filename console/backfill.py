@@ -21,7 +21,7 @@ from archiver.messages import SessionMessage
 from archiver.settings import Settings, SettingsError
 from console.deployment import DISCOVER_FUNCTION, LEDGER, WORK_QUEUE, Deployment
 from console.errors import ConsoleError, UsageError
-from console.output import Output
+from console.output import Output, when
 from console.progress import Progress
 
 SQS_BATCH = 10
@@ -189,7 +189,7 @@ def run(
 
     backfill = Backfill(deployment, archiver_settings(deployment), tps=tps, out=out)
     found = backfill.run(stages, since)
-    window = f" ended since {since.isoformat(sep=' ')}" if since else " ended"
+    window = f" ended since {when(since)}" if since else " ended"
     out.line(
         f"{found.stages:,} stage{'s' if found.stages != 1 else ''} listed: "
         f"{found.ended:,} session{'s' if found.ended != 1 else ''}{window} that IVS still has"

@@ -3,6 +3,7 @@ the landing objects still kept (archiver.erasure), after the operator confirms."
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -14,15 +15,24 @@ from console.output import Output
 from console.store import Store, in_aws, in_folder
 
 
+def ask(question: str) -> str:
+    """The operator's answer: the question on standard error (standard output may be JSON),
+    the answer from standard input ("" when it has none)."""
+    print(question, end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline()
+    if not answer.endswith("\n") or not sys.stdin.isatty():
+        print(file=sys.stderr)  # no terminal echoed the answer and its newline: end the line
+    return answer
+
+
 def _confirm(store: Store, user_id: str, ask: Callable[[str], str]) -> None:
     question = (
         f"Erase every row of user {user_id!r} from {store.where}? "
         "This rewrites data and cannot be undone [y/N] "
     )
-    try:
-        answer = ask(question)
-    except EOFError:
-        raise UsageError("not confirmed (no answer on standard input): pass --yes") from None
+    answer = ask(question)
+    if not answer:
+        raise UsageError("not confirmed (no answer on standard input): pass --yes")
     if answer.strip().lower() not in ("y", "yes"):
         raise ConsoleError("not confirmed: nothing was erased")
 
@@ -71,7 +81,7 @@ def run(
     user_id: str,
     directory: Path | None,
     yes: bool,
-    ask: Callable[[str], str] = input,
+    ask: Callable[[str], str] = ask,
 ) -> int:
     if not user_id.strip():
         raise UsageError("argument --user-id: the user id to erase is empty")

@@ -16,7 +16,7 @@ from rich.text import Text
 
 from local.render import Renderer, cell, duration
 
-__all__ = ["Output", "cell", "duration", "iso"]
+__all__ = ["Output", "cell", "duration", "iso", "when"]
 
 NATURAL_WIDTH = 100_000  # into a file or a pipe: lines are not wrapped
 
@@ -26,6 +26,11 @@ def iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def when(moment: datetime) -> str:
+    """A time for people: `2026-12-01 11:55:00 UTC`."""
+    return moment.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat(sep=" ") + " UTC"
 
 
 def _default(value: Any) -> Any:

@@ -179,9 +179,12 @@ def run(deployment: Deployment, out: Output, *, dry_run: bool) -> int:
         [[n, reason] for reason, n in result.reasons().most_common()],
     )
     out.table(
-        "sessions",
+        "messages",
         ["session", "stage", "reason"],
-        [[d.session_id, d.stage_arn, d.reason] for d in result.letters],
+        [
+            [d.session_id or "(not a session)", (d.stage_arn or "").rsplit("/", 1)[-1], d.reason]
+            for d in result.letters
+        ],
     )
     for failure in result.failed:
         out.line(f"not moved: {failure}")

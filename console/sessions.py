@@ -9,7 +9,7 @@ from typing import Any
 from archiver.ledger import Status
 from console.deployment import LEDGER, Deployment
 from console.ledger_view import LedgerSession, sessions
-from console.output import Output, iso
+from console.output import Output, iso, when
 
 COLUMNS = [
     "session",
@@ -83,7 +83,7 @@ def show(
         for s in chosen
     ]
     filters = [f"stage {stage}" if stage else "", status.value if status else ""]
-    filters.append(f"ended since {since.isoformat(sep=' ')}" if since else "")
+    filters.append(f"ended since {when(since)}" if since else "")
     title = "ledger sessions" + "".join(f", {f}" for f in filters if f)
     out.table(title, COLUMNS, rows)
     return 0

@@ -185,8 +185,9 @@ class Smoke:
         detail = "SUCCEEDED"
         if check.name.startswith("count(*)"):
             rows = athena.rows(execution_id)
-            if rows and rows[0]:
-                detail += f": {next(iter(rows[0].values()))} rows"
+            count = next(iter(rows[0].values())) if rows and rows[0] else None
+            if isinstance(count, int):
+                detail += f": {count:,} rows"
         return Check(check.name, True, detail)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from archiver import clock
@@ -13,7 +13,7 @@ from archiver.discovery_state import DiscoveryState, ReconcileState
 from archiver.ledger import Status
 from console.deployment import DEAD_LETTER_QUEUE, LEDGER, WORK_QUEUE, Deployment
 from console.ledger_view import LastRun, LedgerSession, last_run, sessions
-from console.output import Output, duration, iso
+from console.output import Output, duration, iso, when
 from console.queues import Depth, depth
 
 LAG_WINDOW = timedelta(hours=24)
@@ -91,8 +91,7 @@ def gather(deployment: Deployment) -> Report:
 def _ago(moment: datetime | None, now: datetime) -> str:
     if moment is None:
         return "never"
-    when = moment.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat(sep=" ")
-    return f"{when} UTC ({duration((now - moment).total_seconds())} ago)"
+    return f"{when(moment)} ({duration((now - moment).total_seconds())} ago)"
 
 
 def _document(deployment: Deployment, report: Report) -> dict[str, Any]:
@@ -164,8 +163,8 @@ def _lines(deployment: Deployment, report: Report) -> list[tuple[str, str]]:
         text = "none recorded yet"
     else:
         text = (
-            f"{_ago(run.at, now)}: {run.stages_listed:,} stages listed, "
-            f"{run.stages_checked:,} with their sessions, {run.enqueued:,} sessions queued"
+            f"{_ago(run.at, now)}: {run.stages_listed:,} stages listed, the sessions of "
+            f"{run.stages_checked:,} listed, {run.enqueued:,} sessions queued"
         )
     lines.append(("last discovery", text))
     reconcile = report.reconcile

@@ -221,7 +221,7 @@ def test_status_for_people(stack: Stack, ledger: Ledgers, capsys: Capture) -> No
     assert lines["work queue"] == "2 waiting · 0 in flight"
     assert lines["dead letters"].startswith("1 (")
     assert lines["last discovery"] == (
-        "2026-12-01 11:55:00 UTC (5m 0s ago): 3 stages listed, 1 with their sessions, "
+        "2026-12-01 11:55:00 UTC (5m 0s ago): 3 stages listed, the sessions of 1 listed, "
         "2 sessions queued"
     )
     assert lines["last full reconcile"] == "2026-12-01 11:20:00 UTC (40m 0s ago)"

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pytest
 
 from archiver.catalog import GLUE, open_catalog, sqlite_uri
-from archiver.landing import FolderLanding, S3Landing, read_parquet
+from archiver.landing import FolderLanding, Landing, S3Landing, read_parquet
 from archiver.schema import PARTICIPANT_EVENTS, PARTICIPANTS, STAGE_SESSIONS, TABLES, Table
 from console.athena import Athena
 from console.sources import athena_session
@@ -50,11 +50,16 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
 
 # --- smoke --------------------------------------------------------------------------------------
 def test_smoke_passes_on_a_whole_deployment(stack: Stack, capsys: Capture) -> None:
+    # Athena's answers to the three SELECT count(*), the first queries smoke starts
+    seed_athena([athena_result([("_col0", "bigint")], [[n]]) for n in (4, 1234, 0)])
     status, out, _err = run(capsys, "smoke", *stack.args, "--json")
     assert status == 0, out
     data = json.loads(out)
     failed = [c for c in data["checks"] if not c["passed"]]
     assert failed == []
+    details = {c["name"]: c["detail"] for c in data["checks"]}
+    assert details["count(*) participants"] == "SUCCEEDED: 1,234 rows"
+    assert details["count(*) participant_events"] == "SUCCEEDED: 0 rows"
     names = {c["name"] for c in data["checks"]}
     queries = {p.stem for p in (ROOT / "queries").glob("*.sql")}
     assert {f"named query {q}" for q in queries} <= names
@@ -102,12 +107,17 @@ def glue_rows(stack: Stack, table: str) -> list[dict[str, Any]]:
     return table_rows(open_catalog(GLUE), table, stack.database)
 
 
-def landing_users(stack: Stack) -> set[str]:
-    landing = S3Landing(boto3.client("s3"), stack.pipeline.bucket)
-    users: set[str] = set()
+def users(landing: Landing) -> set[str]:
+    """Every user id in the participants' landing objects."""
+    found: set[str] = set()
     for key in landing.keys(f"{PARTICIPANTS.name}/"):
-        users |= set(read_parquet(landing.read(key)).column("user_id").to_pylist())
-    return users
+        column = read_parquet(landing.read(key)).column("user_id").to_pylist()
+        found |= {str(user) for user in column if user is not None}
+    return found
+
+
+def landing_users(stack: Stack) -> set[str]:
+    return users(S3Landing(boto3.client("s3"), stack.pipeline.bucket))
 
 
 def test_migrate_then_erase_in_aws(
@@ -131,8 +141,13 @@ def test_migrate_then_erase_in_aws(
     assert "user-2" in landing_users(stack)
     monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
     status, out, err = run(capsys, "erase", *stack.args, "--user-id", "user-2")
+    question, error = err.split("\n", 1)
     assert status == 1
-    assert one_error(err, "erase") == "not confirmed: nothing was erased"
+    assert question == (
+        f"Erase every row of user 'user-2' from Glue database {stack.database} and "
+        f"s3://{stack.pipeline.bucket}/? This rewrites data and cannot be undone [y/N] "
+    )
+    assert one_error(error, "erase") == "not confirmed: nothing was erased"
     assert len(glue_rows(stack, "participants")) == 16
 
     status, out, _ = run(capsys, "erase", *stack.args, "--user-id", "user-2", "--yes", "--json")
@@ -158,8 +173,9 @@ def test_erase_without_an_answer_refuses(
 ) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     status, _, err = run(capsys, "erase", *stack.args, "--user-id", "user-1")
-    assert status == 2
-    assert "pass --yes" in one_error(err, "erase")
+    question, error = err.split("\n", 1)
+    assert status == 2 and question.startswith("Erase every row of user 'user-1'")
+    assert "pass --yes" in one_error(error, "erase")
 
 
 # --- timeline from Athena -----------------------------------------------------------------------
@@ -301,11 +317,7 @@ def sessions_in(folder: Path) -> list[str]:
 
 
 def users_in(folder: Path) -> set[str]:
-    landing = FolderLanding(folder)
-    users: set[str] = set()
-    for key in landing.keys("participants/"):
-        users |= set(read_parquet(landing.read(key)).column("user_id").to_pylist())
-    return users
+    return users(FolderLanding(folder))
 
 
 def test_timeline_from_a_local_archive(archive: Path, capsys: Capture, tmp_path: Path) -> None:
