@@ -120,6 +120,15 @@ def test_no_credentials(stack: Stack, capsys: Capture, monkeypatch: pytest.Monke
     assert one_error(err, "sessions").startswith("no AWS profile named 'nobody'")
 
 
+def test_no_region(stack: Stack, capsys: Capture, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name)
+    status, _, err = run(capsys, "status", "--stack", stack.name)
+    assert status == 1
+    assert one_error(err, "status").startswith("no AWS region: pass --region or set AWS_REGION")
+    assert run(capsys, "status", *stack.args)[0] == 0
+
+
 def test_an_aws_error_names_the_call_and_its_code(stack: Stack, capsys: Capture) -> None:
     stack.client("dynamodb").delete_table(TableName=stack.pipeline.ledger_table)
     status, _, err = run(capsys, "sessions", *stack.args)

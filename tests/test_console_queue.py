@@ -4,8 +4,10 @@ listing, claims, queueing, following) and `redrive` (the dead-letter queue)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -16,6 +18,7 @@ from datetime import timedelta
 import pytest
 
 from archiver.ledger import Ledger, Status
+from console.progress import Progress
 from local.pipeline import EmbeddedPipeline, Options
 from tests.conftest import build_scenario, session_id, stage_arn
 from tests.console_helpers import LambdaFront, Stack, deploy
@@ -268,3 +271,37 @@ def test_redrive_moves_dead_letters_back_with_their_reasons(stack: Stack, capsys
     assert (status, json.loads(out)["moved"]) == (0, 1)
     status, out, _ = run(capsys, "redrive", *stack.args)
     assert (status, out.strip()) == (0, "the dead-letter queue is empty")
+
+
+# --- progress -----------------------------------------------------------------------------------
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_elsewhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    terminal = Terminal()
+    with Progress("archived", 6, terminal) as progress:
+        progress.update(2, "· 4 waiting")
+        progress.finish(6, "· 0 waiting")
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", terminal.getvalue())  # colours, cursor
+    assert shown.startswith("\rarchived ━━━━")
+    assert "archived" in shown and "━" in shown and "6/6 · 0 waiting" in shown
+
+    now = [0.0]
+    monkeypatch.setattr("console.progress.time.monotonic", lambda: now[0])
+    log = io.StringIO()
+    with Progress("archived", 6, log) as progress:
+        for done, moment in ((1, 0.0), (2, 1.0), (3, 9.0), (4, 10.5)):
+            now[0] = moment
+            progress.update(done, "· working")
+        now[0] = 11.0
+        progress.finish(6, "· done")
+    # the first at once, then none until 10 s later, and the last state
+    assert log.getvalue().splitlines() == [
+        "[    0 s] archived: 1/6 · working",
+        "[   10 s] archived: 4/6 · working",
+        "[   11 s] archived: 6/6 · done",
+    ]
