@@ -320,8 +320,14 @@ def users_in(folder: Path) -> set[str]:
     return users(FolderLanding(folder))
 
 
-def test_timeline_from_a_local_archive(archive: Path, capsys: Capture, tmp_path: Path) -> None:
+def test_timeline_from_a_local_archive(
+    archive: Path, capsys: Capture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first, second = sessions_in(archive)
+    monkeypatch.chdir(tmp_path)
+    status, out, _ = run(capsys, "timeline", first, "--dir", archive)  # SESSION_ID.png, here
+    assert status == 0 and out.startswith(f"wrote {first}.png: ")
+    assert (tmp_path / f"{first}.png").read_bytes().startswith(PNG)
     status, out, err = run(capsys, "timeline", first, "--dir", archive, "--out", tmp_path / "a.png")
     assert status == 0, err
     assert (tmp_path / "a.png").read_bytes().startswith(PNG)
