@@ -16,10 +16,13 @@ CDK := npx --no-install cdk --no-notices
 
 .PHONY: demo test lint typecheck pytest synth deploy bench clean docs
 
-$(STAMP): requirements.txt requirements-dev.txt
+# The pinned dependencies, then the project itself (editable, no dependencies): its packages
+# and the `ivs-archive` console command in $(VENV)/bin.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	python="$(PYTHON)"; python="$${python:-$$(sh .ci/find-python)}" && $$python -m venv --clear $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	PYTHONWARNINGS=ignore $(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 node_modules/.installed: package.json package-lock.json

@@ -54,8 +54,11 @@ class IvsStageArchiveStack(Stack):
             key=self.storage.key,
         )
         self.monitoring = Monitoring(self, "Monitoring", config=self.config, archiver=self.archiver)
+        # What the operator's console (`ivs-archive`, console/deployment.py) finds the stack by.
         outputs = {
             "ArchiveBucketName": self.storage.bucket.bucket_name,
+            # The Iceberg tables' root and the landing objects' prefix: s3://<bucket>/<prefix>
+            "TablesLocation": f"s3://{self.storage.bucket.bucket_name}/{self.config.prefix}",
             "ResultsBucketName": self.storage.results_bucket.bucket_name,
             "DatabaseName": self.catalog.database_name,
             "WorkGroupName": self.queries.workgroup.ref,
@@ -63,6 +66,7 @@ class IvsStageArchiveStack(Stack):
             "WorkQueueUrl": self.archiver.queue.queue_url,
             "DeadLetterQueueUrl": self.archiver.dead_letter_queue.queue_url,
             "DiscoverFunctionName": self.archiver.discover.function_name,
+            "ArchiveFunctionName": self.archiver.archive.function_name,
             "AlarmTopicArn": self.monitoring.topic.topic_arn,
             "DashboardName": self.monitoring.dashboard.dashboard_name,
         }

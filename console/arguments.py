@@ -1,0 +1,77 @@
+"""Command-line values the console checks while parsing (a bad one: one line, exit status 2)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from datetime import UTC, datetime, timedelta
+
+from archiver import clock
+from archiver.settings import STAGE_ARN_PATTERN
+
+_AGO = re.compile(r"^(?P<n>\d+)(?P<unit>[mhd])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+SESSION_ID = re.compile(r"^st-[a-zA-Z0-9]{13}$")  # the API model's pattern and length
+
+
+def since(text: str) -> datetime:
+    """A moment: `2026-11-30`, `2026-11-30T12:00` (UTC unless it says otherwise), or a time
+    ago: `90m`, `12h`, `7d`."""
+    ago = _AGO.match(text.strip())
+    if ago:
+        return clock.now() - timedelta(**{_UNITS[ago["unit"]]: int(ago["n"])})
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a date (2026-11-30), a time (2026-11-30T12:00) or a time ago "
+            f"(90m, 12h, 7d), got {text!r}"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def stage_arn(text: str) -> str:
+    if not STAGE_ARN_PATTERN.match(text):
+        raise argparse.ArgumentTypeError(
+            f"not a stage ARN (arn:aws:ivs:REGION:ACCOUNT:stage/ID): {text!r}"
+        )
+    return text
+
+
+def session_id(text: str) -> str:
+    if not SESSION_ID.match(text):
+        raise argparse.ArgumentTypeError(
+            f"not a stage session id (st- and 13 letters or digits): {text!r}"
+        )
+    return text
+
+
+def rate(text: str) -> float:
+    """IVS calls a second per operation: more than 0, at most the quota of 5."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 5:
+        raise argparse.ArgumentTypeError(f"must be a number above 0 and at most 5, got {text!r}")
+    return value
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, got {text!r}")
+    return value
+
+
+def count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number, 0 or more, got {text!r}")
+    return value

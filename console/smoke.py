@@ -1,0 +1,214 @@
+"""`ivs-archive smoke`: does a deployment work, end to end? Every check the tests cannot make in
+a real account: the stack's outputs, each resource they name answering, both functions
+invocable (a DryRun invocation checks the function and the right to invoke it, and runs
+nothing), each query table answering `SELECT count(*)` and each named query running in the
+workgroup. Prints what passed and what failed; exit status 1 on any failure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from archiver.schema import TABLES
+from console.athena import Athena, Execution
+from console.deployment import (
+    ARCHIVE_FUNCTION,
+    BUCKET,
+    DATABASE,
+    DEAD_LETTER_QUEUE,
+    DISCOVER_FUNCTION,
+    LEDGER,
+    OUTPUTS,
+    RESULTS_BUCKET,
+    WORK_QUEUE,
+    WORKGROUP,
+    Deployment,
+)
+from console.errors import one_line
+from console.output import Output
+from infra import QUERIES_DIR
+
+
+class CheckFailed(Exception):
+    """A resource answered, but not as a working deployment's does."""
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+
+class Smoke:
+    def __init__(self, deployment: Deployment) -> None:
+        self.deployment = deployment
+        self.checks: list[Check] = []
+
+    def check(self, name: str, needs: tuple[str, ...], test: Callable[[], str]) -> None:
+        """Run `test` (its detail when it passes); an exception fails the check."""
+        missing = self.deployment.missing(*needs)
+        if missing:
+            self.checks.append(Check(name, False, f"not checked: no output {', '.join(missing)}"))
+            return
+        try:
+            self.checks.append(Check(name, True, test()))
+        except CheckFailed as failure:
+            self.checks.append(Check(name, False, str(failure)))
+        except (ClientError, BotoCoreError) as error:
+            self.checks.append(Check(name, False, one_line(error)))
+
+    def run(self) -> list[Check]:
+        d = self.deployment
+        missing = d.missing(*OUTPUTS)
+        present = f"all {len(OUTPUTS)} present"
+        detail = f"missing {', '.join(missing)}" if missing else present
+        self.checks.append(Check("stack outputs", not missing, detail))
+        for output in (BUCKET, RESULTS_BUCKET):
+            name = f"bucket {d.outputs.get(output) or output}"
+            self.check(name, (output,), partial(self._bucket, output))
+        self.check(f"ledger {d.outputs.get(LEDGER) or LEDGER}", (LEDGER,), self._ledger)
+        for output in (WORK_QUEUE, DEAD_LETTER_QUEUE):
+            name = f"queue {(d.outputs.get(output) or output).rsplit('/', 1)[-1]}"
+            self.check(name, (output,), partial(self._queue, output))
+        for output in (DISCOVER_FUNCTION, ARCHIVE_FUNCTION):
+            name = f"function {d.outputs.get(output) or output}"
+            self.check(name, (output,), partial(self._function, output))
+            self.check(f"{name} invocable", (output,), partial(self._dry_run, output))
+        for table in TABLES:
+            self.check(f"table {table}", (DATABASE,), partial(self._table, table))
+        self._athena()
+        return self.checks
+
+    def _bucket(self, output: str) -> str:
+        self.deployment.client("s3").head_bucket(Bucket=self.deployment[output])
+        return "reachable"
+
+    def _queue(self, output: str) -> str:
+        self.deployment.client("sqs").get_queue_attributes(
+            QueueUrl=self.deployment[output], AttributeNames=["QueueArn"]
+        )
+        return "reachable"
+
+    def _ledger(self) -> str:
+        table = self.deployment.client("dynamodb").describe_table(
+            TableName=self.deployment[LEDGER]
+        )["Table"]
+        if table["TableStatus"] != "ACTIVE":
+            raise CheckFailed(f"table status {table['TableStatus']}")
+        return "ACTIVE"
+
+    def _function(self, output: str) -> str:
+        configuration = self.deployment.client("lambda").get_function(
+            FunctionName=self.deployment[output]
+        )["Configuration"]
+        state = configuration.get("State", "Active")
+        if state != "Active":
+            raise CheckFailed(f"state {state}: {configuration.get('StateReason', '')}")
+        return f"{configuration.get('Runtime', '?')}, {state}"
+
+    def _dry_run(self, output: str) -> str:
+        """Lambda checks the function and the right to invoke it, and runs nothing."""
+        self.deployment.client("lambda").invoke(
+            FunctionName=self.deployment[output], InvocationType="DryRun"
+        )
+        return "DryRun invocation accepted"
+
+    def _table(self, name: str) -> str:
+        glue = self.deployment.client("glue")
+        table = glue.get_table(DatabaseName=self.deployment[DATABASE], Name=name)["Table"]
+        kind = table.get("Parameters", {}).get("table_type", "")
+        if kind.upper() != "ICEBERG":
+            raise CheckFailed(f"not an Iceberg table (table_type {kind or 'unset'})")
+        return "Iceberg table in Glue"
+
+    def _athena(self) -> None:
+        """Every query is started first, then waited for: they run side by side."""
+        d = self.deployment
+        needs = (WORKGROUP, DATABASE)
+        if d.missing(*needs):
+            self.check("Athena queries", needs, lambda: "")
+            return
+        athena = Athena(d.client("athena"), d[WORKGROUP], d[DATABASE])
+        pending: list[tuple[int, str]] = []  # (check, query execution)
+        for table in TABLES:
+            self._start(athena, f"count(*) {table}", f'SELECT count(*) FROM "{table}"', pending)
+        for name, sql in self._named_queries(athena).items():
+            self._start(athena, f"named query {name}", sql, pending)
+        for index, execution in pending:
+            self.checks[index] = self._finished(self.checks[index], athena, execution)
+
+    def _start(self, athena: Athena, name: str, sql: str, pending: list[tuple[int, str]]) -> None:
+        try:
+            execution = athena.start(sql)
+        except (ClientError, BotoCoreError) as error:
+            self.checks.append(Check(name, False, one_line(error)))
+            return
+        pending.append((len(self.checks), execution))
+        self.checks.append(Check(name, True, "started"))
+
+    def _named_queries(self, athena: Athena) -> dict[str, str]:
+        """The workgroup's named queries, and a failed check for each file in queries/ that has
+        none (a deployment of another version)."""
+        client = athena.client
+        ids: list[str] = []
+        try:
+            for page in client.get_paginator("list_named_queries").paginate(
+                WorkGroup=athena.workgroup
+            ):
+                ids += page.get("NamedQueryIds", [])
+            found: dict[str, str] = {}
+            for named_id in ids:
+                query = client.get_named_query(NamedQueryId=named_id)["NamedQuery"]
+                found[query["Name"]] = query["QueryString"]
+        except (ClientError, BotoCoreError) as error:
+            self.checks.append(Check("named queries", False, one_line(error)))
+            return {}
+        for path in sorted(QUERIES_DIR.glob("*.sql")):
+            if path.stem not in found:
+                self.checks.append(
+                    Check(f"named query {path.stem}", False, "not in the workgroup's saved queries")
+                )
+        return dict(sorted(found.items()))
+
+    @staticmethod
+    def _finished(check: Check, athena: Athena, execution_id: str) -> Check:
+        try:
+            execution: Execution = athena.wait(execution_id)
+        except (ClientError, BotoCoreError) as error:
+            return Check(check.name, False, one_line(error))
+        if execution.state != "SUCCEEDED":
+            return Check(check.name, False, f"{execution.state}: {execution.reason}")
+        detail = "SUCCEEDED"
+        if check.name.startswith("count(*)"):
+            rows = athena.rows(execution_id)
+            count = next(iter(rows[0].values())) if rows and rows[0] else None
+            if isinstance(count, int):
+                detail += f": {count:,} rows"
+        return Check(check.name, True, detail)
+
+
+def run(deployment: Deployment, out: Output) -> int:
+    checks = Smoke(deployment).run()
+    failed = [c for c in checks if not c.passed]
+    out.data(
+        {
+            "stack": deployment.stack,
+            "passed": len(checks) - len(failed),
+            "failed": len(failed),
+            "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in checks],
+        }
+    )
+    out.table(
+        f"smoke test of {deployment.stack} ({deployment.aws.region_name})",
+        ["result", "check", "detail"],
+        [["pass" if c.passed else "FAIL", c.name, c.detail] for c in checks],
+    )
+    out.line(
+        f"{len(checks) - len(failed)} passed, {len(failed)} failed",
+        style="bold red" if failed else "bold green",
+    )
+    return 1 if failed else 0

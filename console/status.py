@@ -1,0 +1,182 @@
+"""`ivs-archive status`: is the archive keeping up? Sessions by ledger status, the oldest one not
+archived, the archive lag of the last 24 hours, the queues, and discovery's last runs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from archiver import clock
+from archiver.discovery_state import DiscoveryState, ReconcileState
+from archiver.ledger import Status
+from console.deployment import DEAD_LETTER_QUEUE, LEDGER, WORK_QUEUE, Deployment
+from console.ledger_view import LastRun, LedgerSession, last_run, sessions
+from console.output import Output, duration, iso, when
+from console.queues import Depth, depth
+
+LAG_WINDOW = timedelta(hours=24)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Linear interpolation between the closest ranks (numpy's default)."""
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * fraction
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+@dataclass(frozen=True)
+class Lag:
+    sessions: int
+    p50_s: float | None
+    p95_s: float | None
+
+
+def archive_lag(found: list[LedgerSession], now: datetime) -> Lag:
+    """archivedAt - endTime of the sessions archived in the last 24 hours."""
+    lags = [
+        (s.archived_at - s.end_time).total_seconds()
+        for s in found
+        if s.status is Status.ARCHIVED
+        and s.archived_at is not None
+        and s.end_time is not None
+        and s.archived_at >= now - LAG_WINDOW
+    ]
+    if not lags:
+        return Lag(0, None, None)
+    return Lag(len(lags), percentile(lags, 0.50), percentile(lags, 0.95))
+
+
+def oldest_unarchived(found: list[LedgerSession]) -> LedgerSession | None:
+    waiting = [s for s in found if not s.final and s.ended is not None]
+    return min(waiting, key=lambda s: s.ended or datetime.max, default=None)
+
+
+@dataclass(frozen=True)
+class Report:
+    by_status: dict[str, int]
+    oldest: LedgerSession | None
+    lag: Lag
+    work_queue: Depth
+    dead_letters: Depth
+    last_run: LastRun | None
+    reconcile: ReconcileState
+    now: datetime
+
+
+def gather(deployment: Deployment) -> Report:
+    deployment.require(LEDGER, WORK_QUEUE, DEAD_LETTER_QUEUE)
+    table = deployment.aws.resource("dynamodb").Table(deployment[LEDGER])
+    sqs = deployment.client("sqs")
+    found = sessions(table)
+    now = clock.now()
+    counts = Counter(s.status.value for s in found)
+    return Report(
+        by_status={status.value: counts.get(status.value, 0) for status in Status},
+        oldest=oldest_unarchived(found),
+        lag=archive_lag(found, now),
+        work_queue=depth(sqs, deployment[WORK_QUEUE]),
+        dead_letters=depth(sqs, deployment[DEAD_LETTER_QUEUE]),
+        last_run=last_run(table),
+        reconcile=DiscoveryState(
+            deployment[LEDGER], resource=deployment.aws.resource("dynamodb")
+        ).reconcile(),
+        now=now,
+    )
+
+
+def _ago(moment: datetime | None, now: datetime) -> str:
+    if moment is None:
+        return "never"
+    return f"{when(moment)} ({duration((now - moment).total_seconds())} ago)"
+
+
+def _document(deployment: Deployment, report: Report) -> dict[str, Any]:
+    oldest = report.oldest
+    return {
+        "stack": deployment.stack,
+        "region": deployment.aws.region_name,
+        "sessions": report.by_status,
+        "oldest_unarchived": None
+        if oldest is None
+        else {
+            "stage_arn": oldest.stage_arn,
+            "session_id": oldest.session_id,
+            "status": oldest.status.value,
+            "ended": iso(oldest.ended),
+            "age_s": round((report.now - oldest.ended).total_seconds(), 3)
+            if oldest.ended
+            else None,
+            "attempts": oldest.attempts,
+            "last_error": oldest.last_error,
+        },
+        "archive_lag_24h": asdict(report.lag),
+        "work_queue": asdict(report.work_queue),
+        "dead_letter_queue": asdict(report.dead_letters),
+        "last_discovery": None if report.last_run is None else asdict(report.last_run),
+        "last_reconcile": {
+            "completed_pass_started": iso(report.reconcile.last_complete),
+            "pass_under_way_since": iso(report.reconcile.started),
+            "cursor": report.reconcile.cursor,
+        },
+    }
+
+
+def _lines(deployment: Deployment, report: Report) -> list[tuple[str, str]]:
+    now = report.now
+    counts = " · ".join(f"{k} {v:,}" for k, v in report.by_status.items() if v)
+    lines = [("sessions", counts or "none in the ledger yet")]
+    oldest = report.oldest
+    if oldest is None:
+        lines.append(("oldest unarchived", "none: every session in the ledger is archived"))
+    else:
+        age = duration((now - oldest.ended).total_seconds()) if oldest.ended else "?"
+        tries = f"{oldest.attempts} attempt{'s' if oldest.attempts != 1 else ''}"
+        error = f"; last error: {oldest.last_error}" if oldest.last_error else ""
+        lines.append(
+            (
+                "oldest unarchived",
+                f"{oldest.session_id} of {oldest.stage}: ended {age} ago, "
+                f"{oldest.status.value}, {tries}{error}",
+            )
+        )
+    lag = report.lag
+    if lag.p50_s is not None and lag.p95_s is not None:
+        archived = f"{lag.sessions:,} session{'s' if lag.sessions != 1 else ''} archived"
+        text = f"p50 {duration(lag.p50_s)} · p95 {duration(lag.p95_s)} ({archived})"
+    else:
+        text = "no session archived in the last 24 hours"
+    lines.append(("archive lag (24 h)", text))
+    queue = report.work_queue
+    delayed = f" · {queue.delayed:,} delayed" if queue.delayed else ""
+    lines.append(
+        ("work queue", f"{queue.waiting:,} waiting · {queue.in_flight:,} in flight{delayed}")
+    )
+    dead = report.dead_letters
+    hint = " (`ivs-archive redrive --dry-run` lists them)" if dead.total else ""
+    lines.append(("dead letters", f"{dead.total:,}{hint}"))
+    run = report.last_run
+    if run is None:
+        text = "none recorded yet"
+    else:
+        text = (
+            f"{_ago(run.at, now)}: {run.stages_listed:,} stages listed, the sessions of "
+            f"{run.stages_checked:,} listed, {run.enqueued:,} sessions queued"
+        )
+    lines.append(("last discovery", text))
+    reconcile = report.reconcile
+    text = _ago(reconcile.last_complete, now)
+    if reconcile.started is not None:
+        text += f"; a pass under way since {_ago(reconcile.started, now)}, at {reconcile.cursor}"
+    lines.append(("last full reconcile", text))
+    return lines
+
+
+def show(deployment: Deployment, out: Output) -> int:
+    report = gather(deployment)
+    out.data(_document(deployment, report))
+    out.fields(f"{deployment.stack} ({deployment.aws.region_name})", _lines(deployment, report))
+    return 0

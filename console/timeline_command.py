@@ -1,0 +1,66 @@
+"""`ivs-archive timeline SESSION_ID`: the picture of one session (console.timeline), from the
+query tables through Athena, or with `--dir` from a local copy of the archive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from console.athena import Athena
+from console.deployment import DATABASE, WORKGROUP, Deployment
+from console.errors import UsageError
+from console.output import Output
+from console.sources import athena_session, local_session
+from console.timeline import WRITERS, timeline_of, write
+
+
+def check_target(target: Path) -> None:
+    """Before any query: a file name the picture can be written to."""
+    if target.suffix.lower() not in WRITERS:
+        raise UsageError(f"argument --out: {target}: the file name must end in .png or .html")
+    if not target.parent.is_dir():
+        raise UsageError(f"argument --out: {target}: no folder {target.parent}")
+    if target.is_dir():
+        raise UsageError(f"argument --out: {target} is a folder")
+
+
+def run(
+    deployment: Deployment | None,
+    out: Output,
+    *,
+    session_id: str,
+    directory: Path | None,
+    target: Path | None,
+) -> int:
+    target = target or Path(f"{session_id}.png")
+    check_target(target)
+    if directory is not None:
+        rows, source = local_session(directory, session_id)
+        source = f"{directory}: {source}"
+    else:
+        assert deployment is not None
+        deployment.require(WORKGROUP, DATABASE)
+        athena = Athena(deployment.client("athena"), deployment[WORKGROUP], deployment[DATABASE])
+        rows = athena_session(athena, session_id)
+        source = f"Athena, workgroup {deployment[WORKGROUP]}"
+    timeline = timeline_of(rows)
+    written = write(timeline, target)
+    folded = f", {timeline.folded:,} subscribers folded" if timeline.folded else ""
+    out.data(
+        {
+            "file": str(written),
+            "session_id": timeline.session_id,
+            "stage_arn": timeline.stage_arn,
+            "participants": len(rows.participants),
+            "events": len(rows.events),
+            "lanes": len(timeline.lanes),
+            "folded": timeline.folded,
+            "source": source,
+        }
+    )
+    stage = timeline.stage_name or timeline.stage_arn
+    out.line(
+        f"wrote {written}: session {timeline.session_id} of {stage}, "
+        f"{len(rows.participants):,} participants, {len(rows.events):,} events, "
+        f"{len(timeline.lanes):,} lanes{folded} (from {source})"
+    )
+    return 0
