@@ -6,7 +6,6 @@ ledger's conditional claim, the work queue. Then follow them until they are arch
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,14 +16,13 @@ from archiver import clock
 from archiver.discovery_state import DiscoveryState
 from archiver.ivs import ApiRecord, IvsClient, is_ended
 from archiver.ledger import FINAL, MAX_ATTEMPTS, Ledger, Status
-from archiver.messages import SessionMessage
+from archiver.queueing import claim_and_queue
 from archiver.settings import Settings, SettingsError
 from console.deployment import DISCOVER_FUNCTION, LEDGER, WORK_QUEUE, Deployment
 from console.errors import ConsoleError, UsageError
 from console.output import Output, when
 from console.progress import Progress
 
-SQS_BATCH = 10
 # botocore's adaptive mode backs off on 429s from a quota shared with discovery and the
 # customer's own application.
 IVS_RETRIES = Config(retries={"mode": "adaptive", "total_max_attempts": 10}, read_timeout=30)
@@ -134,45 +132,20 @@ class Backfill:
                 found.given_up.append(key)
             else:
                 found.in_hand.append(key)
-        queued, lost, refused = claim_and_queue(
-            self.ledger, self.sqs, self.queue_url, arn, claimable, name, self.now
+        result = claim_and_queue(
+            self.ledger,
+            self.sqs,
+            self.queue_url,
+            arn,
+            claimable,
+            stage_name=name,
+            run_started=self.now,
         )
+        queued, refused = result.sent, result.refused
+        lost = [(arn, session_id) for session_id in result.taken]
         found.queued += [(m.stageArn, m.sessionId) for m in queued]
         found.in_hand += lost  # another claim (a discovery run) got there first
         found.not_queued += refused
-
-
-def claim_and_queue(
-    ledger: Ledger,
-    sqs: Any,
-    queue_url: str,
-    stage_arn: str,
-    sessions: Iterable[ApiRecord],
-    stage_name: str | None,
-    now: datetime,
-) -> tuple[list[SessionMessage], list[Key], int]:
-    """Claim each session and queue the claimed ones, as discovery does
-    (`Discovery._claim_and_queue`): (queued, claimed by someone else, refused by SQS)."""
-    claimed, lost = [], []
-    for session in sessions:
-        if ledger.claim(stage_arn, session, stage_name=stage_name, run_started=now):
-            claimed.append(SessionMessage(stageArn=stage_arn, sessionId=session["sessionId"]))
-        else:
-            lost.append((stage_arn, session["sessionId"]))
-    queued: list[SessionMessage] = []
-    refused = 0
-    for start in range(0, len(claimed), SQS_BATCH):
-        batch = claimed[start : start + SQS_BATCH]
-        response = sqs.send_message_batch(
-            QueueUrl=queue_url,
-            Entries=[{"Id": str(i), "MessageBody": m.body()} for i, m in enumerate(batch)],
-        )
-        for entry in response.get("Successful", []):
-            message = batch[int(entry["Id"])]
-            ledger.mark_queued(stage_arn, message.sessionId)
-            queued.append(message)
-        refused += len(response.get("Failed", []))
-    return queued, lost, refused
 
 
 def run(

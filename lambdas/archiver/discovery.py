@@ -32,9 +32,9 @@ from archiver.messages import (
     SessionMessage,
     StageUpdateEvent,
 )
+from archiver.queueing import claim_and_queue
 from archiver.settings import Settings
 
-SQS_BATCH = 10
 # Sessions that ended this long before the last complete reconcile began are listed again, for
 # clock skew between IVS and us.
 RECONCILE_OVERLAP = timedelta(minutes=5)
@@ -247,23 +247,15 @@ class Discovery:
         *,
         force: bool = False,
     ) -> None:
-        """Claim each session and send the messages of those claimed at once (a run that dies
-        after a claim and before its message leaves it to a later run: `Ledger.claim`)."""
-        claimed = [
-            SessionMessage(stageArn=stage_arn, sessionId=session["sessionId"])
-            for session in sessions
-            if self.ledger.claim(
-                stage_arn, session, stage_name=stage_name, run_started=self.now, force=force
-            )
-        ]
-        for start in range(0, len(claimed), SQS_BATCH):
-            batch = claimed[start : start + SQS_BATCH]
-            response = self.sqs.send_message_batch(
-                QueueUrl=self.settings.queue_url,
-                Entries=[{"Id": str(i), "MessageBody": m.body()} for i, m in enumerate(batch)],
-            )
-            for entry in response.get("Successful", []):
-                message = batch[int(entry["Id"])]
-                self.ledger.mark_queued(stage_arn, message.sessionId)
-                result.enqueued.append(message)
-            result.not_queued += len(response.get("Failed", []))
+        queued = claim_and_queue(
+            self.ledger,
+            self.sqs,
+            self.settings.queue_url,
+            stage_arn,
+            sessions,
+            stage_name=stage_name,
+            run_started=self.now,
+            force=force,
+        )
+        result.enqueued += queued.sent
+        result.not_queued += queued.refused
