@@ -24,9 +24,10 @@ LARGE = 2000  # one: an all-hands
 MEDIUM_SHARE = 0.02
 
 
-def session_sizes(rng: random.Random, sessions: int) -> list[int]:
-    """One session of thousands, MEDIUM_SHARE of hundreds, the rest of 2 to 12, shuffled."""
-    sizes = [LARGE] if sessions else []
+def session_sizes(rng: random.Random, sessions: int, large: int = LARGE) -> list[int]:
+    """One session of `large` (thousands; 0: none), MEDIUM_SHARE of hundreds, the rest of 2 to
+    12, shuffled."""
+    sizes = [large] if sessions and large else []
     medium = round((sessions - len(sizes)) * MEDIUM_SHARE)
     sizes += [rng.randint(*MEDIUM) for _ in range(medium)]
     sizes += [rng.randint(*SMALL) for _ in range(sessions - len(sizes))]
@@ -35,14 +36,20 @@ def session_sizes(rng: random.Random, sessions: int) -> list[int]:
 
 
 def fleet_scenario(
-    *, stages: int, sessions: int, seed: int, day: datetime, hours: float = 24.0
+    *,
+    stages: int,
+    sessions: int,
+    seed: int,
+    day: datetime,
+    hours: float = 24.0,
+    large: int = LARGE,
 ) -> dict[str, Any]:
     """`sessions` ended sessions over `stages` stages, within `hours` from `day`."""
     rng = random.Random(seed)
     ids = Ids(rng)
     ctx = Ctx(rng, ids, ErrorCodes.from_model())
     plans = [_stage(rng, ids, index) for index in range(stages)]
-    sizes = session_sizes(rng, sessions)
+    sizes = session_sizes(rng, sessions, large)
     per_stage = [sizes[index::stages] for index in range(stages)]
     begin, length = to_ms(day), int(hours * HOUR)
     out = []

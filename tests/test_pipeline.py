@@ -156,6 +156,12 @@ def test_calls_are_the_minimum(scenario: dict[str, Any], archived: dict[str, Any
         max(1, math.ceil(len(p["events"]) / 100)) for p in participants
     )
     assert ops["GetParticipant"] == len(participants)
+    # One GetStageSession per chunk, before its objects (it gives the session's times); the
+    # stage's name comes from discovery's ListStages: no GetStage.
+    assert ops["GetStageSession"] == sum(
+        max(1, math.ceil(len(s["participants"]) / 500)) for _, s in sessions
+    )
+    assert ops["GetStage"] == 0
     assert archived["stats"]["throttled"] == 0
 
 

@@ -26,6 +26,12 @@ class GroupCommit:
         self._leading = False
         self._lock = threading.Lock()
 
+    @property
+    def waiting(self) -> int:
+        """Sessions waiting for the next round."""
+        with self._lock:
+            return len(self._waiting)
+
     def commit(self, session: LandedSession) -> None:
         """Return once `session` is in the tables; raise what its commit raised."""
         done: Future[None] = Future()
