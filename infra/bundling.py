@@ -125,6 +125,10 @@ ONLY = {
         "typing",
     ),
 }
+# Debug information in native libraries is never read at run time (pyroaring's and zstandard's
+# wheels carry ~16 MB of it). llvm-strip removes it from ELF files of any architecture; a host
+# without it (the asset is built for aarch64 wherever synth runs) bundles the libraries as they are.
+ELF_STRIPPER = shutil.which("llvm-strip")
 # Never needed at run time: C headers, Cython sources, test suites, byte code of the build host.
 STRIP_DIRS = ("__pycache__", "tests", "include")
 STRIP_SUFFIXES = (".pyx", ".pxd", ".pxi", ".h", ".hpp", ".pyc")
@@ -148,7 +152,15 @@ def _digest(*parts: bytes) -> str:
 
 def dependencies_hash(requirements: Path) -> str:
     """Changes with the requirements, the pip arguments or what is stripped after pip."""
-    rules = (PIP_PLATFORM_ARGS, UNUSED, ONLY, STRIP_DIRS, STRIP_SUFFIXES, COMPILES_BYTE_CODE)
+    rules = (
+        PIP_PLATFORM_ARGS,
+        UNUSED,
+        ONLY,
+        STRIP_DIRS,
+        STRIP_SUFFIXES,
+        COMPILES_BYTE_CODE,
+        ELF_STRIPPER is not None,
+    )
     return _digest(requirements.read_bytes(), repr(rules).encode())[:24]
 
 
@@ -198,6 +210,25 @@ def _strip(root: Path) -> None:
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     if (root / "pyarrow").is_dir():
         _drop_duplicate_libraries(root / "pyarrow")
+    if ELF_STRIPPER is not None:
+        debug = [p for p in root.rglob("*.so*") if p.is_file() and has_debug_info(p)]
+        if debug:
+            subprocess.run([ELF_STRIPPER, "--strip-debug", *map(str, debug)], check=True)
+
+
+def has_debug_info(path: Path) -> bool:
+    """Whether `path` is a 64-bit little-endian ELF file with DWARF sections (`.debug_*`)."""
+    with path.open("rb") as elf:
+        header = elf.read(64)
+        if header[:6] != b"\x7fELF\x02\x01":
+            return False
+        section_headers = int.from_bytes(header[0x28:0x30], "little")
+        entry_size = int.from_bytes(header[0x3A:0x3C], "little")
+        names_index = int.from_bytes(header[0x3E:0x40], "little")
+        elf.seek(section_headers + names_index * entry_size)
+        names = elf.read(entry_size)
+        elf.seek(int.from_bytes(names[0x18:0x20], "little"))
+        return b".debug_" in elf.read(int.from_bytes(names[0x20:0x28], "little"))
 
 
 def compile_byte_code(directory: Path, root: Path) -> None:
