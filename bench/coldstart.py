@@ -154,9 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    load = os.getloadavg()[0]
     print(
         f"median of {args.runs} fresh processes per case, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}",
+        f"Python {platform.python_version()}, load average {load:.2f}",
         flush=True,
     )
     for name, statement in CASES.items():
@@ -172,9 +173,14 @@ def main(argv: list[str] | None = None) -> int:
     worst = max(figures[name]["cpu_ratio"] for name in HANDLERS)
     verdict = "met" if worst <= GOAL else "NOT met"
     print(f"goal: each handler at most {GOAL}x the baseline (CPU): {verdict}")
+    print(f"load average after: {os.getloadavg()[0]:.2f} (a busy machine inflates wall times)")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        machine = {"cpus": os.cpu_count(), "python": platform.python_version()}
+        machine = {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average": [round(load, 2), round(os.getloadavg()[0], 2)],
+        }
         document = {"runs": args.runs, "machine": machine, "cases": figures}
         args.out.write_text(json.dumps(document, indent=2) + "\n")
     return 0
