@@ -3,12 +3,13 @@
 infra/bundling.py leaves out parts of the dependencies that the functions never load (most of
 pyarrow's optional modules, the models of AWS services they never call, what pyiceberg's Hive
 catalog and CLI need). To prove that nothing needed went with them, a local archive runs in a
-fresh process of the venv's Python: the simulator, moto and both Lambda handlers, then what the
-tables custom resource and the Iceberg commit do, through pyiceberg's Glue catalog (moto's Glue)
-and its PyArrow FileIO (moto's S3). Every module file, shared library and other file (botocore's
-and boto3's JSON models, dist-info) it loaded or opened that belongs to the Lambda package or to
-a distribution requirements.txt pulls in must have its counterpart in the asset's file list. The
-asset holds aarch64 builds for CPython 3.13, so names are compared modulo the platform tag.
+fresh process of the venv's Python: the simulator, moto (in a process of its own) and the
+discover and archive handlers, then the tables custom resource's handler and the Iceberg commit,
+through pyiceberg's Glue catalog (moto's Glue) and its PyArrow FileIO (moto's S3). Every module
+file, shared library and other file (botocore's and boto3's JSON models, dist-info) it loaded or
+opened that belongs to the Lambda package or to a distribution requirements.txt pulls in must
+have its counterpart in the asset's file list. The asset holds aarch64 builds for CPython 3.13,
+so names are compared modulo the platform tag.
 
 The first run downloads the wheels from PyPI; later runs reuse cdk.out/.lambda-deps.
 """
@@ -111,23 +112,47 @@ scenario = generate_scenario(stages=1, sessions=2, participants=6, seed=3)
 with EmbeddedPipeline(scenario, Options(tps=200.0, participant_details="on")) as pipeline:
     pipeline.run()
     archived = [s["status"] for s in pipeline.ledger_sessions()]
-    # What the tables custom resource and the archive function's commit do, against moto's Glue
-    # and S3 (the pipeline's AWS_ENDPOINT_URL): pyiceberg's Glue catalog, its PyArrow FileIO.
+    # The tables custom resource's function, then the archive function's commit, against moto's
+    # Glue and S3 (the pipeline's AWS_ENDPOINT_URL): pyiceberg's Glue catalog, its PyArrow FileIO.
+    import http.server, threading
     import boto3
     from archiver.catalog import GLUE, location_root, open_catalog
     from archiver.commit import commit_sessions
+    from archiver.handlers import tables
     from archiver.landing import S3Landing
     from archiver.migrate import uncommitted_sessions
     from archiver.schema import TABLES
-    from archiver.tables import ensure_tables
 
     glue = boto3.client("glue")
     try:
         glue.create_database(DatabaseInput={"Name": NAMESPACE})  # the stack's, in AWS
     except glue.exceptions.AlreadyExistsException:
         pass
+    answers = []
+
+    class CloudFormation(http.server.BaseHTTPRequestHandler):
+        def do_PUT(self):
+            answers.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    with http.server.HTTPServer(("127.0.0.1", 0), CloudFormation) as cloudformation:
+        threading.Thread(target=cloudformation.serve_forever, daemon=True).start()
+        root = location_root(GLUE, pipeline.bucket, "iceberg/")
+        request = {
+            "RequestType": "Create",
+            "ResponseURL": f"http://127.0.0.1:{cloudformation.server_port}/",
+            "StackId": "stack",
+            "RequestId": "request",
+            "LogicalResourceId": "QueryTables",
+            "ResourceProperties": {"DatabaseName": NAMESPACE, "LocationRoot": root},
+        }
+        tables.handler(request, types.SimpleNamespace(log_stream_name="local"))
+        cloudformation.shutdown()
     catalog = open_catalog(GLUE)
-    ensure_tables(catalog, NAMESPACE, location_root(GLUE, pipeline.bucket, "iceberg/"))
     landing = S3Landing(boto3.client("s3"), pipeline.bucket)
     landed = uncommitted_sessions(catalog, NAMESPACE, landing, "")
     commit_sessions(catalog, NAMESPACE, landed, landing.read)
@@ -147,6 +172,7 @@ with open(sys.argv[2], "w") as out:
             "opened": sorted(opened),
             "refused": refused,
             "records": records,
+            "tables": [answer["Status"] for answer in answers],
             "statuses": archived,
         },
         out,
@@ -217,6 +243,7 @@ def test_every_file_a_local_archive_loads_is_in_the_asset(
     # Without what the asset lacks, the archive is whole (2 sessions of 6 participants, 30
     # events each) and its rows are in the Iceberg tables.
     assert loaded["statuses"] == ["ARCHIVED", "ARCHIVED"]
+    assert loaded["tables"] == ["SUCCESS"]
     assert loaded["records"] == {"stage_sessions": 2, "participants": 12, "participant_events": 360}
     # pyarrow imports these only if present: the asset lacks them and pyarrow did without.
     assert {"pyarrow._gcsfs", "pyarrow._azurefs", "pyarrow.substrait"} <= set(loaded["refused"])
@@ -239,6 +266,7 @@ def test_every_file_a_local_archive_loads_is_in_the_asset(
         "boto3/data/dynamodb/2012-08-10/resources-1.json",
         "archiver/handlers/archive.py",
         "archiver/handlers/discover.py",
+        "archiver/handlers/tables.py",
         "archiver/commit.py",
         "archiver/tables.py",
         "botocore/client.py",
