@@ -135,6 +135,14 @@ def test_the_bundled_botocore_declares_every_member_a_column_is_read_from(bundle
     assert missing_members(model) == []
 
 
+def test_no_pydantic_plugin_in_the_asset(bundle: Path) -> None:
+    """The functions run with PYDANTIC_DISABLE_PLUGINS=__all__ (infra/archiver.py), which
+    spares pydantic's search for plugins: there is none to miss."""
+    entry_points = list(bundle.glob("*.dist-info/entry_points.txt"))
+    assert entry_points  # the search has something to read
+    assert not [p.parent.name for p in entry_points if "[pydantic]" in p.read_text()]
+
+
 def test_no_xray_sdk_in_the_asset(bundle: Path) -> None:
     """Lambda's active tracing needs no SDK in the function; Powertools Tracer needed the
     X-Ray SDK (maintenance mode, end of support 2027-02-25)."""
