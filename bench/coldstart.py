@@ -41,6 +41,7 @@ LAMBDA_ENVIRONMENT = {
     "POWERTOOLS_SERVICE_NAME": "ivs-stage-archive",
     "POWERTOOLS_METRICS_NAMESPACE": "IVSStageArchive",
     "POWERTOOLS_LOG_LEVEL": "INFO",
+    "PYDANTIC_DISABLE_PLUGINS": "__all__",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
     "ARCHIVE_BUCKET": "bench-archive",
@@ -95,7 +96,11 @@ def lambda_site(requirements: Path, into: Path) -> Path:
 
 def import_seconds(statement: str, site: Path) -> tuple[float, float]:
     """Wall and CPU seconds one fresh process spends on `statement` (start-up excluded)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "POWERTOOLS_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTHON", "POWERTOOLS_", "PYDANTIC_"))
+    }
     env |= LAMBDA_ENVIRONMENT | {"PYTHONPATH": os.pathsep.join([str(LAMBDAS), str(site)])}
     result = subprocess.run(
         # -S: no site-packages, so that only what the asset holds can be imported, as on Lambda.
@@ -154,9 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    load = os.getloadavg()[0]
     print(
         f"median of {args.runs} fresh processes per case, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}",
+        f"Python {platform.python_version()}, load average {load:.2f}",
         flush=True,
     )
     for name, statement in CASES.items():
@@ -172,9 +178,14 @@ def main(argv: list[str] | None = None) -> int:
     worst = max(figures[name]["cpu_ratio"] for name in HANDLERS)
     verdict = "met" if worst <= GOAL else "NOT met"
     print(f"goal: each handler at most {GOAL}x the baseline (CPU): {verdict}")
+    print(f"load average after: {os.getloadavg()[0]:.2f} (a busy machine inflates wall times)")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        machine = {"cpus": os.cpu_count(), "python": platform.python_version()}
+        machine = {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average": [round(load, 2), round(os.getloadavg()[0], 2)],
+        }
         document = {"runs": args.runs, "machine": machine, "cases": figures}
         args.out.write_text(json.dumps(document, indent=2) + "\n")
     return 0

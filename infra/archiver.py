@@ -163,7 +163,7 @@ class Archiver(Construct):
         self._grants(storage)
 
     def environment(self, storage: Storage) -> dict[str, str]:
-        """Exactly `archiver.settings.ENV_VARS`, plus Powertools' own variables."""
+        """Exactly `archiver.settings.ENV_VARS`, plus Powertools' and pydantic's own variables."""
         c = self.config
         return {
             "ARCHIVE_BUCKET": storage.bucket.bucket_name,
@@ -187,6 +187,9 @@ class Archiver(Construct):
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": c.log_level,
+            # The asset holds no pydantic plugin: spare each cold start pydantic's search of every
+            # installed distribution's entry points for one (~5 ms).
+            "PYDANTIC_DISABLE_PLUGINS": "__all__",
         }
 
     def _function(

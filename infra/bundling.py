@@ -5,8 +5,9 @@ no manylinux2014 wheel since version 21.
 
 Everything the functions import is bundled, boto3 and botocore included: the runtime's own SDK
 lags the service, and an older `ivs-realtime` model would drop new API members without a word.
-What the archiver never loads of pyarrow is left out (`PYARROW_UNUSED`); tests/test_asset_files.py
-proves a local archive loads nothing the bundle lacks.
+What the functions never load is left out (`UNUSED`, `ONLY`): most of pyarrow's optional
+modules, every AWS service model but those of the services called, what pyiceberg's Hive catalog
+and CLI need; tests/test_asset_files.py proves a local archive loads nothing the bundle lacks.
 
 The pip result is cached by a hash of requirements.txt and the pip arguments, so a repeated
 synth only copies files. The asset hash is computed from the same inputs (CUSTOM), so CDK skips
@@ -49,29 +50,85 @@ PIP_PLATFORM_ARGS = (
     "--implementation",
     "cp",
 )
-# Parts of pyarrow the archiver never loads (globs under pyarrow/): Arrow Flight, the Substrait
-# and ORC modules, Gandiva, the GCS, Azure and HDFS filesystems, pyarrow's C++ test module and
-# sources. libarrow_substrait stays: libarrow_python links against it. The S3 filesystem stays
-# (`_s3fs`, libarrow_s3): pyiceberg's PyArrow FileIO reads and writes s3:// through it.
-PYARROW_UNUSED = (
-    "_flight.*",
-    "flight.py",
-    "libarrow_flight.so*",
-    "libarrow_python_flight.so*",
-    "_substrait.*",
-    "substrait.py",
-    "_orc.*",
-    "_dataset_orc.*",
-    "orc.py",
-    "gandiva.*",
-    "libgandiva.so*",
-    "_gcsfs.*",
-    "_azurefs.*",
-    "_hdfs.*",
-    "_pyarrow_cpp_tests.*",
-    "conftest.py",
-    "src",
+# What the functions never load, as globs under the bundle's root. tests/test_asset_files.py
+# proves it: a local archive, with its Iceberg commit through the Glue catalog, loads none of it.
+UNUSED = (
+    # pyarrow: Arrow Flight, the Substrait and ORC modules, Gandiva, the GCS, Azure and HDFS
+    # filesystems, its C++ test module and sources. libarrow_substrait stays: libarrow_python links
+    # against it. The S3 filesystem stays (`_s3fs`, libarrow_s3): pyiceberg's PyArrow FileIO reads
+    # and writes s3:// through it.
+    "pyarrow/_flight.*",
+    "pyarrow/flight.py",
+    "pyarrow/libarrow_flight.so*",
+    "pyarrow/libarrow_python_flight.so*",
+    "pyarrow/_substrait.*",
+    "pyarrow/substrait.py",
+    "pyarrow/_orc.*",
+    "pyarrow/_dataset_orc.*",
+    "pyarrow/orc.py",
+    "pyarrow/gandiva.*",
+    "pyarrow/libgandiva.so*",
+    "pyarrow/_gcsfs.*",
+    "pyarrow/_azurefs.*",
+    "pyarrow/_hdfs.*",
+    "pyarrow/_pyarrow_cpp_tests.*",
+    "pyarrow/conftest.py",
+    "pyarrow/src",
+    # pyiceberg: its Hive catalog's Thrift client (vendored as top-level packages) and its CLI; of
+    # its dependencies, the CLI's (click), the REST catalog's and the fsspec FileIO's (requests,
+    # with charset_normalizer and idna; fsspec: our catalogs name PyArrow's FileIO), and what only
+    # rich's syntax highlighting and Markdown load (rich draws pyiceberg's schema mismatch table,
+    # which needs neither).
+    "hive_metastore",
+    "fb303",
+    "pyiceberg/cli",
+    "click",
+    "requests",
+    "charset_normalizer",
+    "idna",
+    "fsspec",
+    "pygments",
+    "markdown_it",
+    "mdurl",
+    # zstandard (pyiceberg's Avro and Puffin codecs): the CFFI backend; the C backend loads first.
+    "zstandard/_cffi.*",
+    "zstandard/backend_cffi.py",
+    # Powertools' event handler (REST, GraphQL and Bedrock agent routers).
+    "aws_lambda_powertools/event_handler",
 )
+# Folders of one subfolder per service or utility, and the subfolders kept; the others go.
+ONLY = {
+    # botocore's service models (~22 MB): the services the functions call (IVS, S3, SQS, DynamoDB;
+    # Glue and S3 from pyiceberg's Glue catalog, which writes files through pyarrow, not botocore),
+    # and those botocore's credential providers may call for a configured profile (STS, SSO,
+    # SSO OIDC, sign-in). Lambda gives the functions credentials in the environment.
+    "botocore/data": (
+        "ivs-realtime",
+        "s3",
+        "sqs",
+        "dynamodb",
+        "glue",
+        "sts",
+        "sso",
+        "sso-oidc",
+        "signin",
+    ),
+    # boto3's resource models: the ledger's DynamoDB Table.
+    "boto3/data": ("dynamodb",),
+    # Powertools' utilities: batch processing (and the event data classes it reads records with),
+    # Parser models, the Lambda context's type, and the JMESPath functions Logger imports.
+    "aws_lambda_powertools/utilities": (
+        "batch",
+        "data_classes",
+        "jmespath_utils",
+        "parser",
+        "typing",
+    ),
+}
+# Debug information in native libraries is never read at run time (pyroaring's and zstandard's
+# wheels carry ~16 MB of it). llvm-strip removes it from ELF files of any architecture; a host
+# without it (the asset is built for aarch64 wherever synth runs) bundles the libraries as they are.
+ELF_STRIPPER = shutil.which("llvm-strip")
 # Never needed at run time: C headers, Cython sources, test suites, byte code of the build host.
 STRIP_DIRS = ("__pycache__", "tests", "include")
 STRIP_SUFFIXES = (".pyx", ".pxd", ".pxi", ".h", ".hpp", ".pyc")
@@ -95,7 +152,15 @@ def _digest(*parts: bytes) -> str:
 
 def dependencies_hash(requirements: Path) -> str:
     """Changes with the requirements, the pip arguments or what is stripped after pip."""
-    rules = (PIP_PLATFORM_ARGS, PYARROW_UNUSED, STRIP_DIRS, STRIP_SUFFIXES, COMPILES_BYTE_CODE)
+    rules = (
+        PIP_PLATFORM_ARGS,
+        UNUSED,
+        ONLY,
+        STRIP_DIRS,
+        STRIP_SUFFIXES,
+        COMPILES_BYTE_CODE,
+        ELF_STRIPPER is not None,
+    )
     return _digest(requirements.read_bytes(), repr(rules).encode())[:24]
 
 
@@ -137,12 +202,33 @@ def _strip(root: Path) -> None:
         elif path.is_file() and path.suffix in STRIP_SUFFIXES:
             path.unlink()
     shutil.rmtree(root / "bin", ignore_errors=True)
-    pyarrow = root / "pyarrow"
-    if pyarrow.is_dir():
-        for pattern in PYARROW_UNUSED:
-            for path in pyarrow.glob(pattern):
-                shutil.rmtree(path) if path.is_dir() else path.unlink()
-        _drop_duplicate_libraries(pyarrow)
+    unused = [path for pattern in UNUSED for path in root.glob(pattern)]
+    for folder, kept in ONLY.items():
+        if (root / folder).is_dir():
+            unused += [p for p in (root / folder).iterdir() if p.is_dir() and p.name not in kept]
+    for path in unused:
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    if (root / "pyarrow").is_dir():
+        _drop_duplicate_libraries(root / "pyarrow")
+    if ELF_STRIPPER is not None:
+        debug = [p for p in root.rglob("*.so*") if p.is_file() and has_debug_info(p)]
+        if debug:
+            subprocess.run([ELF_STRIPPER, "--strip-debug", *map(str, debug)], check=True)
+
+
+def has_debug_info(path: Path) -> bool:
+    """Whether `path` is a 64-bit little-endian ELF file with DWARF sections (`.debug_*`)."""
+    with path.open("rb") as elf:
+        header = elf.read(64)
+        if header[:6] != b"\x7fELF\x02\x01":
+            return False
+        section_headers = int.from_bytes(header[0x28:0x30], "little")
+        entry_size = int.from_bytes(header[0x3A:0x3C], "little")
+        names_index = int.from_bytes(header[0x3E:0x40], "little")
+        elf.seek(section_headers + names_index * entry_size)
+        names = elf.read(entry_size)
+        elf.seek(int.from_bytes(names[0x18:0x20], "little"))
+        return b".debug_" in elf.read(int.from_bytes(names[0x20:0x28], "little"))
 
 
 def compile_byte_code(directory: Path, root: Path) -> None:

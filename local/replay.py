@@ -80,8 +80,11 @@ class Replay:
             time.sleep(TICK_S)
 
     def finished(self) -> bool:
-        """Every session of the scenario that ends has ended and is archived or expired."""
+        """Every session of the scenario that ends has ended and is archived or expired (the
+        ledger is read only once nothing is left to do: a scan holds moto up)."""
         if self.last_end is not None and self.now() < self.last_end:
+            return False
+        if self.pipeline.queue_depth():
             return False
         final = [s for s in self.pipeline.ledger_sessions() if s["status"] in FINAL]
         return len(final) >= self.ended

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import marshal
 import shutil
+import subprocess
 from pathlib import Path
 
 import botocore.loaders
@@ -20,8 +21,10 @@ from archiver.apimodel import SERVICE, missing_members
 from infra.bundling import (
     COMPILES_BYTE_CODE,
     DEFAULT_CACHE_DIR,
+    ELF_STRIPPER,
     build_bundle,
     dependencies_hash,
+    has_debug_info,
     source_hash,
 )
 
@@ -87,6 +90,26 @@ def test_native_code_is_for_lambda_arm64_python_3_13(bundle: Path) -> None:
     assert list(bundle.glob("pyarrow/lib.cpython-313-aarch64-linux-gnu.so"))
 
 
+@pytest.mark.skipif(ELF_STRIPPER is None, reason="llvm-strip removes debug information")
+def test_native_libraries_carry_no_debug_information(bundle: Path) -> None:
+    """pyroaring's and zstandard's wheels ship ~16 MB of DWARF that nothing reads at run time."""
+    libraries = [p for p in bundle.rglob("*.so*") if p.is_file()]
+    assert len(libraries) > 20
+    assert [str(p.relative_to(bundle)) for p in libraries if has_debug_info(p)] == []
+    assert (bundle / "pyroaring.cpython-313-aarch64-linux-gnu.so").stat().st_size < 3 * 2**20
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler to build a witness")
+def test_debug_information_is_recognised(tmp_path: Path) -> None:
+    source = tmp_path / "witness.c"
+    source.write_text("int witness(int x) { return x + 1; }\n")
+    for flags, debug in ((["-g"], True), ([], False)):
+        library = tmp_path / f"libwitness{len(flags)}.so"
+        subprocess.run(["cc", *flags, "-shared", "-o", str(library), str(source)], check=True)
+        assert has_debug_info(library) is debug
+    assert not has_debug_info(source)
+
+
 def _pins() -> dict[str, str]:
     lines = [line.split("#")[0].strip() for line in REQUIREMENTS.read_text().splitlines()]
     return dict(line.split("==") for line in lines if "==" in line)
@@ -110,6 +133,14 @@ def test_the_bundled_botocore_declares_every_member_a_column_is_read_from(bundle
     )
     model = ServiceModel(loader.load_service_model(SERVICE, "service-2"), service_name=SERVICE)
     assert missing_members(model) == []
+
+
+def test_no_pydantic_plugin_in_the_asset(bundle: Path) -> None:
+    """The functions run with PYDANTIC_DISABLE_PLUGINS=__all__ (infra/archiver.py), which
+    spares pydantic's search for plugins: there is none to miss."""
+    entry_points = list(bundle.glob("*.dist-info/entry_points.txt"))
+    assert entry_points  # the search has something to read
+    assert not [p.parent.name for p in entry_points if "[pydantic]" in p.read_text()]
 
 
 def test_no_xray_sdk_in_the_asset(bundle: Path) -> None:

@@ -405,7 +405,8 @@ def test_functions_run_python_3_13_on_arm_with_exactly_the_settings_variables(
     assert props["Timeout"] == 900
     assert props["TracingConfig"] == {"Mode": "Active"}
     env = props["Environment"]["Variables"]
-    assert set(env) == set(ENV_VARS) | POWERTOOLS
+    assert set(env) == set(ENV_VARS) | POWERTOOLS | {"PYDANTIC_DISABLE_PLUGINS"}
+    assert env["PYDANTIC_DISABLE_PLUGINS"] == "__all__"  # the asset holds none
     assert env["POWERTOOLS_SERVICE_NAME"] == "ivs-stage-archive"
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "IVSStageArchive"
     # The runtime's own validation accepts what the stack sets (tokens stand for real names).

@@ -1,13 +1,23 @@
-"""What the handlers accept, as Powertools Parser (pydantic) models, and one clear error for
-anything else. Patterns come from the IVS API model (botocore ivs-realtime 2020-07-14)."""
+"""What the archive function accepts, as a Powertools Parser (pydantic) model, and one clear
+error for anything else. Patterns come from the IVS API model (botocore ivs-realtime 2020-07-14).
+
+The discover function's EventBridge events live in archiver.eventbridge; the names it defines
+(`ScheduledEvent`, `StageUpdateEvent`, `DiscoverRequest`, `parse_discover_event`) can be
+imported from here too, and load it on first use only, so that the archive function never does.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+if TYPE_CHECKING:
+    from archiver.eventbridge import DiscoverRequest as DiscoverRequest
+    from archiver.eventbridge import ScheduledEvent as ScheduledEvent
+    from archiver.eventbridge import StageUpdateEvent as StageUpdateEvent
+    from archiver.eventbridge import parse_discover_event as parse_discover_event
 
 StageArn = Annotated[
     str,
@@ -36,55 +46,10 @@ class SessionMessage(BaseModel):
         return self.model_dump_json(exclude_defaults=True)
 
 
-class ScheduledEvent(EventBridgeModel):
-    source: Literal["aws.events"]
-    detail_type: Literal["Scheduled Event"] = Field(alias="detail-type")
-
-
-class StageUpdateEvent(EventBridgeModel):
-    """`aws.ivs` "IVS Stage Update": best effort, may be late or missing. It names a stage
-    (resources[0]) and a session (detail.session_id) for discovery to look at."""
-
-    source: Literal["aws.ivs"]
-    detail_type: Literal["IVS Stage Update"] = Field(alias="detail-type")
-    resources: list[StageArn] = Field(min_length=1)
-
-    @property
-    def stage_arn(self) -> str:
-        return self.resources[0]
-
-    @property
-    def session_id(self) -> str | None:
-        """The session the event is about (`detail.session_id`), when it names one."""
-        value = self.detail.get("session_id") if isinstance(self.detail, dict) else None
-        return value if isinstance(value, str) and value else None
-
-
-DiscoverRequest = ScheduledEvent | StageUpdateEvent | SessionMessage
-_BY_SOURCE: dict[str, type[ScheduledEvent | StageUpdateEvent]] = {
-    "aws.events": ScheduledEvent,
-    "aws.ivs": StageUpdateEvent,
-}
-
-
-def _explain(exc: ValidationError) -> str:
+def explain(exc: ValidationError) -> str:
     return "; ".join(
         f"{'.'.join(str(p) for p in err['loc']) or 'event'}: {err['msg']}" for err in exc.errors()
     )
-
-
-def parse_discover_event(event: Any) -> DiscoverRequest:
-    if not isinstance(event, dict):
-        raise InvalidInput(f"discover event must be a JSON object, got {type(event).__name__}")
-    model: type[DiscoverRequest] = SessionMessage
-    if "source" in event:
-        if event["source"] not in _BY_SOURCE:
-            raise InvalidInput(f"source: unsupported event source {event['source']!r}")
-        model = _BY_SOURCE[event["source"]]
-    try:
-        return model.model_validate(event)
-    except ValidationError as exc:
-        raise InvalidInput(f"{model.__name__}: {_explain(exc)}") from None
 
 
 def parse_session_message(body: str) -> SessionMessage:
@@ -95,4 +60,18 @@ def parse_session_message(body: str) -> SessionMessage:
     try:
         return SessionMessage.model_validate(data)
     except ValidationError as exc:
-        raise InvalidInput(f"SessionMessage: {_explain(exc)}") from None
+        raise InvalidInput(f"SessionMessage: {explain(exc)}") from None
+
+
+_IN_EVENTBRIDGE = frozenset(
+    {"DiscoverRequest", "ScheduledEvent", "StageUpdateEvent", "parse_discover_event"}
+)
+
+
+def __getattr__(name: str) -> Any:
+    """The discover function's names, from archiver.eventbridge (imported on first use)."""
+    if name in _IN_EVENTBRIDGE:
+        from archiver import eventbridge
+
+        return getattr(eventbridge, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

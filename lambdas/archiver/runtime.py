@@ -1,4 +1,8 @@
-"""What a warm Lambda container keeps between invocations: settings and AWS clients."""
+"""What a warm Lambda container keeps between invocations: settings and AWS clients.
+
+Each function imports only what it uses: the discover function's modules load on its first
+call for them, as do the archive function's, so that neither pays for the other's at cold start.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +11,22 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import cache, cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
 from archiver import apimodel, clock
-from archiver.discovery import Discovery
-from archiver.discovery_state import DiscoveryState
-from archiver.invocation import Invocation, Shared
 from archiver.ivs import IvsClient
 from archiver.ledger import Ledger
 from archiver.messages import InvalidInput
 from archiver.observability import ApiCallMetrics
 from archiver.rate_share import RateShare
 from archiver.settings import Settings
+
+if TYPE_CHECKING:
+    from archiver.discovery import Discovery
+    from archiver.discovery_state import DiscoveryState
+    from archiver.invocation import Invocation, Shared
 
 # The most messages an SQS batch of the archive function holds (infra/archiver.py): a worker
 # archives them all at once, so the end of a batch (its last writes and commit, and the next
@@ -68,9 +74,13 @@ class Runtime:
     @cached_property
     def shared(self) -> Shared:
         """What every archive invocation of this container shares: clients and pools."""
+        from archiver.invocation import Shared
+
         return Shared.create(self.settings, self.ivs, self.ledger, self.s3, self.sqs)
 
     def invocation(self, remaining_ms: Callable[[], int]) -> Invocation:
+        from archiver.invocation import Invocation
+
         return Invocation(self.shared, remaining_ms)
 
     def rate_share(self, worker: str) -> AbstractContextManager[object]:
@@ -105,9 +115,13 @@ class Runtime:
 
     @cached_property
     def discovery_state(self) -> DiscoveryState:
+        from archiver.discovery_state import DiscoveryState
+
         return DiscoveryState(self.settings.ledger_table)
 
     def discovery(self, *, remaining_ms: Callable[[], int], owner: str) -> Discovery:
+        from archiver.discovery import Discovery
+
         return Discovery(
             self.settings,
             self.discovery_ivs,

@@ -8,7 +8,9 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from archiver.messages import InvalidInput, parse_discover_event
+import archiver.discovery  # noqa: F401 - every call needs it: loaded at init (runtime defers it)
+from archiver.eventbridge import parse_discover_event
+from archiver.messages import InvalidInput
 from archiver.observability import logger, metrics
 from archiver.runtime import runtime
 

@@ -1,0 +1,116 @@
+"""What each handler's import loads at cold start, and what it leaves to the code that needs it.
+
+Lambda imports the handler's module before the first invocation. It should load what every
+invocation of that function uses (so that a lazy import does not merely move that cost into the
+first invocation) and nothing that only the other function, or only some invocations, use:
+pyiceberg only on the commit path, the EventBridge models and discovery only in the discover
+function, the archive worker's modules only in the archive function. Each handler is imported in a
+fresh process of the venv's Python, which has all of these installed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBE = """
+import importlib, json, sys
+importlib.import_module(sys.argv[1])
+print(json.dumps(sorted(sys.modules)))
+"""
+# The Iceberg commit's library and what only it brings in.
+ICEBERG = ("pyiceberg", "pyroaring", "strictyaml", "rich", "zstandard", "mmh3")
+# Only the discover function parses EventBridge events and runs discovery.
+DISCOVERY = (
+    "archiver.eventbridge",
+    "aws_lambda_powertools.utilities.parser.models",
+    "archiver.discovery",
+    "archiver.discovery_state",
+)
+# Only the archive function runs the worker and Powertools' batch processing.
+ARCHIVING = (
+    "archiver.archiving",
+    "archiver.invocation",
+    "archiver.fetching",
+    "archiver.admission",
+    "aws_lambda_powertools.utilities.batch",
+)
+# What every invocation of each function uses: loaded at import, not on the first call.
+EVERY_CALL = {
+    "archiver.handlers.archive": (
+        "pydantic",
+        "archiver.messages",
+        "archiver.settings",
+        "archiver.ledger",
+        "archiver.apimodel",
+        "archiver.observability",
+        *ARCHIVING,
+    ),
+    "archiver.handlers.discover": (
+        "pydantic",
+        "archiver.messages",
+        "archiver.settings",
+        "archiver.ledger",
+        "archiver.apimodel",
+        "archiver.observability",
+        *DISCOVERY,
+    ),
+}
+NEVER = {
+    "archiver.handlers.archive": ICEBERG + DISCOVERY,
+    "archiver.handlers.discover": ICEBERG + ARCHIVING,
+}
+
+
+def _modules_after_import(module: str) -> set[str]:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, module],
+        cwd=ROOT / "lambdas",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return set(json.loads(result.stdout.splitlines()[-1]))
+
+
+def _loaded(modules: set[str], name: str) -> bool:
+    return any(m == name or m.startswith(name + ".") for m in modules)
+
+
+@pytest.mark.parametrize("handler", sorted(NEVER))
+def test_a_handler_loads_what_every_call_uses_and_nothing_it_may_never_use(handler: str) -> None:
+    import importlib.util
+
+    for name in ("pyiceberg", "pyroaring", "strictyaml", "rich"):
+        assert importlib.util.find_spec(name) is not None, f"the probe needs {name} installed"
+    modules = _modules_after_import(handler)
+    assert handler in modules
+    assert [name for name in EVERY_CALL[handler] if not _loaded(modules, name)] == []
+    assert [name for name in NEVER[handler] if _loaded(modules, name)] == []
+
+
+def test_the_eventbridge_names_of_messages_load_on_first_use() -> None:
+    """archiver.messages still names the discover function's models, from archiver.eventbridge."""
+    probe = (
+        "import sys, archiver.messages as m\n"
+        "assert 'archiver.eventbridge' not in sys.modules\n"
+        "from archiver.messages import StageUpdateEvent, parse_discover_event\n"
+        "import archiver.eventbridge as e\n"
+        "assert StageUpdateEvent is e.StageUpdateEvent and parse_discover_event is "
+        "e.parse_discover_event\n"
+        "assert not hasattr(m, 'NoSuchName')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT / "lambdas",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
