@@ -14,7 +14,7 @@ export CDK_DISABLE_CLI_TELEMETRY := 1
 export CDK_DISABLE_VERSION_CHECK := 1
 CDK := npx --no-install cdk --no-notices
 
-.PHONY: demo test lint typecheck pytest synth deploy bench clean docs
+.PHONY: demo test lint typecheck pytest synth deploy bench bench-fleet clean docs
 
 # The pinned dependencies, then the project itself (editable, no dependencies): its packages
 # and the `ivs-archive` console command in $(VENV)/bin.
@@ -58,6 +58,11 @@ bench: $(STAMP)
 		--out bench/results/first-join-order.json
 	$(PY) -m bench --tps 5 --budget 4 --sizes 100 --baseline-max 0 \
 		--out bench/results/real-quota.json
+
+# A busy day of an account, through the whole pipeline: a backlog, then the day as it happens.
+bench-fleet: $(STAMP)
+	$(PY) -m bench fleet --mode backlog
+	$(PY) -m bench fleet --mode live
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out $(DEMO_OUT) .mypy_cache .ruff_cache .pytest_cache

@@ -36,7 +36,7 @@ from typing import Any
 
 import local  # noqa: F401  (puts the Lambda package on sys.path)
 from archiver.settings import chunk_limit
-from bench.fleet_scenario import fleet_scenario
+from bench.fleet_scenario import LARGE, fleet_scenario
 from local.pipeline import EmbeddedPipeline, Options, lags, percentiles
 from local.replay import Replay
 
@@ -84,6 +84,12 @@ def parser() -> argparse.ArgumentParser:
         help="sessions in the day, over all stages (default 1000)",
     )
     p.add_argument("--hours", type=float, default=24.0, help="length of the day (default 24)")
+    p.add_argument(
+        "--large",
+        type=int,
+        default=LARGE,
+        help=f"participants of the day's one large session (default {LARGE})",
+    )
     p.add_argument("--seed", type=int, default=1, help="seed of the scenario (default 1)")
     p.add_argument(
         "--tps",
@@ -138,7 +144,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     k = tps / QUOTA
     live = args.mode == "live"
     scenario = fleet_scenario(
-        stages=args.stages, sessions=args.sessions, seed=args.seed, day=DAY, hours=args.hours
+        stages=args.stages,
+        sessions=args.sessions,
+        seed=args.seed,
+        day=DAY,
+        hours=args.hours,
+        large=args.large,
     )
     worker_tps = BUDGET * k / WORKERS
     invocation_ms, min_remaining_ms = int(INVOCATION_S * 1000 / k), int(MIN_REMAINING_S * 1000 / k)

@@ -22,7 +22,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from archiver.ledger import iso, table_of, update_if
+from archiver.ledger import iso, items, table_of, update_if
 
 # A hint from an event that named no session: list the stage.
 ANY_SESSION = "*"
@@ -152,20 +152,14 @@ class DiscoveryState:
     def _query(
         self, pk: str, projection: str, names: dict[str, str] | None = None
     ) -> list[dict[str, Any]]:
-        kwargs: dict[str, Any] = {
+        request: dict[str, Any] = {
             "KeyConditionExpression": Key("pk").eq(pk),
             "ProjectionExpression": projection,
             "ConsistentRead": True,
         }
         if names:
-            kwargs["ExpressionAttributeNames"] = names
-        items: list[dict[str, Any]] = []
-        while True:
-            page = self.table.query(**kwargs)
-            items += page["Items"]
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            request["ExpressionAttributeNames"] = names
+        return list(items(self.table.query, **request))
 
 
 def _time(value: Any) -> datetime | None:

@@ -10,6 +10,7 @@ cannot both think they own a session, and a dead worker leaves a state the next 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -57,6 +58,16 @@ def table_of(table_name: str, resource: Any = None) -> Any:
 
 def _conditional_failed(exc: ClientError) -> bool:
     return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
+def items(call: Callable[..., dict[str, Any]], **request: Any) -> Iterator[dict[str, Any]]:
+    """Every item of a paged Query or Scan (`call` is the table's `query` or `scan`)."""
+    while True:
+        page = call(**request)
+        yield from page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return
+        request = request | {"ExclusiveStartKey": page["LastEvaluatedKey"]}
 
 
 def update_if(table: Any, **request: Any) -> bool:
@@ -128,25 +139,21 @@ class Ledger:
 
     def known_sessions(self, stage_arn: str) -> dict[str, KnownSession]:
         """Every session of the stage in the ledger, by id (one query, not one read each)."""
-        kwargs: dict[str, Any] = {
-            "KeyConditionExpression": Key("pk").eq(f"STAGE#{stage_arn}"),
-            "ProjectionExpression": "sk, #status, attempts, updatedAt, claimedAt, queuedAt",
-            "ExpressionAttributeNames": {"#status": "status"},
-        }
         known: dict[str, KnownSession] = {}
-        while True:
-            page = self.table.query(**kwargs)
-            for item in page["Items"]:
-                known[str(item["sk"]).removeprefix("SESSION#")] = KnownSession(
-                    status=Status(item["status"]),
-                    attempts=int(item.get("attempts", 0)),
-                    updated_at=datetime.fromisoformat(str(item["updatedAt"])),
-                    claimed_at=_time(item.get("claimedAt")),
-                    queued="queuedAt" in item,
-                )
-            if "LastEvaluatedKey" not in page:
-                return known
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for item in items(
+            self.table.query,
+            KeyConditionExpression=Key("pk").eq(f"STAGE#{stage_arn}"),
+            ProjectionExpression="sk, #status, attempts, updatedAt, claimedAt, queuedAt",
+            ExpressionAttributeNames={"#status": "status"},
+        ):
+            known[str(item["sk"]).removeprefix("SESSION#")] = KnownSession(
+                status=Status(item["status"]),
+                attempts=int(item.get("attempts", 0)),
+                updated_at=datetime.fromisoformat(str(item["updatedAt"])),
+                claimed_at=_time(item.get("claimedAt")),
+                queued="queuedAt" in item,
+            )
+        return known
 
     def claim(
         self,
@@ -356,18 +363,14 @@ class Ledger:
         )
 
     def sessions(self) -> list[dict[str, Any]]:
-        """Every session item (for the local run's summary and tests)."""
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "FilterExpression": "begins_with(sk, :session)",
-            "ExpressionAttributeValues": {":session": "SESSION#"},
-        }
-        while True:
-            page = self.table.scan(**kwargs)
-            items += page["Items"]
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        """Every session item (for the local run's summary, the console and tests)."""
+        return list(
+            items(
+                self.table.scan,
+                FilterExpression="begins_with(sk, :session)",
+                ExpressionAttributeValues={":session": "SESSION#"},
+            )
+        )
 
 
 def _int(value: Any) -> int | None:

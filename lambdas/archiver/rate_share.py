@@ -20,7 +20,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 
 from archiver import clock
-from archiver.ledger import iso, table_of
+from archiver.ledger import iso, items, table_of
 
 PK = "WORKERS"
 LAPSE = 3  # renewals a worker's item outlives its last one
@@ -84,16 +84,10 @@ class RateShare:
 
     def _others(self, now: datetime) -> list[float]:
         """The rates of the other workers whose items have not lapsed."""
-        rates: list[float] = []
-        kwargs: dict[str, Any] = {
-            "KeyConditionExpression": Key("pk").eq(PK),
-            "ConsistentRead": True,
-        }
-        while True:
-            page = self.table.query(**kwargs)
-            for item in page["Items"]:
-                if item["sk"] != self.worker and str(item["until"]) > iso(now):
-                    rates.append(float(item["rate"]))
-            if "LastEvaluatedKey" not in page:
-                return rates
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [
+            float(item["rate"])
+            for item in items(
+                self.table.query, KeyConditionExpression=Key("pk").eq(PK), ConsistentRead=True
+            )
+            if item["sk"] != self.worker and str(item["until"]) > iso(now)
+        ]
