@@ -95,9 +95,22 @@ class SessionArchive:
         # The session as GetStageSession last gave it (its times).
         self.session: ApiRecord | None = None
         self._started: list[int] = []  # chunks started in this invocation
+        self._done_fetching = False
         self._stage_name: Future[str | None] | None = None
 
     def run(self) -> Report:
+        try:
+            return self._run()
+        finally:
+            self._fetched()  # whatever happened, this session makes no more such calls
+
+    def _fetched(self) -> None:
+        """No more participants' calls from this session in this invocation (once)."""
+        if not self._done_fetching:
+            self._done_fetching = True
+            self.inv.fetching_over()
+
+    def _run(self) -> Report:
         ledger = self.shared.ledger
         with self.inv.turn:  # one session lists at a time: the next starts when it is known
             known = ledger.get(self.arn, self.session_id)
@@ -148,6 +161,7 @@ class SessionArchive:
             self._fetch_and_write(self._calls(record, todo, early))
         finally:
             self.report.prefetch_discarded = self._withdraw(early)
+            self._fetched()
         if len(self._started) < len(todo):
             self.inv.continue_later(self.message, self.owner)
             self.report.outcome = Outcome.CONTINUED

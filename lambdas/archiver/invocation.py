@@ -12,6 +12,7 @@ invocation has room for it; the others are queued again, untouched.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -99,9 +100,31 @@ class Invocation:
         self.window = 4 * settings.api_threads
         self.turn = threading.Lock()
         self.group_commit = GroupCommit(shared.commit)
+        # Sessions of the batch still to fetch participants' calls for, and what to do once
+        # none is (give up this worker's share of the budget: the rest is writes and commits).
+        self._fetching = 0
+        self._on_fetched: Callable[[], None] | None = None
         self._sessions_started = 0
         self._names: dict[str, Future[str | None]] = {}
         self._lock = threading.Lock()
+
+    def expect(self, sessions: int, on_fetched: Callable[[], None]) -> None:
+        """The batch holds `sessions`; call `on_fetched` once none of them fetches any more."""
+        with self._lock:
+            self._fetching, self._on_fetched = sessions, on_fetched
+        if not sessions:
+            on_fetched()
+
+    def fetching_over(self) -> None:
+        """One session of the batch makes no more participants' calls in this invocation."""
+        with self._lock:
+            self._fetching -= 1
+            done = self._fetching == 0 and self._on_fetched is not None
+            callback, self._on_fetched = (
+                (self._on_fetched, None) if done else (None, self._on_fetched)
+            )
+        if callback is not None:
+            callback()
 
     def has_room(self) -> bool:
         """Whether to start another session (the first one always starts): its listing must

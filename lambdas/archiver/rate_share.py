@@ -52,8 +52,16 @@ class RateShare:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Give the share up for good (the worker's limiters keep their rate, for the few
+        calls of an invocation's end: GetStageSession before the last writes)."""
+        if self._stop.is_set():
+            return
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
         self.table.delete_item(Key={"pk": PK, "sk": self.worker})
 
     def _loop(self) -> None:

@@ -83,7 +83,7 @@ class Runtime:
 
         return Invocation(self.shared, remaining_ms)
 
-    def rate_share(self, worker: str) -> AbstractContextManager[object]:
+    def rate_share(self, worker: str) -> AbstractContextManager[RateShare | None]:
         """While an archive invocation runs: its share of the budget among the workers running
         at once (with a single worker, the budget is its own)."""
         settings = self.settings

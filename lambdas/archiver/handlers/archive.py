@@ -47,6 +47,10 @@ def archive_session(invocation: Invocation, message: SessionMessage, owner: str)
         logger.thread_safe_clear_keys()
 
 
+def _none() -> None:
+    pass
+
+
 def _record_metrics(report: Report) -> None:
     if report.outcome in _OUTCOME_METRICS:
         metrics.add_metric(name=_OUTCOME_METRICS[report.outcome], unit=MetricUnit.Count, value=1)
@@ -78,6 +82,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
         try:
             message = parse_session_message(record.body)
         except InvalidInput as exc:
+            invocation.fetching_over()
             logger.error(
                 "rejected message", extra={"reason": str(exc), "message_id": record.message_id}
             )
@@ -98,7 +103,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
         _record_metrics(report)
 
     try:
-        with rt.rate_share(context.aws_request_id):
+        with rt.rate_share(context.aws_request_id) as share:
+            # Once the batch's sessions fetch no more, the rest (writes, commits) leaves this
+            # worker's share of the budget to the others.
+            invocation.expect(len(event.get("Records", [])), share.release if share else _none)
             return async_process_partial_response(
                 event=event, record_handler=archive_record, processor=processor, context=context
             )
