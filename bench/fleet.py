@@ -198,6 +198,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         replay = Replay(pipeline, scenario, schedule=SCHEDULE, discover_invocation_ms=invocation_ms)
         started = datetime.now(UTC)
         finished = replay.run(deadline_s=4 * 3600)
+        ended_at = datetime.now(UTC)
         stop.touch()
         reports = [
             json.loads((w.communicate()[0] or "{}").strip().splitlines()[-1]) for w in workers
@@ -208,8 +209,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     archived = [s for s in sessions if s["status"] == "ARCHIVED"]
     ended = sum(1 for st in scenario["stages"] for s in st["sessions"] if s.get("endTime"))
     calls = {op: n for op, n in simulated["api_calls"].items() if n}
-    last = max((datetime.fromisoformat(s["archivedAt"]) for s in archived), default=started)
-    elapsed = (last - started).total_seconds()
+    if live:  # the day sets the pace: the time is the replay's, in wall seconds
+        elapsed = (ended_at - started).total_seconds()
+    else:  # from the first discovery to the last session ARCHIVED (the ledger's clock)
+        last = max((datetime.fromisoformat(s["archivedAt"]) for s in archived), default=started)
+        elapsed = (last - started).total_seconds()
     budget = BUDGET * k
     ideal = max(n / budget for n in minimum.values())
     discovery = sum(calls.get(op, 0) for op in DISCOVERY_OPERATIONS)
@@ -227,7 +231,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "scale": {"k": k, "tps": tps, "budget": budget, "workers": WORKERS, "chunk": chunk},
         "elapsed_s": round(elapsed, 1),
         "ideal_s": round(ideal, 1),
-        "ratio": round(elapsed / ideal, 3) if ideal else None,
+        # Live, the day sets the pace and the lag is the figure: no ratio.
+        "ratio": round(elapsed / ideal, 3) if ideal and not live else None,
         "calls": calls,
         "minimum_calls": minimum,
         "throttled": simulated["throttled"],
