@@ -168,6 +168,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         min_remaining_ms=min_remaining_ms,
         chunk_invocation_ms=invocation_ms,
         rate_share_ms=1000,  # renewals cost moto round trips; 1 s wall is plenty here
+        commit_interval_ms=int(5000 / k),
         live=live,
         speed=k,
         start=DAY - timedelta(minutes=1) if live else None,

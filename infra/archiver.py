@@ -41,6 +41,8 @@ MIN_REMAINING_MS = 120_000
 ARCHIVE_MEMORY_MB = 1024
 # How often archive workers running at once renew their share of the budget in the ledger.
 RATE_SHARE_MS = 5000
+# The least time between two commits of one worker into the query tables (each is a snapshot).
+COMMIT_INTERVAL_MS = 5000
 DISCOVER_MEMORY_MB = 512
 
 # IVS actions per function; ListStages does not take a stage ARN (it is granted on "*").
@@ -182,6 +184,7 @@ class Archiver(Construct):
             "MIN_REMAINING_MS": str(MIN_REMAINING_MS),
             "INVOCATION_MS": str(int(ARCHIVE_TIMEOUT.to_milliseconds())),
             "RATE_SHARE_MS": str(RATE_SHARE_MS),
+            "COMMIT_INTERVAL_MS": str(COMMIT_INTERVAL_MS),
             "DATABASE_NAME": c.database_name,
             "ICEBERG_CATALOG": "glue",
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,

@@ -104,6 +104,9 @@ class Options:
     visibility_timeout_s: int = 1
     chunk_invocation_ms: int = INVOCATION_MS  # the invocation length chunks are sized to fit
     rate_share_ms: int = 5000  # how often workers running at once renew their budget share
+    # The least time between two commits of a worker: 5 s in AWS, less here, where runs are
+    # short and quotas scaled up (a worker waits for its last commit before it ends).
+    commit_interval_ms: int = 500
     # Replay the scenario's timeline in simulated time (local/simulator/live.py): `speed`
     # simulated seconds per wall second from `start`; IVS events lost and late at these rates.
     live: bool = False
@@ -152,6 +155,7 @@ class EmbeddedPipeline:
         self.ledger_table = f"{NAME}-ledger-{suffix}"
         self._queue_name = f"{NAME}-work-{suffix}"
         self._env: Any = None
+        self.finished_at: float | None = None  # when the last archive invocation ended
         self.tables_dir: Path | None = None
         self._temporary_tables: Path | None = None
         self._started = 0.0
@@ -277,6 +281,7 @@ class EmbeddedPipeline:
             "ARCHIVE_CONCURRENCY": str(o.archive_concurrency),
             "INVOCATION_MS": str(o.chunk_invocation_ms),
             "RATE_SHARE_MS": str(o.rate_share_ms),
+            "COMMIT_INTERVAL_MS": str(o.commit_interval_ms),
             "PARTICIPANT_DETAILS": o.participant_details,
             "CHUNK_SIZE": str(o.chunk_size),
             "MIN_REMAINING_MS": str(o.min_remaining_ms),
@@ -341,10 +346,25 @@ class EmbeddedPipeline:
             fed = feeding is None or feeding.is_set()
             if self.archive_once(window_s=0.0 if fed else BATCH_WINDOW_S) is None:
                 time.sleep(0.2 if fed else 0.05)
+        self.finished_at = time.monotonic()
 
-    def alongside_discovery(self, discover: Callable[[], T]) -> T:
-        """`discover()` on a thread of its own while workers drain the queue, as discovery and
-        the archive function run side by side in AWS; what it returned."""
+    def alongside_discovery(self, discover: Callable[[], T], workers: int = 0) -> T:
+        """`discover()` while archive workers take the queue, as discovery and the archive
+        function run side by side in AWS, until the queue is empty; what it returned. With
+        `workers`, they run in processes of their own (local/workers.py); without, on a thread
+        of this process (what tests use, to reach into the worker)."""
+        if workers:
+            from local.workers import WorkerProcesses
+
+            with WorkerProcesses(self, workers, window_s=BATCH_WINDOW_S):
+                result = discover()
+                while self.queue_depth():
+                    time.sleep(0.2)
+                self.finished_at = time.monotonic()
+            return result
+        return self._alongside_thread(discover)
+
+    def _alongside_thread(self, discover: Callable[[], T]) -> T:
         from archiver.runtime import runtime
 
         runtime()  # one container's runtime for both, built before either starts
@@ -421,7 +441,8 @@ class EmbeddedPipeline:
             "sessions_archived": len(archived),
             "participants": sum(int(s.get("participantCount", 0)) for s in archived),
             "events": sum(int(s.get("eventCount", 0)) for s in archived),
-            "elapsed_s": round(time.monotonic() - self._started, 3),
+            # The archiving's, not the copy into --out that comes after.
+            "elapsed_s": round((self.finished_at or time.monotonic()) - self._started, 3),
         } | ({"lag_s": percentiles(lags(archived))} if self.options.live else {})
 
 

@@ -74,6 +74,7 @@ class Replay:
             if time.monotonic() >= next_look:
                 next_look = time.monotonic() + LEDGER_EVERY_S
                 if self.finished():
+                    self.pipeline.finished_at = time.monotonic()
                     return True
             if deadline_s is not None and time.monotonic() - started > deadline_s:
                 return False

@@ -25,13 +25,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from archiver.runtime import BATCH_WINDOW_S
 from archiver.schema import TABLES
 from local import report
 from local.arguments import fail
 from local.pipeline import EmbeddedPipeline, Options
 from local.progress import Progress
-from local.replay import InProcessWorker, Replay
+from local.replay import Replay
 from local.scenario import ScenarioError, load
+from local.workers import WorkerProcesses
 
 PROG = "python -m local run"
 # --live defaults: the issue's example speed; IVS events now and then missing, often late.
@@ -118,7 +120,7 @@ def live_options(options: Options, args: argparse.Namespace) -> Options:
 def _replay(pipeline: EmbeddedPipeline, scenario: dict[str, Any], options: Options) -> str:
     """The scenario as it happens, an archive worker beside discovery, until every session
     has ended and been archived."""
-    with InProcessWorker(pipeline):
+    with WorkerProcesses(pipeline, window_s=BATCH_WINDOW_S / options.speed, simulated_time=True):
         Replay(pipeline, scenario, discover_invocation_ms=options.invocation_ms).run()
     return ""
 

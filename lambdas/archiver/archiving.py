@@ -37,7 +37,7 @@ from archiver.ledger import FINAL, LEASE, SessionRecord, Status
 from archiver.messages import SessionMessage
 from archiver.rows import Row, event_rows, participant_row, session_row
 from archiver.schema import PARTICIPANT_EVENTS, PARTICIPANTS, STAGE_SESSIONS
-from archiver.writer import RowBuffer, SessionKeys, parquet_bytes, put_object, put_parquet
+from archiver.writer import RowBuffer, SessionKeys, parquet_bytes, put_object
 
 
 class Outcome(StrEnum):
@@ -270,8 +270,12 @@ class SessionArchive:
         session = still_there.result()
         keys = self._keys(session)
         bucket = self.shared.settings.bucket
-        put_object(self.shared.s3, bucket, keys.participants(chunk.number), people)
-        put_object(self.shared.s3, bucket, keys.events(chunk.number), events)
+        for key, body in (
+            (keys.participants(chunk.number), people),
+            (keys.events(chunk.number), events),
+        ):
+            put_object(self.shared.s3, bucket, key, body)
+            self.inv.landed(key, body)
         self.shared.ledger.chunk_done(
             self.arn,
             self.session_id,
@@ -321,9 +325,9 @@ class SessionArchive:
             archived_at=archived_at,
         )
         keys = self._keys(session)
-        put_parquet(
-            self.shared.s3, self.shared.settings.bucket, keys.session(), STAGE_SESSIONS, [row]
-        )
+        body = parquet_bytes(STAGE_SESSIONS, [row])
+        put_object(self.shared.s3, self.shared.settings.bucket, keys.session(), body)
+        self.inv.landed(keys.session(), body)
         # The session goes into the query tables, whole, and is ARCHIVED once it is there.
         chunks = -(-participants // chunk_size)  # ceil
         self.inv.group_commit.commit(LandedSession(keys, chunks))

@@ -2,15 +2,18 @@
 
 A session whose landing objects are complete waits for its commit. If no commit is under way,
 its thread makes one, for itself and for every session that lands meanwhile, round after round,
-until none is waiting; a session that lands during a commit joins the next round. So a worker
-with one session commits at once, and a busy one makes one commit per table per round, not per
-session (fewer snapshots, fewer conflicts with the other workers). The commit itself is
+until none is waiting; a session that lands during a commit joins the next round, which starts
+no sooner than `interval_s` after the one before. So a worker with one session commits at once,
+and a busy one makes at most one commit per table every `interval_s`, not one per session: each
+commit adds a snapshot, and a table's metadata (read and written whole by every commit) holds
+every snapshot until Glue's retention optimizer expires it. The commit itself is
 archiver.commit.commit_sessions: exactly once per session and table, whoever retries.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 
@@ -20,8 +23,9 @@ CommitMany = Callable[[list[LandedSession]], object]
 
 
 class GroupCommit:
-    def __init__(self, commit: CommitMany) -> None:
+    def __init__(self, commit: CommitMany, interval_s: float = 0.0) -> None:
         self._commit = commit
+        self.interval_s = interval_s
         self._waiting: list[tuple[LandedSession, Future[None]]] = []
         self._leading = False
         self._lock = threading.Lock()
@@ -44,7 +48,12 @@ class GroupCommit:
         done.result()
 
     def _lead(self) -> None:
+        next_round = 0.0
         while True:
+            wait = next_round - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)  # the sessions landing meanwhile join this round
+            next_round = time.monotonic() + self.interval_s
             with self._lock:
                 round_, self._waiting = self._waiting, []
                 if not round_:

@@ -56,13 +56,18 @@ class Shared:
             self._catalog = open_catalog(self.settings.iceberg_catalog)
         return self._catalog
 
-    def commit(self, sessions: list[LandedSession]) -> None:
-        """Add the sessions' landing rows to the query tables (exactly once)."""
-        commit_sessions(self.catalog(), self.settings.database_name, sessions, self._read)
+    def commit(self, sessions: list[LandedSession], written: dict[str, bytes]) -> None:
+        """Add the sessions' landing rows to the query tables (exactly once). The landing
+        objects this invocation wrote come from `written` (taken out of it); the others, which
+        earlier invocations of a session wrote, are read back from S3."""
 
-    def _read(self, key: str) -> bytes:
-        body: bytes = self.s3.get_object(Bucket=self.settings.bucket, Key=key)["Body"].read()
-        return body
+        def read(key: str) -> bytes:
+            body = written.pop(key, None)
+            if body is None:
+                body = self.s3.get_object(Bucket=self.settings.bucket, Key=key)["Body"].read()
+            return body
+
+        commit_sessions(self.catalog(), self.settings.database_name, sessions, read)
 
     @classmethod
     def create(
@@ -99,7 +104,12 @@ class Invocation:
         # Participants whose calls a session keeps in flight: enough to keep both pools busy.
         self.window = 4 * settings.api_threads
         self.turn = threading.Lock()
-        self.group_commit = GroupCommit(shared.commit)
+        # The landing objects this invocation wrote, until committed (no reading them back).
+        self._written: dict[str, bytes] = {}
+        self.group_commit = GroupCommit(
+            lambda sessions: shared.commit(sessions, self._written),
+            interval_s=settings.commit_interval_ms / 1000,
+        )
         # Sessions of the batch still to fetch participants' calls for, and what to do once
         # none is (give up this worker's share of the budget: the rest is writes and commits).
         self._fetching = 0
@@ -125,6 +135,10 @@ class Invocation:
             )
         if callback is not None:
             callback()
+
+    def landed(self, key: str, body: bytes) -> None:
+        """A landing object written: its bytes are what the commit reads."""
+        self._written[key] = body
 
     def has_room(self) -> bool:
         """Whether to start another session (the first one always starts): its listing must

@@ -45,6 +45,7 @@ ENV_VARS: dict[str, str] = {
     "MIN_REMAINING_MS": "min_remaining_ms",
     "INVOCATION_MS": "invocation_ms",
     "RATE_SHARE_MS": "rate_share_ms",
+    "COMMIT_INTERVAL_MS": "commit_interval_ms",
     "DATABASE_NAME": "database_name",
     "ICEBERG_CATALOG": "iceberg_catalog",
 }
@@ -82,6 +83,8 @@ class Settings(BaseModel):
     # How often archive workers running at once renew their share of the budget
     # (archiver.rate_share).
     rate_share_ms: int = Field(default=5000, gt=0)
+    # The least time between two commits of a worker into the query tables (group_commit.py).
+    commit_interval_ms: int = Field(default=5000, ge=0)
     # The Glue database (the Iceberg namespace) of the query tables.
     database_name: str = Field(default="ivs_stage_archive", pattern=r"^[a-z][a-z0-9_]{0,62}$")
     # Where the query tables are committed: `glue`, or `sqlite:///<folder>/catalog.db` locally.

@@ -1,0 +1,72 @@
+"""An archive worker in a process of its own, as a Lambda container is: `python -m local.worker
+STOP_FILE REPORT_FILE` with an embedded pipeline's environment (local/workers.py starts it).
+
+It makes archive invocations, as the SQS event source would, whenever messages are visible,
+until STOP_FILE exists. Each failed invocation is a JSON line in REPORT_FILE (`{"bodies",
+"errorMessage"}`), and at the end one more: `{"invocations", "busy_s"}` (wall seconds inside
+invocations: what Lambda bills).
+
+`LOCAL_WORKER_CLOCK="<start ISO>,<speed>,<origin>"` gives it a replay's simulated time (the
+simulator's SimClock: simulated now = start + speed x (time.time() - origin)).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import local  # noqa: F401  (puts the Lambda package on sys.path)
+
+CLOCK = "LOCAL_WORKER_CLOCK"
+INVOCATION_MS = "LOCAL_WORKER_INVOCATION_MS"
+WINDOW_S = "LOCAL_WORKER_WINDOW_S"
+BATCH_SIZE = "LOCAL_WORKER_BATCH_SIZE"
+
+
+def _use_simulated_time() -> None:
+    spec = os.environ.get(CLOCK)
+    if not spec:
+        return
+    from archiver import clock
+    from local.simulator.clock import SimClock
+
+    start, speed, origin = spec.split(",")
+    shared = SimClock.joined(datetime.fromisoformat(start), float(speed), float(origin), time.time)
+    clock.use(shared.now)
+
+
+def main(argv: list[str]) -> int:
+    stop_file, report_file = (Path(arg) for arg in argv)
+    _use_simulated_time()
+    import boto3
+
+    from local.pipeline import archive_invocation
+
+    sqs = boto3.client("sqs")
+    queue = os.environ["WORK_QUEUE_URL"]
+    invocation_ms = int(os.environ[INVOCATION_MS])
+    window_s = float(os.environ.get(WINDOW_S, "0"))
+    batch_size = int(os.environ[BATCH_SIZE])
+    invocations, busy = 0, 0.0
+    with report_file.open("a", encoding="utf-8") as report:
+        while not stop_file.exists():
+            started = time.monotonic()
+            response = archive_invocation(sqs, queue, invocation_ms, batch_size, window_s)
+            if response is None:
+                time.sleep(0.05)
+                continue
+            invocations += 1
+            busy += time.monotonic() - started
+            if "errorMessage" in response:
+                report.write(json.dumps(response) + "\n")
+                report.flush()
+        report.write(json.dumps({"invocations": invocations, "busy_s": round(busy, 3)}) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,102 @@
+"""Archive workers in processes of their own (local/worker.py), beside an embedded pipeline:
+what `python -m local run` and `python -m bench fleet` archive with, so that the archiver does
+not share a Python interpreter (and its lock) with the stand-ins it talks to, as in AWS.
+
+A context manager: the workers take the queue from the start, and `stop()` (or leaving the
+block) ends them once their invocations are over; what they reported (invocations, billed
+seconds, failed invocations) is then on the object, and merged into the pipeline's counters.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from local import worker
+from local.pipeline import EmbeddedPipeline
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class WorkerProcesses:
+    def __init__(
+        self,
+        pipeline: EmbeddedPipeline,
+        count: int = 1,
+        *,
+        window_s: float = 0.0,
+        simulated_time: bool = False,
+    ) -> None:
+        self.pipeline = pipeline
+        self.count = count
+        self.window_s = window_s
+        self.simulated_time = simulated_time
+        self.invocations = 0
+        self.busy_s = 0.0
+        self.failures: list[dict[str, Any]] = []
+        self._folder = Path(tempfile.mkdtemp(prefix="ivs-archive-workers-"))
+        self._processes: list[subprocess.Popen[bytes]] = []
+
+    def __enter__(self) -> WorkerProcesses:
+        options = self.pipeline.options
+        env = dict(os.environ) | {
+            worker.INVOCATION_MS: str(options.invocation_ms),
+            worker.WINDOW_S: str(self.window_s),
+            worker.BATCH_SIZE: str(options.batch_size),
+        }
+        if self.simulated_time:
+            clock = self.pipeline.simulator.clock
+            env[worker.CLOCK] = f"{clock.start.isoformat()},{clock.speed},{clock.origin}"
+        for n in range(self.count):
+            self._processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "local.worker", str(self._stop), str(self._report(n))],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                )
+            )
+        return self
+
+    @property
+    def _stop(self) -> Path:
+        return self._folder / "stop"
+
+    def _report(self, n: int) -> Path:
+        return self._folder / f"worker-{n}.jsonl"
+
+    def stop(self) -> None:
+        """End the workers (each finishes its invocation first) and read their reports."""
+        if not self._processes:
+            return
+        self._stop.touch()
+        for process in self._processes:
+            process.wait()
+        self._processes = []
+        for n in range(self.count):
+            for line in self._report(n).read_text(encoding="utf-8").splitlines():
+                entry = json.loads(line)
+                if "errorMessage" in entry:
+                    self.failures.append(entry)
+                else:
+                    self.invocations += entry["invocations"]
+                    self.busy_s += entry["busy_s"]
+        self.pipeline.invocations["archive"] += self.invocations
+        self.pipeline.invocation_errors += len(self.failures)
+        for failure in self.failures:
+            for body in failure["bodies"]:
+                self.pipeline.last_error[body] = failure["errorMessage"]
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.stop()
