@@ -14,7 +14,7 @@ export CDK_DISABLE_CLI_TELEMETRY := 1
 export CDK_DISABLE_VERSION_CHECK := 1
 CDK := npx --no-install cdk --no-notices
 
-.PHONY: demo test lint typecheck pytest synth deploy bench clean docs
+.PHONY: demo test lint typecheck pytest synth deploy bench bench-year clean docs
 
 $(STAMP): requirements.txt requirements-dev.txt
 	python="$(PYTHON)"; python="$${python:-$$(sh .ci/find-python)}" && $$python -m venv --clear $(VENV)
@@ -55,6 +55,10 @@ bench: $(STAMP)
 		--out bench/results/first-join-order.json
 	$(PY) -m bench --tps 5 --budget 4 --sizes 100 --baseline-max 0 \
 		--out bench/results/real-quota.json
+
+# A simulated year of the archive: landing objects and Iceberg tables before and after compaction.
+bench-year: $(STAMP)
+	$(PY) -m bench year
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out $(DEMO_OUT) .mypy_cache .ruff_cache .pytest_cache
