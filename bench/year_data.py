@@ -3,18 +3,22 @@
 Each day's sessions are cast by the scenario generator's parts (`local.generator`: hosts,
 publishers, viewers, subscriptions, errors drawn from the botocore model's codes), on a fixed
 set of stages whose activity differs (a few busy stages, many quiet ones), one session at a time
-per stage. User ids are drawn from one user base for the whole year, a few regulars often and
-most users now and then, as an account's audience returns. Each session's rows are made with
-the archiver's own row builders (`archiver.rows`) and written with its writer as landing objects
-under the contract's keys; `commit_groups` cuts the year into the archive worker's commits.
+per stage. User ids are drawn from one user base for the whole year by a Zipf-like law (a few
+regulars often, most users now and then), as an account's audience returns. Each session's rows
+are made with the archiver's own row builders (`archiver.rows`) and written with its writer as
+landing objects under the contract's keys; `commit_groups` cuts the year into the archive
+worker's commits.
 """
 
 from __future__ import annotations
 
 import random
+from bisect import bisect
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +57,13 @@ class YearShape:
 
     @property
     def users(self) -> int:
-        """The account's user base: about five sessions' worth of people per day."""
-        return max(50, 5 * self.sessions_per_day * self.participants)
+        """The account's user base: about 20 sessions' worth of people a day."""
+        return max(50, 20 * self.sessions_per_day * self.participants)
+
+    @property
+    def encoders(self) -> int:
+        """The account's WHIP encoders (OBS and the like), a few per stage."""
+        return 3 * self.stages
 
 
 @dataclass(frozen=True)
@@ -105,7 +114,7 @@ def land_day(shape: YearShape, index: int, root: Path) -> list[Landed]:
             plan = SessionPlan(stage.index, slot, ctx.ids.session(), start, end, end)
             size = max(1, round(shape.participants * rng.lognormvariate(0, 0.5)))
             actors = regular_cast(ctx, stage, plan, size, [host(ctx, plan)], 0)
-            record = _returning_users(session_record(ctx, stage, plan, actors), users, shape.users)
+            record = _returning_users(session_record(ctx, stage, plan, actors), users, shape)
             archived = end + rng.randint(*ARCHIVE_LAG)
             landed.append(_write_session(landing, stage, record, archived))
     landed.sort(key=lambda item: (item.archived_ms, item.session.id))
@@ -125,17 +134,34 @@ def _session_times(rng: random.Random, day_start: int, count: int) -> Iterator[t
         yield start, start + rng.randint(shortest, longest)
 
 
-def _returning_users(record: dict[str, Any], rng: random.Random, base: int) -> dict[str, Any]:
-    """The generator's user ids (fresh random ones) replaced by the account's users: regulars
-    come back often (index drawn as base * u**3). Encoders keep their ids. The same generated id
-    maps to the same user in the participant and in its exchanged tokens."""
+@cache
+def _popularity(size: int) -> list[float]:
+    """Cumulative weights of a Zipf-like law (exponent 0.7): rank 0 is the most frequent."""
+    return list(accumulate(1 / (rank + 1) ** 0.7 for rank in range(size)))
+
+
+def _draw(rng: random.Random, size: int) -> int:
+    weights = _popularity(size)
+    return min(size - 1, bisect(weights, rng.random() * weights[-1]))
+
+
+def _returning_users(
+    record: dict[str, Any], rng: random.Random, shape: YearShape
+) -> dict[str, Any]:
+    """The generator's user ids (fresh random ones) replaced by the account's: users and WHIP
+    encoders drawn from the account's by a Zipf-like law (a few regulars often, most now and
+    then); stage ingest encoders keep their ids. A generated id maps to the same user in the
+    participant and in its exchanged tokens."""
     chosen: dict[str, str] = {}
 
     def user(generated: str) -> str:
-        if not generated.startswith("user-"):
-            return generated
         if generated not in chosen:
-            chosen[generated] = f"user-{int(base * rng.random() ** 3):07d}"
+            if generated.startswith("user-"):
+                chosen[generated] = f"user-{_draw(rng, shape.users):07d}"
+            elif generated[len("encoder-") :].isdigit():  # a WHIP encoder's token
+                chosen[generated] = f"encoder-{_draw(rng, shape.encoders):04d}"
+            else:
+                chosen[generated] = generated
         return chosen[generated]
 
     for participant in record["participants"]:
