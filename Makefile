@@ -14,7 +14,7 @@ export CDK_DISABLE_CLI_TELEMETRY := 1
 export CDK_DISABLE_VERSION_CHECK := 1
 CDK := npx --no-install cdk --no-notices
 
-.PHONY: demo test lint typecheck pytest synth deploy bench bench-fleet clean docs
+.PHONY: demo test lint typecheck pytest synth deploy bench bench-fleet bench-year clean docs
 
 # The pinned dependencies, then the project itself (editable, no dependencies): its packages
 # and the `ivs-archive` console command in $(VENV)/bin.
@@ -63,6 +63,9 @@ bench: $(STAMP)
 bench-fleet: $(STAMP)
 	$(PY) -m bench fleet --mode backlog
 	$(PY) -m bench fleet --mode live
+# A simulated year of the archive: landing objects and Iceberg tables before and after compaction.
+bench-year: $(STAMP)
+	$(PY) -m bench year
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out $(DEMO_OUT) .mypy_cache .ruff_cache .pytest_cache

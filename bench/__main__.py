@@ -104,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import fleet
 
         return fleet.main(argv[1:])
+    if argv[:1] == ["year"]:
+        from bench import year
+
+        return year.main(argv[1:])
     args = _parser().parse_args(argv)
     setup = Setup(
         tps=args.tps,
