@@ -25,10 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import subprocess
-import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,6 +35,7 @@ from archiver.settings import chunk_limit
 from bench.fleet_scenario import LARGE, fleet_scenario
 from local.pipeline import EmbeddedPipeline, Options, lags, percentiles
 from local.replay import Replay
+from local.workers import WorkerProcesses
 
 ROOT = Path(__file__).resolve().parent.parent
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
@@ -163,7 +160,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         budget=BUDGET * k,
         latency_ms=args.latency_ms,
         archive_concurrency=WORKERS,
-        visibility_timeout_s=math.ceil(6 * INVOCATION_S / k),
         invocation_ms=invocation_ms,
         min_remaining_ms=min_remaining_ms,
         chunk_invocation_ms=invocation_ms,
@@ -176,34 +172,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         event_delay_s=args.event_delay_s if live else 0.0,
         wall_clock=time.time,
     )
-    with EmbeddedPipeline(scenario, options) as pipeline, tempfile.TemporaryDirectory() as tmp:
+    with EmbeddedPipeline(scenario, options) as pipeline:
         _warm(pipeline, scenario)
-        stop = Path(tmp) / "stop"
-        env = dict(os.environ) | {
-            "FLEET_INVOCATION_MS": str(invocation_ms),
-            "FLEET_WINDOW_S": str(1.0 / k),  # the event source's 1 s batching window
-        }
-        if live:
-            clock = pipeline.simulator.clock
-            env["FLEET_CLOCK"] = f"{clock.start.isoformat()},{clock.speed},{clock.origin}"
-        workers = [
-            subprocess.Popen(
-                [sys.executable, "-m", "bench.fleet_worker", str(stop)],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(WORKERS)
-        ]
         replay = Replay(pipeline, scenario, schedule=SCHEDULE, discover_invocation_ms=invocation_ms)
-        started = datetime.now(UTC)
-        finished = replay.run(deadline_s=4 * 3600)
-        ended_at = datetime.now(UTC)
-        stop.touch()
-        reports = [
-            json.loads((w.communicate()[0] or "{}").strip().splitlines()[-1]) for w in workers
-        ]
+        # The event source's 1 s batching window, scaled like every other time.
+        workers = WorkerProcesses(pipeline, WORKERS, window_s=1.0 / k, simulated_time=live)
+        with workers:
+            started = datetime.now(UTC)
+            finished = replay.run(deadline_s=4 * 3600)
+            ended_at = datetime.now(UTC)
         sessions = pipeline.ledger_sessions()
         simulated = pipeline.simulator.stats()
         events_delivered = replay.events_delivered
@@ -218,9 +195,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     budget = BUDGET * k
     ideal = max(n / budget for n in minimum.values())
     discovery = sum(calls.get(op, 0) for op in DISCOVERY_OPERATIONS)
-    busy = sum(r.get("busy_s", 0.0) for r in reports)
-    invocations = sum(r.get("invocations", 0) for r in reports)
-    worker_seconds = busy * k  # real-equivalent: the quota and timeouts scale by k
+    invocations = workers.invocations
+    worker_seconds = workers.busy_s * k  # real-equivalent: the quota and timeouts scale by k
     result: dict[str, Any] = {
         "mode": args.mode,
         "finished": finished,

@@ -8,6 +8,7 @@ mirrored into a folder with the same keys.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -21,7 +22,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,6 +44,12 @@ INVOCATION_MS = 900_000  # the Lambda maximum the archive function runs with
 MAX_RECEIVES = 5  # then SQS moves the message to the dead-letter queue
 # Messages per archive invocation, as the stack's SQS event source sends them.
 BATCH_SIZE = MAX_BATCH
+# A received message is held this much longer than its invocation; one not deleted comes back
+# RETRY_AFTER_S after its invocation (the local queue's own visibility timeout).
+HOLD_MARGIN_S = 5
+RETRY_AFTER_S = 1
+IVS_QUOTA = 5.0  # calls a second per operation: what a simulated quota is a multiple of
+STACK_WORKERS = 2  # the stack's archiveConcurrency default
 # The longest look-back the archiver's settings accept (LOOKBACK_DAYS).
 LOOKBACK_CAP: int = next(
     rule.le for rule in Settings.model_fields["lookback_days"].metadata if hasattr(rule, "le")
@@ -99,14 +106,12 @@ class Options:
     # Where the query tables' catalog (catalog.db) and files go; None: a temporary folder.
     tables_dir: Path | None = None
     archive_concurrency: int = 1  # workers sharing the budget (each gets budget / this)
-    # The work queue's: short, so that a failed message is retried at once by the one local
-    # worker; as in AWS (6 invocations) when several workers take the queue at once.
-    visibility_timeout_s: int = 1
     chunk_invocation_ms: int = INVOCATION_MS  # the invocation length chunks are sized to fit
     rate_share_ms: int = 5000  # how often workers running at once renew their budget share
     # The least time between two commits of a worker: 5 s in AWS, less here, where runs are
     # short and quotas scaled up (a worker waits for its last commit before it ends).
     commit_interval_ms: int = 500
+    batch_window_s: float = BATCH_WINDOW_S  # how long the event source gathers a batch
     # Replay the scenario's timeline in simulated time (local/simulator/live.py): `speed`
     # simulated seconds per wall second from `start`; IVS events lost and late at these rates.
     live: bool = False
@@ -119,6 +124,27 @@ class Options:
     @property
     def archiver_budget(self) -> float:
         return self.budget if self.budget is not None else 0.8 * self.tps
+
+    def as_deployed(self, scale: float, workers: int = STACK_WORKERS) -> Options:
+        """These options with the stack's defaults for a quota `scale` times IVS's: its number
+        of archive workers, and every time the archiver keeps (the Lambda timeout and its
+        margin, budget-share renewals, commit spacing) `scale` times shorter."""
+
+        def default(name: str) -> int:
+            value = Settings.model_fields[name].default
+            assert isinstance(value, int)
+            return max(1, int(value / scale))
+
+        return replace(
+            self,
+            archive_concurrency=workers,
+            invocation_ms=default("invocation_ms"),
+            chunk_invocation_ms=default("invocation_ms"),
+            min_remaining_ms=default("min_remaining_ms"),
+            rate_share_ms=default("rate_share_ms"),
+            commit_interval_ms=default("commit_interval_ms"),
+            batch_window_s=BATCH_WINDOW_S / scale,
+        )
 
 
 class EmbeddedPipeline:
@@ -264,7 +290,7 @@ class EmbeddedPipeline:
             QueueName=self._queue_name,
             # Short, so that a failed message is retried at once in the local loop.
             Attributes={
-                "VisibilityTimeout": str(self.options.visibility_timeout_s),
+                "VisibilityTimeout": str(RETRY_AFTER_S),
                 "RedrivePolicy": json.dumps(redrive),
             },
         )["QueueUrl"]
@@ -344,7 +370,7 @@ class EmbeddedPipeline:
             # While sessions are being queued, batches are gathered over the event source's
             # window; after, the backlog fills them at once.
             fed = feeding is None or feeding.is_set()
-            if self.archive_once(window_s=0.0 if fed else BATCH_WINDOW_S) is None:
+            if self.archive_once(window_s=0.0 if fed else self.options.batch_window_s) is None:
                 time.sleep(0.2 if fed else 0.05)
         self.finished_at = time.monotonic()
 
@@ -356,7 +382,8 @@ class EmbeddedPipeline:
         if workers:
             from local.workers import WorkerProcesses
 
-            with WorkerProcesses(self, workers, window_s=BATCH_WINDOW_S):
+            with WorkerProcesses(self, workers, window_s=self.options.batch_window_s):
+                self._started = time.monotonic()  # the workers are warm: the archiving starts
                 result = discover()
                 while self.queue_depth():
                     time.sleep(0.2)
@@ -493,21 +520,26 @@ def archive_invocation(
     """One archive Lambda invocation on the next visible messages of `queue_url` (at most
     `batch_size`, gathered for up to `window_s` after the first), as the SQS event source makes
     it: the handler, then every message it did not fail is deleted. None when no message is
-    visible. The environment must hold the archiver's settings."""
+    visible. The environment must hold the archiver's settings.
+
+    The local queue's visibility timeout is short, so that a failed message comes back at once:
+    received messages are held for the invocation's length (as AWS's six invocations would), so
+    that no other worker takes them meanwhile, and what is not deleted is let go at the end."""
     from archiver.handlers import archive
 
+    hold_s = math.ceil(invocation_ms / 1000) + HOLD_MARGIN_S
     received: list[dict[str, Any]] = []
     window_ends: float | None = None
     while len(received) < batch_size:  # SQS answers at most 10 messages a call
         more = sqs.receive_message(
             QueueUrl=queue_url,
             MaxNumberOfMessages=min(10, batch_size - len(received)),
+            VisibilityTimeout=hold_s,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         ).get("Messages", [])
-        # The local queue's visibility timeout is short (a failed message comes back at once),
-        # so a long window can receive a message again: a batch holds each message once, with
-        # its latest receipt handle (the one that deletes it).
+        # A batch holds each message once, with its latest receipt handle (the one that
+        # deletes it).
         again = {m["MessageId"] for m in more}
         received = [m for m in received if m["MessageId"] not in again] + more
         if received and window_ends is None:
@@ -520,6 +552,7 @@ def archive_invocation(
         return None
     records = [_sqs_record(m, queue_url) for m in received]
     context = LambdaContext("archive", time.monotonic() * 1000 + invocation_ms)
+    kept = received  # what comes back: all of it unless the handler answers
     try:
         response: dict[str, Any] = dict(archive.handler({"Records": records}, context))
     except Exception as error:
@@ -532,11 +565,21 @@ def archive_invocation(
             "errorMessage": _reason(error),
             "bodies": [message["Body"] for message in received],
         }
-    failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
-    for message in received:
-        if message["MessageId"] not in failed:
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-    return response
+    else:
+        failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+        kept = [m for m in received if m["MessageId"] in failed]
+        for message in received:
+            if message["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return response
+    finally:
+        for message in kept:  # back after the queue's own (short) visibility timeout
+            with contextlib.suppress(ClientError):
+                sqs.change_message_visibility(
+                    QueueUrl=queue_url,
+                    ReceiptHandle=message["ReceiptHandle"],
+                    VisibilityTimeout=RETRY_AFTER_S,
+                )
 
 
 def _reason(error: Exception) -> str:

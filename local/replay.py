@@ -3,15 +3,14 @@ the schedule fires discovery every `schedule` simulated, IVS Stage Update events
 discover handler as the simulator delivers them (late, or never), and archive workers take the
 queue, until every session of the scenario has ended and been archived (or expired).
 
-The workers run elsewhere: on a thread of this process (`InProcessWorker`) or in processes of
-their own (bench.fleet_worker). The simulated clock is the whole pipeline's: the handlers in
-this process read it through archiver.clock (EmbeddedPipeline installs it when live).
+The archive workers run in processes of their own (local/workers.py). The simulated clock is
+the whole pipeline's: the handlers in this process read it through archiver.clock
+(EmbeddedPipeline installs it when live), the workers through their own copy of it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -95,29 +94,3 @@ class Replay:
         self.discoveries += 1
         with contextlib.suppress(Exception):  # a failed run is redone by the schedule
             self.pipeline.discover(event, invocation_ms=self.discover_invocation_ms)
-
-
-class InProcessWorker:
-    """The archive function's event source, on a thread: an invocation whenever messages are
-    visible, until stopped."""
-
-    def __init__(self, pipeline: EmbeddedPipeline) -> None:
-        self.pipeline = pipeline
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="archive-worker", daemon=True)
-
-    def __enter__(self) -> InProcessWorker:
-        from archiver.runtime import runtime
-
-        runtime()  # built once, before the discover handler's thread uses it too
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            if self.pipeline.archive_once(window_s=0.05) is None:
-                self._stop.wait(0.05)

@@ -25,11 +25,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from archiver.runtime import BATCH_WINDOW_S
 from archiver.schema import TABLES
 from local import report
 from local.arguments import fail
-from local.pipeline import EmbeddedPipeline, Options
+from local.pipeline import IVS_QUOTA, EmbeddedPipeline, Options
 from local.progress import Progress
 from local.replay import Replay
 from local.scenario import ScenarioError, load
@@ -64,6 +63,9 @@ def main(args: argparse.Namespace) -> int:
         quiet=args.lambda_logs is None,
         tables_dir=args.out,
     )
+    # As the stack deploys it (two workers sharing the budget), with every time the archiver
+    # keeps scaled like the quota: --tps 50 is IVS ten times faster.
+    options = options.as_deployed(args.tps / IVS_QUOTA)
     if args.live:
         options = live_options(options, args)
     try:
@@ -75,7 +77,9 @@ def main(args: argparse.Namespace) -> int:
                 if args.live:
                     not_queued = _replay(pipeline, scenario, options)
                 else:
-                    not_queued = pipeline.alongside_discovery(lambda: _discover(pipeline, scenario))
+                    not_queued = pipeline.alongside_discovery(
+                        lambda: _discover(pipeline, scenario), workers=options.archive_concurrency
+                    )
             pipeline.mirror(args.out)
             for table in TABLES:  # an archive with no session yet is still an archive
                 (args.out / table).mkdir(parents=True, exist_ok=True)
@@ -99,19 +103,15 @@ def main(args: argparse.Namespace) -> int:
 
 
 def live_options(options: Options, args: argparse.Namespace) -> Options:
-    """A live replay at `--speed`: the quota, the budget and the Lambda timeouts are per
-    simulated second, so they scale with the speed in wall terms."""
+    """A live replay at `--speed`: the quota and the budget are per simulated second, so they
+    scale with the speed in wall terms, and so does every time the archiver keeps."""
     speed = args.speed or LIVE_SPEED
-    budget = options.archiver_budget
     return replace(
-        options,
+        options.as_deployed(speed),
         live=True,
         speed=speed,
-        tps=options.tps * speed,
-        budget=budget * speed,
-        invocation_ms=max(1, int(options.invocation_ms / speed)),
-        min_remaining_ms=int(options.min_remaining_ms / speed),
-        chunk_invocation_ms=max(1, int(options.chunk_invocation_ms / speed)),
+        tps=args.tps * speed,
+        budget=(args.budget or 0.8 * args.tps) * speed,
         event_loss=LIVE_EVENT_LOSS if args.event_loss is None else args.event_loss,
         event_delay_s=LIVE_EVENT_DELAY_S if args.event_delay_s is None else args.event_delay_s,
     )
@@ -120,7 +120,13 @@ def live_options(options: Options, args: argparse.Namespace) -> Options:
 def _replay(pipeline: EmbeddedPipeline, scenario: dict[str, Any], options: Options) -> str:
     """The scenario as it happens, an archive worker beside discovery, until every session
     has ended and been archived."""
-    with WorkerProcesses(pipeline, window_s=BATCH_WINDOW_S / options.speed, simulated_time=True):
+    workers = WorkerProcesses(
+        pipeline,
+        options.archive_concurrency,
+        window_s=options.batch_window_s,
+        simulated_time=True,
+    )
+    with workers:
         Replay(pipeline, scenario, discover_invocation_ms=options.invocation_ms).run()
     return ""
 

@@ -1,5 +1,6 @@
 """An archive worker in a process of its own, as a Lambda container is: `python -m local.worker
-STOP_FILE REPORT_FILE` with an embedded pipeline's environment (local/workers.py starts it).
+STOP_FILE REPORT_FILE READY_FILE` with an embedded pipeline's environment (local/workers.py
+starts it; it touches READY_FILE once its handler is loaded).
 
 It makes archive invocations, as the SQS event source would, whenever messages are visible,
 until STOP_FILE exists. Each failed invocation is a JSON line in REPORT_FILE (`{"bodies",
@@ -40,11 +41,14 @@ def _use_simulated_time() -> None:
 
 
 def main(argv: list[str]) -> int:
-    stop_file, report_file = (Path(arg) for arg in argv)
+    stop_file, report_file, ready_file = (Path(arg) for arg in argv)
     _use_simulated_time()
     import boto3
 
+    import archiver.handlers.archive  # noqa: F401  (a warm container: the handler loaded)
     from local.pipeline import archive_invocation
+
+    ready_file.touch()
 
     sqs = boto3.client("sqs")
     queue = os.environ["WORK_QUEUE_URL"]

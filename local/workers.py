@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -22,6 +23,7 @@ from local import worker
 from local.pipeline import EmbeddedPipeline
 
 ROOT = Path(__file__).resolve().parent.parent
+WARM_TIMEOUT_S = 60.0
 
 
 class WorkerProcesses:
@@ -54,15 +56,30 @@ class WorkerProcesses:
             clock = self.pipeline.simulator.clock
             env[worker.CLOCK] = f"{clock.start.isoformat()},{clock.speed},{clock.origin}"
         for n in range(self.count):
+            arguments = [str(self._stop), str(self._report(n)), str(self._ready(n))]
             self._processes.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "local.worker", str(self._stop), str(self._report(n))],
+                    [sys.executable, "-m", "local.worker", *arguments],
                     cwd=ROOT,
                     env=env,
                     stdout=subprocess.DEVNULL,
                 )
             )
+        self._wait_until_warm()
         return self
+
+    def _wait_until_warm(self) -> None:
+        """Until every worker has loaded its handler (warm containers, as a busy account's):
+        an interpreter's start is not the archiver's time."""
+        deadline = time.monotonic() + WARM_TIMEOUT_S
+        for n, process in enumerate(self._processes):
+            while not self._ready(n).exists():
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"archive worker {n} did not start")
+                time.sleep(0.05)
+
+    def _ready(self, n: int) -> Path:
+        return self._folder / f"worker-{n}.ready"
 
     @property
     def _stop(self) -> Path:
