@@ -101,6 +101,7 @@ class Options:
     prefix: str = ""
     stage_allow_list: tuple[str, ...] = ()
     quiet: bool = True  # Powertools logs at WARNING and no metric output
+    worker_log: Path | None = None  # where archive worker processes' output goes (appended)
     participant_order: str = "participantId"  # the simulator's ListParticipants order
     batch_size: int = BATCH_SIZE  # messages per archive invocation
     # Where the query tables' catalog (catalog.db) and files go; None: a temporary folder.
@@ -128,7 +129,9 @@ class Options:
     def as_deployed(self, scale: float, workers: int = STACK_WORKERS) -> Options:
         """These options with the stack's defaults for a quota `scale` times IVS's: its number
         of archive workers, and every time the archiver keeps (the Lambda timeout and its
-        margin, budget-share renewals, commit spacing) `scale` times shorter."""
+        margin, budget-share renewals, commit spacing) `scale` times shorter. A slower quota
+        (`scale` below 1) keeps the deployed times: Lambda allows no longer invocation."""
+        scale = max(scale, 1.0)
 
         def default(name: str) -> int:
             value = Settings.model_fields[name].default

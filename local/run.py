@@ -61,6 +61,7 @@ def main(args: argparse.Namespace) -> int:
         seed=args.seed,
         participant_details=args.participant_details,
         quiet=args.lambda_logs is None,
+        worker_log=args.lambda_logs,
         tables_dir=args.out,
     )
     # As the stack deploys it (two workers sharing the budget), with every time the archiver
@@ -146,8 +147,10 @@ def _lambda_output(path: Path | None) -> Iterator[None]:
     from archiver.observability import logger
 
     handler = logger.registered_handler
+    if path is not None:
+        path.write_bytes(b"")  # anew; then appended to, here and by the worker processes
     with contextlib.ExitStack() as stack:
-        sink = stack.enter_context(open(path or os.devnull, "w", encoding="utf-8"))
+        sink = stack.enter_context(open(path or os.devnull, "a", encoding="utf-8"))
         if path is not None:
             stack.enter_context(contextlib.redirect_stdout(sink))
         if isinstance(handler, logging.StreamHandler):

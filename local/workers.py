@@ -54,17 +54,21 @@ class WorkerProcesses:
         }
         if self.simulated_time:
             clock = self.pipeline.simulator.clock
-            env[worker.CLOCK] = f"{clock.start.isoformat()},{clock.speed},{clock.origin}"
+            origin = clock.origin_on(time.time)  # the wall clock both processes read
+            env[worker.CLOCK] = f"{clock.start.isoformat()},{clock.speed},{origin}"
+        log = options.worker_log
         for n in range(self.count):
             arguments = [str(self._stop), str(self._report(n)), str(self._ready(n))]
-            self._processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "local.worker", *arguments],
-                    cwd=ROOT,
-                    env=env,
-                    stdout=subprocess.DEVNULL,
+            # What a container prints (its logs, its metrics) goes to the log or nowhere.
+            with open(log or os.devnull, "a", encoding="utf-8") as output:
+                self._processes.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "local.worker", *arguments],
+                        cwd=ROOT,
+                        env=env,
+                        stdout=output,
+                    )
                 )
-            )
         self._wait_until_warm()
         return self
 

@@ -65,6 +65,12 @@ class SimClock:
         """The wall clock's reading at `begin()` (None before)."""
         return self._origin
 
+    def origin_on(self, wall: WallClock) -> float:
+        """`origin` read on another wall clock (time.time for another process to join)."""
+        if self._origin is None:
+            raise RuntimeError("the clock has not begun")
+        return wall() - (self._wall() - self._origin)
+
     @classmethod
     def joined(cls, start: datetime, speed: float, origin: float, wall: WallClock) -> SimClock:
         """The same simulated time as a clock that began at wall reading `origin` (for
