@@ -93,7 +93,7 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="simulated quota per operation, calls a wall second: k = tps / 5 scales "
-        "everything (default 100 backlog, 300 live)",
+        "everything (default 50 backlog, 300 live)",
     )
     p.add_argument("--latency-ms", type=float, default=20.0, help="mean IVS latency (default 20)")
     p.add_argument(
@@ -137,7 +137,7 @@ def minimum_calls(scenario: dict[str, Any], chunk: int) -> tuple[dict[str, int],
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    tps = args.tps or (300.0 if args.mode == "live" else 100.0)
+    tps = args.tps or (300.0 if args.mode == "live" else 50.0)
     k = tps / QUOTA
     live = args.mode == "live"
     scenario = fleet_scenario(

@@ -25,14 +25,12 @@ from typing import Any
 import local  # noqa: F401  (puts lambdas/ on sys.path for `archiver`)
 from archiver.commit import LandedSession
 from archiver.landing import FolderLanding
-from archiver.rows import event_rows, participant_row, session_row
-from archiver.schema import PARTICIPANT_EVENTS, PARTICIPANTS, STAGE_SESSIONS
 from archiver.settings import Settings
-from archiver.writer import SessionKeys, parquet_bytes
 from local.generator.cast import Ctx, StagePlan, host, regular_cast
 from local.generator.session import session_record
 from local.generator.timeline import HOUR, MINUTE, Ids, SessionPlan, plan_stages, to_ms
 from local.generator.vocab import ErrorCodes
+from local.landed import land_session
 
 CHUNK_SIZE = Settings.model_fields["chunk_size"].default  # the archiver's default
 # From a session's end to ARCHIVED: discovery runs every 10 minutes, then the archive itself.
@@ -173,53 +171,16 @@ def _returning_users(
     return record
 
 
-def _times(value: Any, key: str = "") -> Any:
-    """ISO times as boto3 parses them (aware datetimes), recursively."""
-    if isinstance(value, dict):
-        return {k: _times(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_times(v) for v in value]
-    if isinstance(value, str) and key.endswith("Time"):
-        return datetime.fromisoformat(value)
-    return value
-
-
 def _write_session(
     landing: FolderLanding, stage: StagePlan, record: dict[str, Any], archived_ms: int
 ) -> Landed:
     """The session's objects as the worker writes them: chunks of participants sorted by id,
     each chunk's participants and events, then the session row."""
-    session = _times(record)
-    arn, session_id = stage.arn, session["sessionId"]
-    keys = SessionKeys("", arn, session_id, session["startTime"])
-    people = sorted(session["participants"], key=lambda p: p["participantId"])
-    chunks = [people[i : i + CHUNK_SIZE] for i in range(0, len(people), CHUNK_SIZE)] or [[]]
-    events_total = 0
-    for number, chunk in enumerate(chunks):
-        rows, events = [], []
-        for p in chunk:
-            mine = event_rows(arn, session_id, p["participantId"], p.get("userId"), p["events"])
-            events += mine
-            rows.append(participant_row(arn, session_id, p, event_count=len(mine)))
-        events_total += len(events)
-        landing.write(keys.participants(number), parquet_bytes(PARTICIPANTS, rows))
-        landing.write(keys.events(number), parquet_bytes(PARTICIPANT_EVENTS, events))
     archived_at = datetime.fromtimestamp(archived_ms / 1000, UTC)
-    row = session_row(
-        arn,
-        stage.name,
-        session,
-        participant_count=len(people),
-        event_count=events_total,
-        archived_at=archived_at,
+    landed, counts = land_session(
+        landing, stage.arn, stage.name, record, archived_at=archived_at, chunk_size=CHUNK_SIZE
     )
-    landing.write(keys.session(), parquet_bytes(STAGE_SESSIONS, [row]))
-    counts = {
-        STAGE_SESSIONS.name: 1,
-        PARTICIPANTS.name: len(people),
-        PARTICIPANT_EVENTS.name: events_total,
-    }
-    return Landed(LandedSession(keys, len(chunks)), archived_ms, counts)
+    return Landed(landed, archived_ms, counts)
 
 
 def commit_groups(days: Iterable[list[Landed]], batch: int) -> Iterator[list[Landed]]:

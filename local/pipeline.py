@@ -272,18 +272,7 @@ class EmbeddedPipeline:
         self.sqs = boto3.client("sqs")
         dynamodb = boto3.client("dynamodb")
         self.s3.create_bucket(Bucket=self.bucket)
-        dynamodb.create_table(
-            TableName=self.ledger_table,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_ledger(dynamodb, self.ledger_table)
         self.dlq_url = self.sqs.create_queue(QueueName=f"{self._queue_name}-dlq")["QueueUrl"]
         dlq_arn = self.sqs.get_queue_attributes(QueueUrl=self.dlq_url, AttributeNames=["QueueArn"])[
             "Attributes"
@@ -474,6 +463,22 @@ class EmbeddedPipeline:
             # The archiving's, not the copy into --out that comes after.
             "elapsed_s": round((self.finished_at or time.monotonic()) - self._started, 3),
         } | ({"lag_s": percentiles(lags(archived))} if self.options.live else {})
+
+
+def create_ledger(dynamodb: Any, name: str) -> None:
+    """The ledger table, keyed as the stack creates it (infra/archiver.py)."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
 
 
 def lags(archived: list[dict[str, Any]]) -> list[float]:

@@ -11,24 +11,11 @@ import pyarrow as pa
 
 from archiver.commit import LandedSession
 from archiver.landing import FolderLanding, Landing, read_parquet
-from archiver.rows import event_rows, participant_row, session_row
-from archiver.schema import PARTICIPANT_EVENTS, PARTICIPANTS, STAGE_SESSIONS
-from archiver.writer import SessionKeys, parquet_bytes
 from local.generator import generate_scenario
+from local.landed import land_session
 
 NAMESPACE = "ivs_stage_archive"
 ARCHIVED_AT = datetime.fromisoformat("2026-01-01T00:00:00+00:00")
-
-
-def _times(value: Any, key: str = "") -> Any:
-    """ISO times as boto3 parses them (datetimes), recursively."""
-    if isinstance(value, dict):
-        return {k: _times(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_times(v) for v in value]
-    if isinstance(value, str) and key.endswith("Time"):
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return value
 
 
 def scenario(seed: int = 7, stages: int = 2, sessions: int = 2, participants: int = 6) -> Any:
@@ -44,33 +31,16 @@ def land(
         for raw in stage["sessions"]:
             if raw.get("endTime") is None:
                 continue
-            session = _times(raw)
-            arn = stage["arn"]
-            keys = SessionKeys(prefix, arn, session["sessionId"], session["startTime"])
-            people = sorted(session["participants"], key=lambda p: p["participantId"])
-            chunks = [people[i : i + chunk_size] for i in range(0, len(people), chunk_size)]
-            events_total = 0
-            for number, chunk in enumerate(chunks):
-                rows, events = [], []
-                for p in chunk:
-                    evs = event_rows(
-                        arn, keys.session_id, p["participantId"], p.get("userId"), p["events"]
-                    )
-                    events += evs
-                    rows.append(participant_row(arn, keys.session_id, p, event_count=len(evs)))
-                events_total += len(events)
-                landing.write(keys.participants(number), parquet_bytes(PARTICIPANTS, rows))
-                landing.write(keys.events(number), parquet_bytes(PARTICIPANT_EVENTS, events))
-            row = session_row(
-                arn,
+            session, _ = land_session(
+                landing,
+                stage["arn"],
                 stage["name"],
-                session,
-                participant_count=len(people),
-                event_count=events_total,
+                raw,
                 archived_at=ARCHIVED_AT,
+                chunk_size=chunk_size,
+                prefix=prefix,
             )
-            landing.write(keys.session(), parquet_bytes(STAGE_SESSIONS, [row]))
-            landed.append(LandedSession(keys, len(chunks)))
+            landed.append(session)
     return landed
 
 

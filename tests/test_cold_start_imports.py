@@ -4,8 +4,10 @@ Lambda imports the handler's module before the first invocation. It should load 
 invocation of that function uses (so that a lazy import does not merely move that cost into the
 first invocation) and nothing that only the other function, or only some invocations, use:
 pyiceberg only on the commit path, the EventBridge models and discovery only in the discover
-function, the archive worker's modules only in the archive function. Each handler is imported in a
-fresh process of the venv's Python, which has all of these installed.
+function, the archive worker's modules only in the archive function. And never a tracing SDK:
+Lambda's active tracing needs none, and the X-Ray SDK (which Powertools Tracer needed) must
+not load although the dev venv has it (moto pulls it in). Each handler is imported in a fresh
+process of the venv's Python, which has all of these installed.
 """
 
 from __future__ import annotations
@@ -93,6 +95,16 @@ def test_a_handler_loads_what_every_call_uses_and_nothing_it_may_never_use(handl
     assert handler in modules
     assert [name for name in EVERY_CALL[handler] if not _loaded(modules, name)] == []
     assert [name for name in NEVER[handler] if _loaded(modules, name)] == []
+
+
+@pytest.mark.parametrize("handler", sorted(NEVER))
+def test_no_tracing_sdk_is_loaded(handler: str) -> None:
+    import importlib.util
+
+    assert importlib.util.find_spec("aws_xray_sdk") is not None, "the probe needs it installed"
+    modules = _modules_after_import(handler)
+    assert handler in modules
+    assert not {m for m in modules if m.startswith(("aws_xray_sdk", "opentelemetry"))}
 
 
 def test_the_eventbridge_names_of_messages_load_on_first_use() -> None:

@@ -148,6 +148,30 @@ def test_a_commit_repeated_after_a_crash_adds_only_what_is_missing(
         assert by_key(table_rows(catalog, name)) == by_key(landing_rows(landing, name))
 
 
+def test_a_session_whose_snapshots_expired_is_not_committed_again(
+    catalogs: Catalogs, tmp_path: Path
+) -> None:
+    """Snapshot retention (the Glue optimizer) drops the snapshots that list a session: a
+    message redelivered later still adds nothing, as its row is in stage_sessions."""
+    landing = folder(tmp_path / "landing")
+    first, second, *rest = land(scenario(seed=5), landing)
+    catalog = catalogs()
+    commit_sessions(catalog, NAMESPACE, [first], landing.read)
+    commit_sessions(catalog, NAMESPACE, [second], landing.read)
+    for name in TABLES:
+        table = catalog.load_table((NAMESPACE, name))
+        oldest = min(table.snapshots(), key=lambda s: s.timestamp_ms)
+        table.maintenance.expire_snapshots().by_id(oldest.snapshot_id).commit()
+        assert first.id not in sessions_in(catalog.load_table((NAMESPACE, name)))
+    before = {name: by_key(table_rows(catalog, name)) for name in TABLES}
+    report = commit_sessions(catalogs(), NAMESPACE, [first, *rest], landing.read)
+    assert report.skipped == {name: [first.id] for name in report.added}
+    assert report.added["participants"] == [s.id for s in rest]
+    for name in TABLES:
+        after = by_key(table_rows(catalog, name))  # raises on a duplicate row
+        assert {k: v for k, v in after.items() if k in before[name]} == before[name]
+
+
 def test_a_batch_that_repeats_a_session_commits_it_once(catalogs: Catalogs, tmp_path: Path) -> None:
     landing = folder(tmp_path / "landing")
     first, second, *rest = land(scenario(seed=5), landing)

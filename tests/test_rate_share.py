@@ -18,6 +18,7 @@ from archiver import clock
 from archiver.ivs import RateLimiter
 from archiver.rate_share import RateShare
 from local.moto_server import MotoServer
+from local.pipeline import create_ledger
 
 BUDGET = 4.0
 
@@ -28,18 +29,7 @@ def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     server.start()
     monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
     name = f"ledger-{uuid.uuid4().hex[:8]}"  # moto keeps its tables for the whole process
-    boto3.client("dynamodb").create_table(
-        TableName=name,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_ledger(boto3.client("dynamodb"), name)
     yield name
     server.stop()
 

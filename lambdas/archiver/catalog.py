@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -17,6 +17,13 @@ if TYPE_CHECKING:
 GLUE = "glue"
 SQLITE = "sqlite:///"
 LOCAL_CATALOG_NAME = "local"
+
+
+def expressions() -> Any:
+    """pyiceberg's row filters (its pydantic-built constructors do not type-check as called)."""
+    import pyiceberg.expressions
+
+    return pyiceberg.expressions
 
 
 def open_catalog(uri: str, properties: Mapping[str, str] | None = None) -> Catalog:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from archiver.catalog import expressions
 from archiver.landing import read_parquet
 from archiver.rows import stage_id
 from archiver.schema import PARTICIPANT_EVENTS, PARTICIPANTS, STAGE_SESSIONS, Table
@@ -78,11 +79,25 @@ def sessions_in(table: IcebergTable) -> set[str]:
     return found
 
 
-def sessions_with_rows(stage_sessions: IcebergTable) -> set[str]:
-    """The sessions whose row is in the stage_sessions table, read from the data (so it holds
-    however old the snapshot that added them). The session row is committed last: such a
-    session's participants and events are in the tables too."""
-    data = stage_sessions.scan(selected_fields=("stage_id", "session_id")).to_arrow()
+def sessions_with_rows(
+    stage_sessions: IcebergTable, among: list[LandedSession] | None = None
+) -> set[str]:
+    """The sessions whose row is in the stage_sessions table (of those `among`, or all), read
+    from the data, so it holds however old the snapshot that added them, expired or not. The
+    session row is committed last: such a session's participants and events are in the tables
+    too."""
+    ex = expressions()
+    row_filter = ex.AlwaysTrue()
+    if among is not None:
+        if not among:
+            return set()
+        row_filter = ex.And(
+            ex.In(PARTITION_COLUMN, {s.keys.dt for s in among}),
+            ex.In("session_id", {s.keys.session_id for s in among}),
+        )
+    data = stage_sessions.scan(
+        row_filter=row_filter, selected_fields=("stage_id", "session_id")
+    ).to_arrow()
     stages, ids = data["stage_id"].to_pylist(), data["session_id"].to_pylist()
     return {f"{stage}/{session}" for stage, session in zip(stages, ids, strict=True)}
 
@@ -100,9 +115,15 @@ def commit_sessions(
     malformed, before that table's commit: nothing of the batch is added to that table."""
     unique = list({s.id: s for s in sessions}.values())
     report = CommitReport()
+    # A session whose row is in stage_sessions is in every table, however long ago (its
+    # snapshots may have expired): only the others are committed.
+    whole = sessions_with_rows(catalog.load_table((namespace, STAGE_SESSIONS.name)), unique)
+    pending = [s for s in unique if s.id not in whole]
     for table in COMMIT_ORDER:
-        iceberg = catalog.load_table((namespace, table.name))
-        _commit_table(iceberg, table, unique, read_object, report, attempts)
+        iceberg = catalog.load_table((namespace, table.name))  # as it is now, for each table
+        _commit_table(iceberg, table, pending, read_object, report, attempts)
+        skipped = set(report.skipped.get(table.name, [])) | whole
+        report.skipped[table.name] = [s.id for s in unique if s.id in skipped]
     return report
 
 

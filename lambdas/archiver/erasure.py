@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from archiver.catalog import expressions
 from archiver.commit import sessions_with_rows
 from archiver.landing import Landing, LandingKey, parquet_bytes, parse_key, read_parquet
 from archiver.rows import stage_id
@@ -33,13 +34,6 @@ TOKEN_COLUMNS = ("previous_token", "new_token")
 # (dt, stage_arn, session_id) -> the participant ids to erase in that session
 Session = tuple[str, str, str]
 Found = dict[Session, set[str]]
-
-
-def _expressions() -> Any:
-    """pyiceberg's row filters (its pydantic-built constructors do not type-check as called)."""
-    import pyiceberg.expressions
-
-    return pyiceberg.expressions
 
 
 @dataclass
@@ -97,14 +91,14 @@ def _carries(batch: pa.RecordBatch | pa.Table, user_id: str) -> Any:
 
 def _in_participants(table: IcebergTable, user_id: str) -> Iterable[tuple[Session, str]]:
     scan = table.scan(
-        row_filter=_expressions().EqualTo("user_id", user_id),
+        row_filter=expressions().EqualTo("user_id", user_id),
         selected_fields=("dt", "stage_arn", "session_id", "participant_id", "user_id"),
     )
     return list(_ids(scan.to_arrow()))
 
 
 def _in_events(table: IcebergTable, user_id: str) -> Iterable[tuple[Session, str]]:
-    ex = _expressions()
+    ex = expressions()
     row_filter = ex.Or(
         ex.EqualTo("user_id", user_id),
         *(ex.EqualTo(f"{name}.user_id", user_id) for name in TOKEN_COLUMNS),
@@ -137,7 +131,7 @@ def _in_uncommitted_landing(
 
 def _delete(table: IcebergTable, found: Found) -> int:
     """Deletes the participants' rows in one commit; the number of rows it removed."""
-    ex = _expressions()
+    ex = expressions()
 
     def session_filter(key: Session, participants: set[str]) -> Any:
         dt, stage_arn, session_id = key
