@@ -52,7 +52,7 @@ class ArchiveConfig:
     participant_details: Literal["on", "off"] = "on"
     chunk_size: int = 500
     lookback_days: int = 14
-    reconcile_interval_minutes: int = 60
+    reconcile_interval_minutes: int = 120
     stage_allow_list: tuple[str, ...] = ()
     data_lifecycle_days: int = 30
     log_retention_days: int = 30
@@ -297,7 +297,10 @@ CONTEXT_KEYS: dict[str, tuple[str, Callable[[str, Any], Any], str, str]] = {
         "reconcile_interval_minutes",
         _int(0, 10_080),
         "0 to 10080",
-        "How often discovery lists the sessions of every stage (0: on every run).",
+        "How often discovery lists the sessions of every stage (0: on every run): the longest "
+        "a session that started and ended between two runs, on a stage idle at both, whose IVS "
+        "events were all lost, waits to be found. Each reconcile is one ListStageSessions call "
+        "per stage.",
     ),
     "stageAllowList": (
         "stage_allow_list",

@@ -73,7 +73,7 @@ class Settings(BaseModel):
     participant_details: Literal["on", "off"] = "on"
     chunk_size: int = Field(default=500, ge=1, le=10_000)
     lookback_days: int = Field(default=14, ge=1, le=3650)
-    reconcile_interval_minutes: int = Field(default=60, ge=0)
+    reconcile_interval_minutes: int = Field(default=120, ge=0)
     stage_allow_list: tuple[str, ...] = ()
     # Stop between chunks (and continue in a new invocation) when less time than this, or than
     # the next chunk needs at this worker's rate, is left.
