@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,19 +33,16 @@ from typing import Any
 import local  # noqa: F401  (puts the Lambda package on sys.path)
 from archiver.settings import chunk_limit
 from bench.fleet_scenario import LARGE, fleet_scenario
-from local.pipeline import EmbeddedPipeline, Options, lags, percentiles
+from local.pipeline import IVS_QUOTA, EmbeddedPipeline, Options, lags, percentiles
 from local.replay import Replay
 from local.workers import WorkerProcesses
 
 ROOT = Path(__file__).resolve().parent.parent
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
-# The real thing, which the benchmark scales: IVS's quota, the stack's defaults.
-QUOTA = 5.0
+# The real thing, which the benchmark scales (with Options.as_deployed): the stack's
+# apiTpsBudget and chunkSize.
 BUDGET = 4.0
-WORKERS = 2
 CHUNK = 500
-INVOCATION_S = 900.0
-MIN_REMAINING_S = 120.0
 SCHEDULE = timedelta(minutes=10)
 LAG_SLACK_S = 60.0
 # Lambda on arm64 (us-east-1 list prices), the archive function's 1,024 MB.
@@ -138,7 +135,7 @@ def minimum_calls(scenario: dict[str, Any], chunk: int) -> tuple[dict[str, int],
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     tps = args.tps or (300.0 if args.mode == "live" else 50.0)
-    k = tps / QUOTA
+    k = tps / IVS_QUOTA
     live = args.mode == "live"
     scenario = fleet_scenario(
         stages=args.stages,
@@ -148,35 +145,37 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         hours=args.hours,
         large=args.large,
     )
-    worker_tps = BUDGET * k / WORKERS
-    invocation_ms, min_remaining_ms = int(INVOCATION_S * 1000 / k), int(MIN_REMAINING_S * 1000 / k)
+    options = replace(
+        Options(
+            tps=tps,
+            latency_ms=args.latency_ms,
+            live=live,
+            speed=k,
+            start=DAY - timedelta(minutes=1) if live else None,
+            event_loss=args.event_loss if live else 0.0,
+            event_delay_s=args.event_delay_s if live else 0.0,
+        ).as_deployed(k),
+        rate_share_ms=1000,  # renewals cost moto round trips; 1 s wall is plenty here
+    )
+    workers_at_once = options.archive_concurrency
+    worker_tps = options.archiver_budget / workers_at_once
     chunk = min(
         CHUNK,
-        chunk_limit(worker_tps, invocation_ms=invocation_ms, min_remaining_ms=min_remaining_ms),
+        chunk_limit(
+            worker_tps,
+            invocation_ms=options.invocation_ms,
+            min_remaining_ms=options.min_remaining_ms,
+        ),
     )
     minimum, own = minimum_calls(scenario, chunk)
-    options = Options(
-        tps=tps,
-        budget=BUDGET * k,
-        latency_ms=args.latency_ms,
-        archive_concurrency=WORKERS,
-        invocation_ms=invocation_ms,
-        min_remaining_ms=min_remaining_ms,
-        chunk_invocation_ms=invocation_ms,
-        rate_share_ms=1000,  # renewals cost moto round trips; 1 s wall is plenty here
-        commit_interval_ms=int(5000 / k),
-        live=live,
-        speed=k,
-        start=DAY - timedelta(minutes=1) if live else None,
-        event_loss=args.event_loss if live else 0.0,
-        event_delay_s=args.event_delay_s if live else 0.0,
-        wall_clock=time.time,
-    )
     with EmbeddedPipeline(scenario, options) as pipeline:
         _warm(pipeline, scenario)
-        replay = Replay(pipeline, scenario, schedule=SCHEDULE, discover_invocation_ms=invocation_ms)
-        # The event source's 1 s batching window, scaled like every other time.
-        workers = WorkerProcesses(pipeline, WORKERS, window_s=1.0 / k, simulated_time=live)
+        replay = Replay(
+            pipeline, scenario, schedule=SCHEDULE, discover_invocation_ms=options.invocation_ms
+        )
+        workers = WorkerProcesses(
+            pipeline, workers_at_once, window_s=options.batch_window_s, simulated_time=live
+        )
         with workers:
             started = datetime.now(UTC)
             finished = replay.run(deadline_s=4 * 3600)
@@ -192,7 +191,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     else:  # from the first discovery to the last session ARCHIVED (the ledger's clock)
         last = max((datetime.fromisoformat(s["archivedAt"]) for s in archived), default=started)
         elapsed = (last - started).total_seconds()
-    budget = BUDGET * k
+    budget = options.archiver_budget
     ideal = max(n / budget for n in minimum.values())
     discovery = sum(calls.get(op, 0) for op in DISCOVERY_OPERATIONS)
     invocations = workers.invocations
@@ -205,7 +204,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "archived": len(archived),
         "participants": sum(int(s.get("participantCount", 0)) for s in archived),
         "events": sum(int(s.get("eventCount", 0)) for s in archived),
-        "scale": {"k": k, "tps": tps, "budget": budget, "workers": WORKERS, "chunk": chunk},
+        "scale": {"k": k, "tps": tps, "budget": budget, "workers": workers_at_once, "chunk": chunk},
         "elapsed_s": round(elapsed, 1),
         "ideal_s": round(ideal, 1),
         # Live, the day sets the pace and the lag is the figure: no ratio.

@@ -120,7 +120,6 @@ class Options:
     start: datetime | None = None
     event_loss: float = 0.0
     event_delay_s: float = 0.0
-    wall_clock: Callable[[], float] = time.monotonic
 
     @property
     def archiver_budget(self) -> float:
@@ -169,7 +168,6 @@ class EmbeddedPipeline:
             start=self.options.start,
             event_loss=self.options.event_loss,
             event_delay_s=self.options.event_delay_s,
-            wall_clock=self.options.wall_clock,
         )
         from local.moto_server import MotoServer  # here: a worker process need not load moto
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from archiver.messages import InvalidInput, parse_discover_event, parse_session_message
+from archiver.eventbridge import parse_discover_event
+from archiver.messages import InvalidInput, parse_session_message
 from archiver.settings import Settings, SettingsError
 from local.generator import generate_scenario
 from local.pipeline import EmbeddedPipeline, Options

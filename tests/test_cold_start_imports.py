@@ -105,24 +105,3 @@ def test_no_tracing_sdk_is_loaded(handler: str) -> None:
     modules = _modules_after_import(handler)
     assert handler in modules
     assert not {m for m in modules if m.startswith(("aws_xray_sdk", "opentelemetry"))}
-
-
-def test_the_eventbridge_names_of_messages_load_on_first_use() -> None:
-    """archiver.messages still names the discover function's models, from archiver.eventbridge."""
-    probe = (
-        "import sys, archiver.messages as m\n"
-        "assert 'archiver.eventbridge' not in sys.modules\n"
-        "from archiver.messages import StageUpdateEvent, parse_discover_event\n"
-        "import archiver.eventbridge as e\n"
-        "assert StageUpdateEvent is e.StageUpdateEvent and parse_discover_event is "
-        "e.parse_discover_event\n"
-        "assert not hasattr(m, 'NoSuchName')\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=ROOT / "lambdas",
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr

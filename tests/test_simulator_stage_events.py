@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from archiver.messages import StageUpdateEvent, parse_discover_event
+from archiver.eventbridge import StageUpdateEvent, parse_discover_event
 from local.__main__ import main
 from local.pipeline import EmbeddedPipeline, Options
 from local.simulator import Simulator

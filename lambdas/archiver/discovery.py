@@ -23,15 +23,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from archiver.discovery_state import DiscoveryState, StageSeen, lease_until
+from archiver.eventbridge import DiscoverRequest, ScheduledEvent, StageUpdateEvent
 from archiver.ivs import ApiRecord, IvsClient, SessionNotFound, is_ended
 from archiver.ledger import Ledger
-from archiver.messages import (
-    DiscoverRequest,
-    InvalidInput,
-    ScheduledEvent,
-    SessionMessage,
-    StageUpdateEvent,
-)
+from archiver.messages import InvalidInput, SessionMessage
 from archiver.queueing import claim_and_queue
 from archiver.settings import Settings
 

@@ -127,12 +127,11 @@ class Invocation:
 
     def fetching_over(self) -> None:
         """One session of the batch makes no more participants' calls in this invocation."""
+        callback = None
         with self._lock:
             self._fetching -= 1
-            done = self._fetching == 0 and self._on_fetched is not None
-            callback, self._on_fetched = (
-                (self._on_fetched, None) if done else (None, self._on_fetched)
-            )
+            if self._fetching == 0:
+                callback, self._on_fetched = self._on_fetched, None
         if callback is not None:
             callback()
 

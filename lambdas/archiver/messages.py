@@ -1,23 +1,16 @@
 """What the archive function accepts, as a Powertools Parser (pydantic) model, and one clear
 error for anything else. Patterns come from the IVS API model (botocore ivs-realtime 2020-07-14).
 
-The discover function's EventBridge events live in archiver.eventbridge; the names it defines
-(`ScheduledEvent`, `StageUpdateEvent`, `DiscoverRequest`, `parse_discover_event`) can be
-imported from here too, and load it on first use only, so that the archive function never does.
+The discover function's EventBridge events live in archiver.eventbridge, which the archive
+function never loads.
 """
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-if TYPE_CHECKING:
-    from archiver.eventbridge import DiscoverRequest as DiscoverRequest
-    from archiver.eventbridge import ScheduledEvent as ScheduledEvent
-    from archiver.eventbridge import StageUpdateEvent as StageUpdateEvent
-    from archiver.eventbridge import parse_discover_event as parse_discover_event
 
 StageArn = Annotated[
     str,
@@ -61,17 +54,3 @@ def parse_session_message(body: str) -> SessionMessage:
         return SessionMessage.model_validate(data)
     except ValidationError as exc:
         raise InvalidInput(f"SessionMessage: {explain(exc)}") from None
-
-
-_IN_EVENTBRIDGE = frozenset(
-    {"DiscoverRequest", "ScheduledEvent", "StageUpdateEvent", "parse_discover_event"}
-)
-
-
-def __getattr__(name: str) -> Any:
-    """The discover function's names, from archiver.eventbridge (imported on first use)."""
-    if name in _IN_EVENTBRIDGE:
-        from archiver import eventbridge
-
-        return getattr(eventbridge, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
