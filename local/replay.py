@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -48,17 +47,14 @@ class Replay:
         ]
         self.ended = len(ends)
         self.last_end = max(ends, default=None)
-        self.discoveries = 0
         self.events_delivered = 0
 
     def now(self) -> datetime:
         return self.pipeline.simulator.now()
 
-    def run(
-        self, *, deadline_s: float | None = None, tick: Callable[[], None] = lambda: None
-    ) -> bool:
+    def run(self, *, deadline_s: float | None = None) -> bool:
         """Until every ended session of the scenario is final in the ledger; False if
-        `deadline_s` wall seconds passed first. `tick()` runs on every turn of the loop."""
+        `deadline_s` wall seconds passed first."""
         started = time.monotonic()
         next_discovery = self.now()  # the schedule's first run is at the start
         next_look = 0.0
@@ -69,7 +65,6 @@ class Replay:
             for event in self.pipeline.simulator.stage_events_due():
                 self._discover(event)
                 self.events_delivered += 1
-            tick()
             if time.monotonic() >= next_look:
                 next_look = time.monotonic() + LEDGER_EVERY_S
                 if self.finished():
@@ -91,6 +86,5 @@ class Replay:
 
     def _discover(self, event: dict[str, Any] | None) -> None:
         """One discover invocation; a failure is what Lambda would log: the next run redoes it."""
-        self.discoveries += 1
         with contextlib.suppress(Exception):  # a failed run is redone by the schedule
             self.pipeline.discover(event, invocation_ms=self.discover_invocation_ms)

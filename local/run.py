@@ -66,9 +66,10 @@ def main(args: argparse.Namespace) -> int:
     )
     # As the stack deploys it (two workers sharing the budget), with every time the archiver
     # keeps scaled like the quota: --tps 50 is IVS ten times faster.
-    options = options.as_deployed(args.tps / IVS_QUOTA)
     if args.live:
         options = live_options(options, args)
+    else:
+        options = options.as_deployed(args.tps / IVS_QUOTA)
     try:
         with (
             EmbeddedPipeline(scenario, options) as pipeline,

@@ -60,13 +60,9 @@ class SimClock:
     def started(self) -> bool:
         return self._origin is not None
 
-    @property
-    def origin(self) -> float | None:
-        """The wall clock's reading at `begin()` (None before)."""
-        return self._origin
-
     def origin_on(self, wall: WallClock) -> float:
-        """`origin` read on another wall clock (time.time for another process to join)."""
+        """The moment `begin()` was called, read on another wall clock (time.time, for another
+        process to join this clock)."""
         if self._origin is None:
             raise RuntimeError("the clock has not begun")
         return wall() - (self._wall() - self._origin)
