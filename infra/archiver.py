@@ -25,6 +25,7 @@ from archiver.observability import NAMESPACE as METRICS_NAMESPACE
 from archiver.observability import SERVICE as SERVICE_NAME
 from archiver.runtime import BATCH_WINDOW_S, MAX_BATCH
 from archiver.schema import TABLES
+from archiver.settings import Settings
 from infra.bundling import lambda_code
 from infra.config import ArchiveConfig
 from infra.storage import Storage
@@ -37,12 +38,12 @@ DISCOVER_TIMEOUT = Duration.minutes(15)
 VISIBILITY_TIMEOUT = Duration.seconds(6 * ARCHIVE_TIMEOUT.to_seconds())
 MAX_RECEIVE_COUNT = 5
 # Stop between chunks and send a continuation when less than this is left of an invocation.
-MIN_REMAINING_MS = 120_000
+MIN_REMAINING_MS = Settings.default_ms("min_remaining_ms")
 ARCHIVE_MEMORY_MB = 1024
 # How often archive workers running at once renew their share of the budget in the ledger.
-RATE_SHARE_MS = 5000
+RATE_SHARE_MS = Settings.default_ms("rate_share_ms")
 # The least time between two commits of one worker into the query tables (each is a snapshot).
-COMMIT_INTERVAL_MS = 5000
+COMMIT_INTERVAL_MS = Settings.default_ms("commit_interval_ms")
 DISCOVER_MEMORY_MB = 512
 
 # IVS actions per function; ListStages does not take a stage ARN (it is granted on "*").

@@ -133,9 +133,7 @@ class Options:
         scale = max(scale, 1.0)
 
         def default(name: str) -> int:
-            value = Settings.model_fields[name].default
-            assert isinstance(value, int)
-            return max(1, int(value / scale))
+            return max(1, int(Settings.default_ms(name) / scale))
 
         return replace(
             self,

@@ -127,6 +127,14 @@ class Settings(BaseModel):
         return not self.stage_allow_list or stage_arn in self.stage_allow_list
 
     @classmethod
+    def default_ms(cls, name: str) -> int:
+        """The default of the time setting `name` (..._ms): what the stack deploys."""
+        value = cls.model_fields[name].default
+        if not isinstance(value, int):
+            raise TypeError(f"{name} has no integer default")
+        return value
+
+    @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         values = {field: env[var] for var, field in ENV_VARS.items() if var in env}
