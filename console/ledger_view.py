@@ -3,14 +3,13 @@ discovery records of its runs (archiver.discovery_state), read only, in the arch
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
 
-from archiver.ledger import FINAL, Status
+from archiver.ledger import FINAL, Status, items
 
 SESSION = "SESSION#"
 STAGE = "STAGE#"
@@ -77,25 +76,16 @@ class LedgerSession:
         return self.end_time or self.claimed_at
 
 
-def _pages(call: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
-    while True:
-        page = call(**kwargs)
-        yield from page["Items"]
-        if "LastEvaluatedKey" not in page:
-            return
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
 def sessions(table: Any, stage_arn: str | None = None) -> list[LedgerSession]:
     """Every session item of the ledger (one stage's with `stage_arn`: a query, not a scan)."""
     if stage_arn is not None:
-        items = _pages(
+        found = items(
             table.query,
             KeyConditionExpression=Key("pk").eq(STAGE + stage_arn) & Key("sk").begins_with(SESSION),
         )
     else:
-        items = _pages(table.scan, FilterExpression=Attr("sk").begins_with(SESSION))
-    return [LedgerSession.from_item(item) for item in items]
+        found = items(table.scan, FilterExpression=Attr("sk").begins_with(SESSION))
+    return [LedgerSession.from_item(item) for item in found]
 
 
 @dataclass(frozen=True)
