@@ -16,6 +16,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,16 +70,21 @@ NEVER = {
 }
 
 
-def _modules_after_import(module: str) -> set[str]:
+def _probe(code: str, module: str) -> Any:
+    """What `code` prints (JSON, last line) in a fresh process, given `module` to import."""
     result = subprocess.run(
-        [sys.executable, "-c", PROBE, module],
+        [sys.executable, "-c", code, module],
         cwd=ROOT / "lambdas",
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    return set(json.loads(result.stdout.splitlines()[-1]))
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def _modules_after_import(module: str) -> set[str]:
+    return set(_probe(PROBE, module))
 
 
 def _loaded(modules: set[str], name: str) -> bool:
@@ -105,3 +111,34 @@ def test_no_tracing_sdk_is_loaded(handler: str) -> None:
     modules = _modules_after_import(handler)
     assert handler in modules
     assert not {m for m in modules if m.startswith(("aws_xray_sdk", "opentelemetry"))}
+
+
+GC_PROBE = """
+import gc, importlib, json, sys
+before = [s["collections"] for s in gc.get_stats()]
+importlib.import_module(sys.argv[1])
+after = [s["collections"] for s in gc.get_stats()]
+print(json.dumps({"collections": sum(after) - sum(before), "enabled": gc.isenabled(),
+                  "frozen": gc.get_freeze_count()}))
+"""
+
+
+def _gc_during_import(module: str) -> dict[str, Any]:
+    outcome: dict[str, Any] = _probe(GC_PROBE, module)
+    return outcome
+
+
+def test_loading_the_libraries_alone_runs_the_garbage_collector() -> None:
+    # What the handlers spare: the same libraries, imported outside a handler, are collected.
+    outcome = _gc_during_import("archiver.archiving")
+    assert outcome["collections"] > 10
+    assert outcome["frozen"] == 0
+
+
+@pytest.mark.parametrize("handler", [*sorted(NEVER), "archiver.handlers.tables"])
+def test_a_handler_loads_without_collections_and_freezes_what_it_built(handler: str) -> None:
+    outcome = _gc_during_import(handler)
+    assert outcome["collections"] == 0
+    assert outcome["enabled"] is True
+    # Every module, class and validator loaded is out of the collector's way for good.
+    assert outcome["frozen"] > 20_000

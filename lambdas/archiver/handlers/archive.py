@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from archiver.archiving import Outcome, Report, SessionArchive
+from archiver.handlers import loaded
 from archiver.invocation import Invocation
 from archiver.messages import InvalidInput, SessionMessage, parse_session_message
 from archiver.observability import logger, metrics
@@ -114,3 +115,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
         rt.archive_api_metrics.flush()
         if fatal:
             raise fatal[0]
+
+
+loaded()

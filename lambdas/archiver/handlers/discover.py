@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import archiver.discovery  # noqa: F401 - every call needs it: loaded at init (runtime defers it)
 from archiver.eventbridge import parse_discover_event
+from archiver.handlers import loaded
 from archiver.messages import InvalidInput
 from archiver.observability import logger, metrics
 from archiver.runtime import runtime
@@ -53,3 +54,6 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     if result.skipped:
         return {"skipped": "another discovery run holds the lease"}
     return {"enqueued": [m.model_dump() for m in result.enqueued]}
+
+
+loaded()

@@ -14,6 +14,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from archiver.handlers import loaded
 from archiver.observability import logger
 
 RESPONSE_TIMEOUT_S = 30
@@ -78,3 +79,6 @@ def _respond(
     )
     with urllib.request.urlopen(request, timeout=RESPONSE_TIMEOUT_S) as response:
         response.read()
+
+
+loaded()
