@@ -18,7 +18,7 @@ from local.pipeline import MAX_RECEIVES
 from tests.cli_helpers import local, on_terminal
 from tests.conftest import build_scenario, iso
 
-PROGRESS = re.compile(r"^\[ *(\d+) s\] archiving: (\d+)/(\d+) sessions, ")
+PROGRESS = re.compile(r"^\[ *(\d+) s\] archiving: [\d,]+/[\d,]+ events, (\d+)/(\d+) sessions, ")
 
 
 def _write(path: Path, scenario: dict[str, Any]) -> Path:
