@@ -518,7 +518,7 @@ def test_the_html_is_offline_and_shows_every_participant_with_hover_details(
     titles = parse(page).titles
     assert any("viewer" in t and "JOIN_ERROR QUOTA_EXCEEDED" in t for t in titles)
     assert any("PUBLISH_ERROR BITRATE_EXCEEDED" in t and "guest" in t for t in titles)
-    assert f"viewer: connected, 18:16:00 {DASH} 19:00:00 (session end) (44m 00s)" in titles
+    assert f"viewer: connected, 18:16:00 {DASH} 19:00:00 (session end) (44m 0s)" in titles
     assert any("subscribed to host (zz-hos)" in t for t in titles)
     assert "town-hall · st-TestSession0001" in page
     assert "4 participants (3 published) · 26 events" in page

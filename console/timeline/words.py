@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from console.timeline.model import Lane, Mark, Span, Timeline
+from local.render import duration as seconds
 
 TIMES = "\u00d7"  # the multiplication sign: "QUOTA_EXCEEDED" then TIMES then "3"
 DASH = "\u2013"  # the en dash, between two times
@@ -22,16 +23,8 @@ def stamp(moment: datetime) -> str:
 
 
 def duration(length: timedelta) -> str:
-    """`1h 45m`, `12m 5s`, `40s`, `250 ms`."""
-    seconds = length.total_seconds()
-    if seconds < 1:
-        return f"{round(seconds * 1000)} ms"
-    whole = int(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+    """`1h 45m`, `12m 5s`, `40s`, `250ms`: as the console's tables write durations."""
+    return seconds(length.total_seconds())
 
 
 def title(timeline: Timeline) -> str:
