@@ -33,7 +33,8 @@ from typing import Any
 import local  # noqa: F401  (puts the Lambda package on sys.path)
 from archiver.settings import chunk_limit
 from bench.fleet_scenario import LARGE, fleet_scenario
-from local.pipeline import IVS_QUOTA, EmbeddedPipeline, Options, lags, percentiles
+from local.percentiles import percentiles
+from local.pipeline import IVS_QUOTA, EmbeddedPipeline, Options, lags
 from local.replay import Replay
 from local.workers import WorkerProcesses
 

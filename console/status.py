@@ -15,17 +15,9 @@ from console.deployment import DEAD_LETTER_QUEUE, LEDGER, WORK_QUEUE, Deployment
 from console.ledger_view import LastRun, LedgerSession, last_run, sessions
 from console.output import Output, duration, iso, when
 from console.queues import Depth, depth
+from local.percentiles import percentile
 
 LAG_WINDOW = timedelta(hours=24)
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Linear interpolation between the closest ranks (numpy's default)."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * fraction
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 @dataclass(frozen=True)

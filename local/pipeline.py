@@ -34,6 +34,7 @@ from archiver.catalog import sqlite_uri
 from archiver.runtime import BATCH_WINDOW_S, MAX_BATCH
 from archiver.schema import TABLES
 from archiver.settings import Settings
+from local.percentiles import percentiles
 from local.simulator import Simulator
 
 T = TypeVar("T")
@@ -484,18 +485,6 @@ def lags(archived: list[dict[str, Any]]) -> list[float]:
         for s in archived
         if s.get("archivedAt") and s.get("endTime")
     ]
-
-
-def percentiles(values: list[float]) -> dict[str, float]:
-    """p50, p95 and max (nearest rank), rounded to 0.1."""
-    ordered = sorted(values)
-    if not ordered:
-        return {"p50": 0.0, "p95": 0.0, "max": 0.0}
-
-    def rank(q: float) -> float:
-        return round(ordered[max(0, math.ceil(q * len(ordered)) - 1)], 1)
-
-    return {"p50": rank(0.50), "p95": rank(0.95), "max": round(ordered[-1], 1)}
 
 
 def _time(value: str) -> datetime:

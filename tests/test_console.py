@@ -225,8 +225,9 @@ def test_status_for_people(stack: Stack, ledger: Ledgers, capsys: Capture) -> No
     assert lines["oldest unarchived"] == (
         f"{_session(13)} of StatusStage2: ended 3h 0m ago, PENDING, 0 attempts"
     )
-    # lags 10, 20, 30, 40, 50 min: p50 30 min, p95 48 min (the one of 5 h is two days old)
-    assert lines["archive lag (24 h)"] == "p50 30m 0s · p95 48m 0s (5 sessions archived)"
+    # lags 10, 20, 30, 40, 50 min: p50 30 min, p95 the 5th of 5 (nearest rank); the one of 5 h
+    # is two days old
+    assert lines["archive lag (24 h)"] == "p50 30m 0s · p95 50m 0s (5 sessions archived)"
     assert lines["work queue"] == "2 waiting · 0 in flight"
     assert lines["dead letters"].startswith("1 (")
     assert lines["last discovery"] == (
@@ -249,7 +250,7 @@ def test_status_as_json(stack: Stack, ledger: Ledgers, capsys: Capture) -> None:
     }
     assert data["oldest_unarchived"]["session_id"] == _session(13)
     assert data["oldest_unarchived"]["age_s"] == 3 * 3600
-    assert data["archive_lag_24h"] == {"sessions": 5, "p50_s": 1800.0, "p95_s": 2880.0}
+    assert data["archive_lag_24h"] == {"sessions": 5, "p50_s": 1800.0, "p95_s": 3000.0}
     assert data["work_queue"]["waiting"] == 2 and data["dead_letter_queue"]["waiting"] == 1
     assert data["last_discovery"]["stages_listed"] == 3
     assert data["last_reconcile"]["completed_pass_started"] == "2026-12-01T11:20:00.000Z"
