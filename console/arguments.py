@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from archiver import clock
 from archiver.settings import STAGE_ARN_PATTERN
+from local.arguments import integer, positive_up_to
 
 _AGO = re.compile(r"^(?P<n>\d+)(?P<unit>[mhd])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
@@ -46,32 +47,7 @@ def session_id(text: str) -> str:
     return text
 
 
-def rate(text: str) -> float:
-    """IVS calls a second per operation: more than 0, at most the quota of 5."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value <= 5:
-        raise argparse.ArgumentTypeError(f"must be a number above 0 and at most 5, got {text!r}")
-    return value
-
-
-def seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, got {text!r}")
-    return value
-
-
-def count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number, 0 or more, got {text!r}")
-    return value
+# IVS calls a second per operation: above 0, at most the quota of 5.
+rate = positive_up_to(5)
+seconds = positive_up_to(3600)
+count = integer(0)

@@ -47,6 +47,20 @@ def positive(text: str) -> float:
     return value
 
 
+def positive_up_to(high: float) -> Callable[[str], float]:
+    """A number greater than 0 and at most `high`."""
+
+    def parse(text: str) -> float:
+        value = _number(text)
+        if not 0 < value <= high:
+            raise argparse.ArgumentTypeError(
+                f"must be a number greater than 0 and at most {high:g}, got {text!r}"
+            )
+        return value
+
+    return parse
+
+
 def non_negative(text: str) -> float:
     """A finite number, 0 or more."""
     value = _number(text)
@@ -63,18 +77,17 @@ def fraction(text: str) -> float:
     return value
 
 
-def integer(low: int, high: int) -> Callable[[str], int]:
-    """An integer from `low` to `high`."""
+def integer(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An integer from `low` to `high` (no upper bound when None)."""
+    bounds = f"of at least {low}" if high is None else f"from {low} to {high}"
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(
-                f"must be a whole number from {low} to {high}, got {text!r}"
-            )
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be a whole number {bounds}, got {text!r}")
         return value
 
     return parse
