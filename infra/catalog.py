@@ -20,7 +20,7 @@ from aws_cdk import aws_glue as glue
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from archiver.schema import TABLES, Table
+from archiver.schema import PARTITION_COLUMN, PARTITION_DOC, TABLES, Table
 from infra.config import ArchiveConfig
 
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
@@ -84,9 +84,9 @@ class Catalog(Construct):
                     parameters=projection_parameters(location, config.partition_start_date),
                     partition_keys=[
                         glue.CfnTable.ColumnProperty(
-                            name=table.partition_key,
+                            name=PARTITION_COLUMN,
                             type="string",
-                            comment="UTC date of the session's start (yyyy-MM-dd).",
+                            comment=PARTITION_DOC,
                         )
                     ],
                     storage_descriptor=glue.CfnTable.StorageDescriptorProperty(

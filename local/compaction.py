@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal
 
 import local  # noqa: F401  (puts lambdas/ on sys.path for `archiver`)
-from archiver.tables import PARTITION_COLUMN
+from archiver.schema import PARTITION_COLUMN
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table as IcebergTable

@@ -4,10 +4,11 @@ Lambda imports the handler's module before the first invocation. It should load 
 invocation of that function uses (so that a lazy import does not merely move that cost into the
 first invocation) and nothing that only the other function, or only some invocations, use:
 pyiceberg only on the commit path, the EventBridge models and discovery only in the discover
-function, the archive worker's modules only in the archive function. And never a tracing SDK:
-Lambda's active tracing needs none, and the X-Ray SDK (which Powertools Tracer needed) must
-not load although the dev venv has it (moto pulls it in). Each handler is imported in a fresh
-process of the venv's Python, which has all of these installed.
+function, the archive worker's modules only in the archive function, the tables' creation and
+evolution only in the tables custom resource. And never a tracing SDK: Lambda's active tracing
+needs none, and the X-Ray SDK (which Powertools Tracer needed) must not load although the dev
+venv has it (moto pulls it in). Each handler is imported in a fresh process of the venv's
+Python, which has all of these installed.
 """
 
 from __future__ import annotations
@@ -64,9 +65,11 @@ EVERY_CALL = {
         *DISCOVERY,
     ),
 }
+# Only the tables custom resource creates and evolves the query tables.
+TABLE_DDL = ("archiver.tables",)
 NEVER = {
-    "archiver.handlers.archive": ICEBERG + DISCOVERY,
-    "archiver.handlers.discover": ICEBERG + ARCHIVING,
+    "archiver.handlers.archive": ICEBERG + DISCOVERY + TABLE_DDL,
+    "archiver.handlers.discover": ICEBERG + ARCHIVING + TABLE_DDL,
 }
 
 

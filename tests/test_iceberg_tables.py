@@ -19,9 +19,8 @@ import pytest
 import archiver.tables as tables_module
 from archiver.catalog import location_root, open_catalog, sqlite_uri
 from archiver.commit import commit_sessions
-from archiver.schema import BIGINT, INT, STRING, TABLES, Column, Table
+from archiver.schema import BIGINT, INT, PARTITION_COLUMN, STRING, TABLES, Column, Table
 from archiver.tables import (
-    PARTITION_COLUMN,
     TABLE_PROPERTIES,
     TableSchemaError,
     ensure_tables,

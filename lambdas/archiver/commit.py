@@ -22,14 +22,22 @@ import pyarrow as pa
 from archiver.catalog import expressions
 from archiver.landing import read_parquet
 from archiver.rows import stage_id
-from archiver.schema import PARTICIPANT_EVENTS, PARTICIPANTS, STAGE_SESSIONS, Table
-from archiver.tables import COMMIT_ORDER, PARTITION_COLUMN
+from archiver.schema import (
+    PARTICIPANT_EVENTS,
+    PARTICIPANTS,
+    PARTITION_COLUMN,
+    STAGE_SESSIONS,
+    Table,
+)
 from archiver.writer import SessionKeys
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
     from pyiceberg.table import Table as IcebergTable
 
+# Rows reach the tables in this order, the session row last: a query that finds a session in
+# stage_sessions finds all of its participants and events.
+COMMIT_ORDER: tuple[Table, ...] = (PARTICIPANT_EVENTS, PARTICIPANTS, STAGE_SESSIONS)
 # Snapshot summary property: the sessions (`<stage_id>/<session_id>`, comma-separated) an append
 # added. The ids are IVS's: letters, digits and '-', never a comma.
 SESSIONS_PROPERTY = "ivs-stage-archive.sessions"

@@ -1,9 +1,8 @@
 """The discover function's EventBridge events (its schedule, `aws.ivs` "IVS Stage Update") as
 Powertools Parser models, and the parser of everything the discover function accepts.
 
-Apart from archiver.messages because only discovery needs them: Powertools' parser models cost
-the archive function's cold start time for nothing. `archiver.messages` still names them,
-resolved on first use."""
+Apart from archiver.messages because only discovery needs them: the archive function never
+loads them (tests/test_cold_start_imports.py)."""
 
 from __future__ import annotations
 

@@ -59,12 +59,17 @@ class Column:
     nullable: bool = True
 
 
+# Every table is partitioned by the UTC date of its session's start: the landing objects'
+# `dt=` folder, and in the query tables a column of its own.
+PARTITION_COLUMN = "dt"
+PARTITION_DOC = "UTC date of the session's start (yyyy-MM-dd)."
+
+
 @dataclass(frozen=True)
 class Table:
     name: str
     doc: str
     columns: tuple[Column, ...]
-    partition_key: str = "dt"
 
     @property
     def arrow_schema(self) -> pa.Schema:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from archiver.schema import PARTICIPANT_EVENTS, PARTICIPANTS, STAGE_SESSIONS, TABLES, Table
+from archiver.schema import PARTITION_COLUMN, PARTITION_DOC, TABLES, Table
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -24,11 +24,6 @@ if TYPE_CHECKING:
     from pyiceberg.table import Table as IcebergTable
     from pyiceberg.types import IcebergType
 
-PARTITION_COLUMN = "dt"
-PARTITION_DOC = "UTC date of the session's start (yyyy-MM-dd)."
-# Rows reach the tables in this order, the session row last: a query that finds a session in
-# stage_sessions finds all of its participants and events.
-COMMIT_ORDER: tuple[Table, ...] = (PARTICIPANT_EVENTS, PARTICIPANTS, STAGE_SESSIONS)
 # Iceberg properties we own on each table (anything else on a table is left as it is).
 TABLE_PROPERTIES = {
     "format-version": "2",
