@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -59,8 +59,8 @@ def scenario() -> dict[str, Any]:
 def _objects(pipeline: EmbeddedPipeline) -> Objects:
     """Every chunk object's bytes (session rows hold archived_at, so they are compared apart)."""
     return {
-        key: pipeline.s3.get_object(Bucket=pipeline.bucket, Key=key)["Body"].read()
-        for key in pipeline.object_keys()
+        key: pipeline.account.s3.get_object(Bucket=pipeline.account.bucket, Key=key)["Body"].read()
+        for key in pipeline.account.object_keys()
         if not key.startswith("stage_sessions/")
     }
 
@@ -70,7 +70,7 @@ def reference(scenario: dict[str, Any]) -> Objects:
     """The fault-free archive."""
     with EmbeddedPipeline(scenario, Options(**FAST)) as pipeline:
         pipeline.run()
-        assert {s["status"] for s in pipeline.ledger_sessions()} == {"ARCHIVED"}
+        assert {s["status"] for s in pipeline.account.ledger_sessions()} == {"ARCHIVED"}
         return _objects(pipeline)
 
 
@@ -142,16 +142,19 @@ def _latency_spikes(pipeline: EmbeddedPipeline, every: int = 20, spike_s: float 
 
 
 @contextmanager
-def _noisy_neighbour(pipeline: EmbeddedPipeline, every_s: float = 0.5) -> Iterator[None]:
-    """The customer's own application, sharing the quota: every `every_s` it spends a whole
-    second's quota of ListParticipantEvents and GetParticipant at once, so the archiver's next
-    calls meet a burst of 429s."""
-    stop = threading.Event()
+def _noisy_neighbour(
+    pipeline: EmbeddedPipeline, every_s: float = 0.5
+) -> Iterator[Callable[[], None]]:
+    """The customer's own application, sharing the quota: every `every_s`, and at once when
+    the function it yields is called, it spends a whole second's quota of ListParticipantEvents
+    and GetParticipant, so the archiver's next calls meet a burst of 429s."""
+    stop, now = threading.Event(), threading.Event()
     url, burst = pipeline.simulator.endpoint_url, int(pipeline.options.tps)
     body = {"stageArn": ARN, "sessionId": SESSION, "participantId": "neighbour"}
 
     def spend() -> None:
-        while not stop.wait(every_s):
+        while not (now.wait(every_s) and stop.is_set()):
+            now.clear()
             for _ in range(burst):
                 raw_post(url, "ListParticipantEvents", body)  # 404 after taking its token
                 raw_post(url, "GetParticipant", body)
@@ -159,24 +162,33 @@ def _noisy_neighbour(pipeline: EmbeddedPipeline, every_s: float = 0.5) -> Iterat
     thread = threading.Thread(target=spend, daemon=True)
     thread.start()
     try:
-        yield
+        yield now.set
     finally:
         stop.set()
+        now.set()
         thread.join()
 
 
-def _drain(pipeline: EmbeddedPipeline, rng: random.Random, deadline_s: float = 60.0) -> int:
+def _drain(
+    pipeline: EmbeddedPipeline,
+    rng: random.Random,
+    deadline_s: float = 60.0,
+    between: Callable[[], None] = lambda: None,
+) -> int:
     """Archive invocations until the queue is empty, some with so little time left that they
-    stop after one chunk; a crashed invocation leaves its message to come back. Crashes seen."""
+    stop after one chunk; a crashed invocation leaves its message to come back; `between()`
+    after each invocation. Crashes seen."""
     crashes = 0
     give_up = time.monotonic() + deadline_s
-    while pipeline.queue_depth():
+    while pipeline.account.queue_depth():
         assert time.monotonic() < give_up, "the queue never drained"
         try:
             if pipeline.archive_once(invocation_ms=rng.choice([1, 900_000])) is None:
                 time.sleep(0.1)  # a message is in flight: wait for its visibility timeout
+                continue
         except Crash:
             crashes += 1
+        between()
     return crashes
 
 
@@ -189,7 +201,9 @@ def _assert_identical(
 ) -> None:
     """Archived sessions byte-identical to the fault-free run, no event lost or duplicated,
     the expired session absent, the ledger ARCHIVED / EXPIRED."""
-    statuses = {s["sk"].removeprefix("SESSION#"): s["status"] for s in pipeline.ledger_sessions()}
+    statuses = {
+        s["sk"].removeprefix("SESSION#"): s["status"] for s in pipeline.account.ledger_sessions()
+    }
     sessions = {session["sessionId"] for _, session in ended_sessions(scenario)}
     assert statuses == {sid: "EXPIRED" if sid in expired else "ARCHIVED" for sid in sessions}
     kept = {key: body for key, body in reference.items() if not any(e in key for e in expired)}
@@ -202,7 +216,7 @@ def _assert_identical(
     # The query tables: each archived session once, whole, equal to its landing objects.
     assert pipeline.tables_dir is not None
     assert_tables_equal_landing(pipeline.tables_dir, out)
-    assert pipeline.dead_letters() == []
+    assert pipeline.account.dead_letters() == []
 
 
 # --- the soak -----------------------------------------------------------------------------
@@ -236,11 +250,14 @@ def test_everything_at_once_ends_identical_to_a_fault_free_run(
         enqueued = pipeline.discover()["enqueued"]
         assert len(enqueued) == len(ended_sessions(scenario))
         for message in enqueued:  # every session delivered twice
-            pipeline.sqs.send_message(QueueUrl=pipeline.queue_url, MessageBody=json.dumps(message))
+            pipeline.account.sqs.send_message(
+                QueueUrl=pipeline.account.queue_url, MessageBody=json.dumps(message)
+            )
         stage, expired = ended_sessions(scenario)[-1]
         pipeline.simulator.expire_session(stage["arn"], expired["sessionId"])
-        with _noisy_neighbour(pipeline):
-            crashes = _drain(pipeline, rng)
+        with _noisy_neighbour(pipeline) as burst:
+            # A burst also between invocations: the next one's first calls meet 429s for sure.
+            crashes = _drain(pipeline, rng, between=burst)
         stats = pipeline.stats()
         throttled = sum(runtime().ivs.throttles.values())  # the archiver's own 429s
         _assert_identical(pipeline, scenario, reference, tmp_path, {expired["sessionId"]})
@@ -276,7 +293,7 @@ def test_duplicate_deliveries_processed_at_the_same_time_archive_once(
             worker.start()
         for worker in workers:
             worker.join()
-        [item] = pipeline.ledger_sessions()
+        [item] = pipeline.account.ledger_sessions()
         objects = _objects(pipeline)
         pipeline.mirror(tmp_path)
         assert pipeline.tables_dir is not None
@@ -303,21 +320,23 @@ def test_a_crashed_workers_lease_holds_off_duplicates_until_it_expires(
         pipeline.discover(ids)
         with pytest.raises(Crash):
             pipeline.archive_once()
-        pipeline.sqs.purge_queue(QueueUrl=pipeline.queue_url)  # the message is lost
-        [held] = pipeline.ledger_sessions()
+        pipeline.account.sqs.purge_queue(QueueUrl=pipeline.account.queue_url)  # the message is lost
+        [held] = pipeline.account.ledger_sessions()
         assert held["status"] == "IN_PROGRESS" and held["leaseOwner"]
         assert [int(n) for n in held["chunksDone"]] == [0]
 
-        pipeline.sqs.send_message(QueueUrl=pipeline.queue_url, MessageBody=json.dumps(ids))
+        pipeline.account.sqs.send_message(
+            QueueUrl=pipeline.account.queue_url, MessageBody=json.dumps(ids)
+        )
         assert pipeline.archive_once() == {"batchItemFailures": []}  # skipped: lease held
-        [still] = pipeline.ledger_sessions()
+        [still] = pipeline.account.ledger_sessions()
         assert still["leaseOwner"] == held["leaseOwner"] and still["attempts"] == 1
         assert pipeline.discover(ids)["enqueued"] == []  # the claim is not stale yet either
 
         time.sleep(3.1)  # the lease expires, the claim goes stale
         assert [m["sessionId"] for m in pipeline.discover(ids)["enqueued"]] == [ids["sessionId"]]
         pipeline.drain()
-        [done] = pipeline.ledger_sessions()
+        [done] = pipeline.account.ledger_sessions()
         objects = _objects(pipeline)
     assert done["status"] == "ARCHIVED" and int(done["attempts"]) == 2
     assert objects == _session_keys(reference, session["sessionId"])
@@ -419,10 +438,10 @@ def quiet_pipeline(scenario: dict[str, Any]) -> Iterator[EmbeddedPipeline]:
 
 
 def _nothing_written(pipeline: EmbeddedPipeline) -> None:
-    assert pipeline.object_keys() == []
-    table = boto3.resource("dynamodb").Table(pipeline.ledger_table)
+    assert pipeline.account.object_keys() == []
+    table = boto3.resource("dynamodb").Table(pipeline.account.ledger_table)
     assert table.scan(Select="COUNT")["Count"] == 0  # no session, stage or discovery item
-    assert pipeline.queue_depth() == 0
+    assert pipeline.account.queue_depth() == 0
 
 
 FUZZ = settings(
@@ -447,10 +466,12 @@ def test_malformed_discover_events_are_rejected_and_write_nothing(
 
 def _dead_letter(pipeline: EmbeddedPipeline) -> tuple[str, str]:
     """Take the one dead-lettered message: (body, reason)."""
-    [message] = pipeline.sqs.receive_message(
-        QueueUrl=pipeline.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    [message] = pipeline.account.sqs.receive_message(
+        QueueUrl=pipeline.account.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
     )["Messages"]
-    pipeline.sqs.delete_message(QueueUrl=pipeline.dlq_url, ReceiptHandle=message["ReceiptHandle"])
+    pipeline.account.sqs.delete_message(
+        QueueUrl=pipeline.account.dlq_url, ReceiptHandle=message["ReceiptHandle"]
+    )
     return message["Body"], message["MessageAttributes"]["reason"]["StringValue"]
 
 
@@ -482,7 +503,9 @@ def test_malformed_messages_are_dead_lettered_with_a_reason_and_write_nothing(
     quiet_pipeline: EmbeddedPipeline, case: tuple[str, str]
 ) -> None:
     body, named = case
-    quiet_pipeline.sqs.send_message(QueueUrl=quiet_pipeline.queue_url, MessageBody=body)
+    quiet_pipeline.account.sqs.send_message(
+        QueueUrl=quiet_pipeline.account.queue_url, MessageBody=body
+    )
     assert quiet_pipeline.archive_once() == {"batchItemFailures": []}  # never retried
     dead_body, reason = _dead_letter(quiet_pipeline)
     assert dead_body == body
