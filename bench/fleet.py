@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             started = datetime.now(UTC)
             finished = replay.run(deadline_s=4 * 3600)
             ended_at = datetime.now(UTC)
-        sessions = pipeline.ledger_sessions()
+        sessions = pipeline.account.ledger_sessions()
         simulated = pipeline.simulator.stats()
         events_delivered = replay.events_delivered
     archived = [s for s in sessions if s["status"] == "ARCHIVED"]

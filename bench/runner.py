@@ -45,9 +45,11 @@ def minimum_calls(session: dict[str, Any], details: bool) -> dict[str, int]:
 
 def _rows(pipeline: EmbeddedPipeline, table: str) -> int:
     total = 0
-    for key in pipeline.object_keys():
+    for key in pipeline.account.object_keys():
         if key.startswith(f"{table}/"):
-            body = pipeline.s3.get_object(Bucket=pipeline.bucket, Key=key)["Body"].read()
+            body = pipeline.account.s3.get_object(Bucket=pipeline.account.bucket, Key=key)[
+                "Body"
+            ].read()
             total += pq.ParquetFile(io.BytesIO(body)).metadata.num_rows
     return total
 
@@ -71,7 +73,9 @@ def measure(scenario: dict[str, Any], mode: str, details: bool, setup: Setup) ->
         store, ids = pipeline.simulator.store, (stage["arn"], session["sessionId"], first)
         store.events(*ids), store.participant(*ids)
         message = {"stageArn": stage["arn"], "sessionId": session["sessionId"]}
-        pipeline.sqs.send_message(QueueUrl=pipeline.queue_url, MessageBody=json.dumps(message))
+        pipeline.account.sqs.send_message(
+            QueueUrl=pipeline.account.queue_url, MessageBody=json.dumps(message)
+        )
         done = subprocess.run(
             [sys.executable, "-m", "bench.worker", mode, stage["arn"], session["sessionId"]],
             cwd=ROOT,

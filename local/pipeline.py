@@ -1,15 +1,14 @@
 """The whole archiver on embedded stand-ins, for `python -m local run` (local/run.py) and tests.
 
-The IVS simulator and a moto server listen on loopback; the bucket, ledger table and queues are
-created there; the discover and archive handlers run through the same entry points the Lambdas
-use, with the same environment variables, until the queue is empty. The bucket can then be
-mirrored into a folder with the same keys.
+The IVS simulator and a stand-in AWS account (local/account.py: moto, with the bucket, ledger
+table and queues) listen on loopback; the discover and archive handlers run through the same
+entry points the Lambdas use, with the same environment variables, until the queue is empty.
+The bucket can then be mirrored into a folder with the same keys.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
@@ -27,28 +26,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import boto3
 from botocore.exceptions import ClientError
 
 from archiver.catalog import sqlite_uri
 from archiver.runtime import BATCH_WINDOW_S, MAX_BATCH
-from archiver.schema import TABLES
 from archiver.settings import Settings
+from local.account import ACCOUNT, REGION, RETRY_AFTER_S, StandInAccount
 from local.percentiles import percentiles
 from local.simulator import Simulator
 
 T = TypeVar("T")
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
-NAME = "ivs-stage-archive"
 INVOCATION_MS = 900_000  # the Lambda maximum the archive function runs with
-MAX_RECEIVES = 5  # then SQS moves the message to the dead-letter queue
 # Messages per archive invocation, as the stack's SQS event source sends them.
 BATCH_SIZE = MAX_BATCH
 # A received message is held this much longer than its invocation; one not deleted comes back
 # RETRY_AFTER_S after its invocation (the local queue's own visibility timeout).
 HOLD_MARGIN_S = 5
-RETRY_AFTER_S = 1
 IVS_QUOTA = 5.0  # calls a second per operation: what a simulated quota is a multiple of
 STACK_WORKERS = 2  # the stack's archiveConcurrency default
 # The longest look-back the archiver's settings accept (LOOKBACK_DAYS).
@@ -168,18 +161,10 @@ class EmbeddedPipeline:
             event_loss=self.options.event_loss,
             event_delay_s=self.options.event_delay_s,
         )
-        from local.moto_server import MotoServer  # here: a worker process need not load moto
-
-        self.moto = MotoServer()
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
+        self.account = StandInAccount()
         self.invocations: Counter[str] = Counter()
         self.invocation_errors = 0  # archive invocations that raised (their messages come back)
         self.last_error: dict[str, str] = {}  # message body -> why its last invocation raised
-        # moto keeps its state per process: unique names keep pipelines apart.
-        suffix = uuid.uuid4().hex[:8]
-        self.bucket = f"{NAME}-{suffix}"
-        self.ledger_table = f"{NAME}-ledger-{suffix}"
-        self._queue_name = f"{NAME}-work-{suffix}"
         self._env: Any = None
         self.finished_at: float | None = None  # when the last archive invocation ended
         self.tables_dir: Path | None = None
@@ -190,11 +175,10 @@ class EmbeddedPipeline:
     def __enter__(self) -> EmbeddedPipeline:
         self._open_tables()
         self.simulator.start()
-        self.moto.start()
-        self.moto_url = self.moto.url
+        self.account.start()
         self._env = _environment(self._aws_environment())
         self._env.__enter__()
-        self._create_resources()
+        self.account.create_resources()
         self._env_settings = _environment(self._settings_environment())
         self._env_settings.__enter__()
         self._fresh_container()
@@ -226,7 +210,7 @@ class EmbeddedPipeline:
         runtime.runtime.cache_clear()
         self._env_settings.__exit__(None, None, None)
         self._env.__exit__(None, None, None)
-        self.moto.stop()
+        self.account.stop()
         self.simulator.stop()
         if self._temporary_tables is not None:
             shutil.rmtree(self._temporary_tables, ignore_errors=True)
@@ -248,13 +232,7 @@ class EmbeddedPipeline:
         open_tables(self._tables(), prefix=self.options.prefix)
 
     def _aws_environment(self) -> dict[str, str]:
-        env = {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
-            "AWS_ENDPOINT_URL": self.moto_url,
+        env = self.account.environment() | {
             "AWS_ENDPOINT_URL_IVS_REALTIME": self.simulator.endpoint_url,
             "POWERTOOLS_SERVICE_NAME": "ivs-stage-archive",
             "POWERTOOLS_METRICS_NAMESPACE": "IVSStageArchive",
@@ -264,34 +242,14 @@ class EmbeddedPipeline:
             env |= {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
         return env
 
-    def _create_resources(self) -> None:
-        self.s3 = boto3.client("s3")
-        self.sqs = boto3.client("sqs")
-        dynamodb = boto3.client("dynamodb")
-        self.s3.create_bucket(Bucket=self.bucket)
-        create_ledger(dynamodb, self.ledger_table)
-        self.dlq_url = self.sqs.create_queue(QueueName=f"{self._queue_name}-dlq")["QueueUrl"]
-        dlq_arn = self.sqs.get_queue_attributes(QueueUrl=self.dlq_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)}
-        self.queue_url = self.sqs.create_queue(
-            QueueName=self._queue_name,
-            # Short, so that a failed message is retried at once in the local loop.
-            Attributes={
-                "VisibilityTimeout": str(RETRY_AFTER_S),
-                "RedrivePolicy": json.dumps(redrive),
-            },
-        )["QueueUrl"]
-
     def _settings_environment(self) -> dict[str, str]:
-        o = self.options
+        o, account = self.options, self.account
         return {
-            "ARCHIVE_BUCKET": self.bucket,
+            "ARCHIVE_BUCKET": account.bucket,
             "ARCHIVE_PREFIX": o.prefix,
-            "LEDGER_TABLE": self.ledger_table,
-            "WORK_QUEUE_URL": self.queue_url,
-            "DEAD_LETTER_QUEUE_URL": self.dlq_url,
+            "LEDGER_TABLE": account.ledger_table,
+            "WORK_QUEUE_URL": account.queue_url,
+            "DEAD_LETTER_QUEUE_URL": account.dlq_url,
             "API_TPS_BUDGET": str(o.archiver_budget),
             "ARCHIVE_CONCURRENCY": str(o.archive_concurrency),
             "INVOCATION_MS": str(o.chunk_invocation_ms),
@@ -334,7 +292,7 @@ class EmbeddedPipeline:
         it. None when no message is visible."""
         ms = invocation_ms if invocation_ms is not None else self.options.invocation_ms
         response = archive_invocation(
-            self.sqs, self.queue_url, ms, self.options.batch_size, window_s
+            self.account.sqs, self.account.queue_url, ms, self.options.batch_size, window_s
         )
         if response is not None:
             self.invocations["archive"] += 1
@@ -344,18 +302,11 @@ class EmbeddedPipeline:
                     self.last_error[body] = response["errorMessage"]
         return response
 
-    def queue_depth(self) -> int:
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=self.queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return sum(int(v) for v in attributes.values())
-
     def drain(self, feeding: threading.Event | None = None) -> None:
         """Archive workers until the queue is empty (failed messages come back after their
         visibility timeout, up to MAX_RECEIVES times, then go to the dead-letter queue) and,
         with `feeding`, until it is set: discovery queues sessions while workers archive."""
-        while self.queue_depth() or (feeding is not None and not feeding.is_set()):
+        while self.account.queue_depth() or (feeding is not None and not feeding.is_set()):
             # While sessions are being queued, batches are gathered over the event source's
             # window; after, the backlog fills them at once.
             fed = feeding is None or feeding.is_set()
@@ -374,7 +325,7 @@ class EmbeddedPipeline:
             with WorkerProcesses(self, workers, window_s=self.options.batch_window_s):
                 self._started = time.monotonic()  # the workers are warm: the archiving starts
                 result = discover()
-                while self.queue_depth():
+                while self.account.queue_depth():
                     time.sleep(0.2)
                 self.finished_at = time.monotonic()
             return result
@@ -410,46 +361,13 @@ class EmbeddedPipeline:
         self.alongside_discovery(self.discover)
 
     # --- results ------------------------------------------------------------------------------
-    def ledger_sessions(self) -> list[dict[str, Any]]:
-        from archiver.ledger import Ledger
-
-        return Ledger(self.ledger_table).sessions()
-
-    def dead_letters(self) -> list[str]:
-        """Take every message off the dead-letter queue; their bodies."""
-        bodies: list[str] = []
-        while messages := self.sqs.receive_message(
-            QueueUrl=self.dlq_url, MaxNumberOfMessages=10
-        ).get("Messages", []):
-            for message in messages:
-                bodies.append(message["Body"])
-                self.sqs.delete_message(
-                    QueueUrl=self.dlq_url, ReceiptHandle=message["ReceiptHandle"]
-                )
-        return bodies
-
-    def object_keys(self) -> list[str]:
-        paginator = self.s3.get_paginator("list_objects_v2")
-        return sorted(
-            obj["Key"]
-            for page in paginator.paginate(Bucket=self.bucket)
-            for obj in page.get("Contents", [])
-        )
-
     def mirror(self, out: Path) -> list[str]:
         """Copy the bucket into `out` with the same keys (replacing the tables' folders)."""
-        for table in TABLES:
-            shutil.rmtree(out / self.options.prefix / table, ignore_errors=True)
-        keys = self.object_keys()
-        for key in keys:
-            target = out / key
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self.s3.download_file(self.bucket, key, str(target))
-        return keys
+        return self.account.mirror(out, self.options.prefix)
 
     def stats(self) -> dict[str, Any]:
         simulated = self.simulator.stats()
-        archived = [s for s in self.ledger_sessions() if s["status"] == "ARCHIVED"]
+        archived = [s for s in self.account.ledger_sessions() if s["status"] == "ARCHIVED"]
         return {
             "api_calls": simulated["api_calls"],
             "throttled": simulated["throttled"],
@@ -460,22 +378,6 @@ class EmbeddedPipeline:
             # The archiving's, not the copy into --out that comes after.
             "elapsed_s": round((self.finished_at or time.monotonic()) - self._started, 3),
         } | ({"lag_s": percentiles(lags(archived))} if self.options.live else {})
-
-
-def create_ledger(dynamodb: Any, name: str) -> None:
-    """The ledger table, keyed as the stack creates it (infra/archiver.py)."""
-    dynamodb.create_table(
-        TableName=name,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
 
 
 def lags(archived: list[dict[str, Any]]) -> list[float]:

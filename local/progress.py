@@ -43,7 +43,7 @@ class Progress:
     def __enter__(self) -> Progress:
         # A session of its own: boto3's default session is not for sharing between threads.
         resource = boto3.session.Session().resource("dynamodb")
-        self._ledger = Ledger(self.pipeline.ledger_table, resource=resource)
+        self._ledger = Ledger(self.pipeline.account.ledger_table, resource=resource)
         self.display.__enter__()
         self._thread.start()
         return self

@@ -79,9 +79,9 @@ class Replay:
         ledger is read only once nothing is left to do: a scan holds moto up)."""
         if self.last_end is not None and self.now() < self.last_end:
             return False
-        if self.pipeline.queue_depth():
+        if self.pipeline.account.queue_depth():
             return False
-        final = [s for s in self.pipeline.ledger_sessions() if s["status"] in FINAL]
+        final = [s for s in self.pipeline.account.ledger_sessions() if s["status"] in FINAL]
         return len(final) >= self.ended
 
     def _discover(self, event: dict[str, Any] | None) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from local.pipeline import MAX_RECEIVES
+from local.account import MAX_RECEIVES
 
 NAMES_SHOWN = 5  # sessions named per kind; the rest are counted
 

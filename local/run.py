@@ -88,12 +88,12 @@ def main(args: argparse.Namespace) -> int:
             stats = pipeline.stats()
             fates = report.fates(
                 scenario,
-                pipeline.ledger_sessions(),
-                pipeline.dead_letters(),
+                pipeline.account.ledger_sessions(),
+                pipeline.account.dead_letters(),
                 pipeline.last_error,
                 not_queued,
             )
-            objects = len(pipeline.object_keys())
+            objects = len(pipeline.account.object_keys())
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; {args.out} may hold part of the archive", file=sys.stderr)
         return 130

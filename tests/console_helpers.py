@@ -157,7 +157,7 @@ def deploy(pipeline: EmbeddedPipeline, *, omit: Iterable[str] = ()) -> Stack:
             Code={"ZipFile": _zip()},
             Environment={"Variables": environment},
         )
-    ensure_tables(open_catalog(GLUE), stack.database, f"s3://{pipeline.bucket}/")
+    ensure_tables(open_catalog(GLUE), stack.database, f"s3://{pipeline.account.bucket}/")
     stack.client("s3").create_bucket(Bucket=stack.results_bucket)
     athena = stack.client("athena")
     athena.create_work_group(
@@ -174,14 +174,14 @@ def deploy(pipeline: EmbeddedPipeline, *, omit: Iterable[str] = ()) -> Stack:
             WorkGroup=stack.workgroup,
         )
     outputs = {
-        "ArchiveBucketName": pipeline.bucket,
-        "TablesLocation": f"s3://{pipeline.bucket}/",
+        "ArchiveBucketName": pipeline.account.bucket,
+        "TablesLocation": f"s3://{pipeline.account.bucket}/",
         "ResultsBucketName": stack.results_bucket,
         "DatabaseName": stack.database,
         "WorkGroupName": stack.workgroup,
-        "LedgerTableName": pipeline.ledger_table,
-        "WorkQueueUrl": pipeline.queue_url,
-        "DeadLetterQueueUrl": pipeline.dlq_url,
+        "LedgerTableName": pipeline.account.ledger_table,
+        "WorkQueueUrl": pipeline.account.queue_url,
+        "DeadLetterQueueUrl": pipeline.account.dlq_url,
         "DiscoverFunctionName": stack.discover,
         "ArchiveFunctionName": stack.archive,
         "DashboardName": f"dashboard-{suffix}",

@@ -119,8 +119,8 @@ def test_a_discover_cold_start_with_an_old_model_fails_and_queues_nothing(
         with pytest.raises(ApiModelMismatch) as raised:
             pipeline.discover()
         assert all(member in str(raised.value) for member in old_botocore)
-        assert pipeline.queue_depth() == 0
-        assert pipeline.ledger_sessions() == []
+        assert pipeline.account.queue_depth() == 0
+        assert pipeline.account.ledger_sessions() == []
         assert sum(pipeline.simulator.stats()["api_calls"].values()) == 0
 
 
@@ -130,11 +130,11 @@ def test_an_archive_cold_start_with_an_old_model_writes_nothing(
     scenario = generate_scenario(stages=1, sessions=1, participants=2, seed=5)
     with EmbeddedPipeline(scenario, Options(**FAST)) as pipeline:
         pipeline.discover()  # with the real model: the session is queued
-        queued = pipeline.queue_depth()
+        queued = pipeline.account.queue_depth()
         assert queued == 1
         monkeypatch.setattr(apimodel, "loaded_model", lambda: _model_without("Event.replica"))
         runtime.runtime.cache_clear()  # a new container, which loads the old model
         failed = pipeline.archive_once()  # the invocation fails, as Lambda reports it
         assert failed is not None and "Event.replica" in failed["errorMessage"]
-        assert pipeline.object_keys() == []
-        assert pipeline.queue_depth() == queued  # still there, for a container that can
+        assert pipeline.account.object_keys() == []
+        assert pipeline.account.queue_depth() == queued  # still there, for a container that can

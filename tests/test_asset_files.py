@@ -111,7 +111,7 @@ NAMESPACE = sys.argv[3]
 scenario = generate_scenario(stages=1, sessions=2, participants=6, seed=3)
 with EmbeddedPipeline(scenario, Options(tps=200.0, participant_details="on")) as pipeline:
     pipeline.run()
-    archived = [s["status"] for s in pipeline.ledger_sessions()]
+    archived = [s["status"] for s in pipeline.account.ledger_sessions()]
     # The tables custom resource's function, then the archive function's commit, against moto's
     # Glue and S3 (the pipeline's AWS_ENDPOINT_URL): pyiceberg's Glue catalog, its PyArrow FileIO.
     import http.server, threading
@@ -141,7 +141,7 @@ with EmbeddedPipeline(scenario, Options(tps=200.0, participant_details="on")) as
 
     with http.server.HTTPServer(("127.0.0.1", 0), CloudFormation) as cloudformation:
         threading.Thread(target=cloudformation.serve_forever, daemon=True).start()
-        root = location_root(GLUE, pipeline.bucket, "iceberg/")
+        root = location_root(GLUE, pipeline.account.bucket, "iceberg/")
         request = {
             "RequestType": "Create",
             "ResponseURL": f"http://127.0.0.1:{cloudformation.server_port}/",
@@ -153,7 +153,7 @@ with EmbeddedPipeline(scenario, Options(tps=200.0, participant_details="on")) as
         tables.handler(request, types.SimpleNamespace(log_stream_name="local"))
         cloudformation.shutdown()
     catalog = open_catalog(GLUE)
-    landing = S3Landing(boto3.client("s3"), pipeline.bucket)
+    landing = S3Landing(boto3.client("s3"), pipeline.account.bucket)
     landed = uncommitted_sessions(catalog, NAMESPACE, landing, "")
     commit_sessions(catalog, NAMESPACE, landed, landing.read)
     records = {

@@ -100,8 +100,8 @@ def test_settings_errors_name_the_variable() -> None:
 
 
 def _nothing_written(pipeline: EmbeddedPipeline) -> None:
-    assert pipeline.object_keys() == []
-    assert pipeline.ledger_sessions() == []
+    assert pipeline.account.object_keys() == []
+    assert pipeline.account.ledger_sessions() == []
 
 
 def test_the_discover_handler_rejects_bad_events_once_and_writes_nothing(
@@ -111,7 +111,7 @@ def test_the_discover_handler_rejects_bad_events_once_and_writes_nothing(
     assert "sessionId" in result["rejected"]
     [record] = [r for r in caplog.records if r.getMessage().startswith("rejected")]
     assert record.levelname == "ERROR" and "sessionId" in record.__dict__["reason"]
-    assert pipeline.queue_depth() == 0
+    assert pipeline.account.queue_depth() == 0
     _nothing_written(pipeline)
 
 
@@ -127,11 +127,11 @@ def test_the_discover_handler_rejects_bad_events_once_and_writes_nothing(
 def test_the_archive_handler_dead_letters_bad_messages_at_once(
     pipeline: EmbeddedPipeline, body: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    pipeline.sqs.send_message(QueueUrl=pipeline.queue_url, MessageBody=body)
+    pipeline.account.sqs.send_message(QueueUrl=pipeline.account.queue_url, MessageBody=body)
     response = pipeline.archive_once()
     assert response == {"batchItemFailures": []}  # not retried
-    assert pipeline.queue_depth() == 0
-    assert pipeline.dead_letters() == [body]
+    assert pipeline.account.queue_depth() == 0
+    assert pipeline.account.dead_letters() == [body]
     [record] = [r for r in caplog.records if r.getMessage().startswith("rejected")]
     assert record.levelname == "ERROR" and record.__dict__["reason"]
     _nothing_written(pipeline)

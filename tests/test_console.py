@@ -130,7 +130,7 @@ def test_no_region(stack: Stack, capsys: Capture, monkeypatch: pytest.MonkeyPatc
 
 
 def test_an_aws_error_names_the_call_and_its_code(stack: Stack, capsys: Capture) -> None:
-    stack.client("dynamodb").delete_table(TableName=stack.pipeline.ledger_table)
+    stack.client("dynamodb").delete_table(TableName=stack.pipeline.account.ledger_table)
     status, _, err = run(capsys, "sessions", *stack.args)
     assert status == 1
     assert one_error(err, "sessions").startswith("Scan: ResourceNotFoundException")
@@ -188,7 +188,7 @@ def ledger(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Ledgers:
     two days ago (5 h), one failed, one in progress, one queued 3 hours ago (the oldest not
     archived), one expired; discovery's last run and reconcile; two messages waiting on the
     work queue, one dead-lettered."""
-    ledgers = Ledgers(stack.pipeline.ledger_table, monkeypatch)
+    ledgers = Ledgers(stack.pipeline.account.ledger_table, monkeypatch)
     for n, minutes in enumerate((30, 10, 50, 20, 40)):
         end = NOW - timedelta(hours=2 + n)
         ledgers.archived(STAGE, n, end, timedelta(minutes=minutes), events=100 + n)
@@ -207,8 +207,10 @@ def ledger(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Ledgers:
     ledgers.state.complete_reconcile(NOW - timedelta(minutes=40))
     sqs = stack.client("sqs")
     for n in (12, 13):
-        sqs.send_message(QueueUrl=stack.pipeline.queue_url, MessageBody=json.dumps({"n": n}))
-    sqs.send_message(QueueUrl=stack.pipeline.dlq_url, MessageBody="{}")
+        sqs.send_message(
+            QueueUrl=stack.pipeline.account.queue_url, MessageBody=json.dumps({"n": n})
+        )
+    sqs.send_message(QueueUrl=stack.pipeline.account.dlq_url, MessageBody="{}")
     return ledgers
 
 

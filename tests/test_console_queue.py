@@ -41,7 +41,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
 def statuses(stack: Stack) -> dict[tuple[str, str], str]:
     return {
         (item["pk"].removeprefix("STAGE#"), item["sk"].removeprefix("SESSION#")): item["status"]
-        for item in stack.pipeline.ledger_sessions()
+        for item in stack.pipeline.account.ledger_sessions()
     }
 
 
@@ -171,13 +171,13 @@ def test_backfill_since_and_stage(stack: Stack, capsys: Capture) -> None:
         (stage_arn(1), session_id(1, 2)),
     ]
     assert data["ivs_calls"] == {"ListStageSessions": 1}  # no ListStages for given stages
-    bodies = queued_bodies(stack, stack.pipeline.queue_url)
+    bodies = queued_bodies(stack, stack.pipeline.account.queue_url)
     assert sorted(b["sessionId"] for b in bodies) == [session_id(1, 1), session_id(1, 2)]
     assert set(statuses(stack).values()) == {"PENDING"}
 
 
 def test_backfill_leaves_sessions_in_hand_and_given_up(stack: Stack, capsys: Capture) -> None:
-    ledger = Ledger(stack.pipeline.ledger_table)
+    ledger = Ledger(stack.pipeline.account.ledger_table)
     arn = stage_arn(0)
     # One being archived (claimed and queued by discovery), one failed 10 times.
     assert ledger.claim(arn, {"sessionId": session_id(0, 0)})
@@ -227,7 +227,7 @@ def test_ctrl_c_detaches_and_the_queue_keeps_the_work(stack: Stack) -> None:
     assert process.returncode == 0, err
     assert "detached: 0 of 6 archived so far; the rest goes on in AWS" in out
     assert "Traceback" not in err
-    assert len(queued_bodies(stack, stack.pipeline.queue_url)) == 6
+    assert len(queued_bodies(stack, stack.pipeline.account.queue_url)) == 6
 
 
 # --- redrive ------------------------------------------------------------------------------------
@@ -235,16 +235,16 @@ def test_redrive_moves_dead_letters_back_with_their_reasons(stack: Stack, capsys
     sqs = stack.client("sqs")
     pipeline = stack.pipeline
     # A message the archive function rejects (it gives the reason), through the real handler.
-    sqs.send_message(QueueUrl=pipeline.queue_url, MessageBody='{"stageArn": "nope"}')
+    sqs.send_message(QueueUrl=pipeline.account.queue_url, MessageBody='{"stageArn": "nope"}')
     pipeline.drain()
     # A session the workers failed on until SQS moved its message: FAILED in the ledger.
     arn, session = stage_arn(0), session_id(0, 1)
-    ledger = Ledger(pipeline.ledger_table)
+    ledger = Ledger(pipeline.account.ledger_table)
     assert ledger.claim(arn, {"sessionId": session})
     ledger.start(arn, session, owner="w", lease=timedelta(seconds=0))
     ledger.finish(arn, session, Status.FAILED, error="GetParticipant: InternalServerException")
     body = json.dumps({"stageArn": arn, "sessionId": session})
-    sqs.send_message(QueueUrl=pipeline.dlq_url, MessageBody=body)
+    sqs.send_message(QueueUrl=pipeline.account.dlq_url, MessageBody=body)
 
     status, out, _ = run(capsys, "redrive", *stack.args, "--dry-run", "--json")
     data = json.loads(out)
@@ -260,12 +260,14 @@ def test_redrive_moves_dead_letters_back_with_their_reasons(stack: Stack, capsys
     pipeline.drain()
     # The session is archived; the malformed message is rejected again, with its reason.
     assert statuses(stack)[(arn, session)] == "ARCHIVED"
-    left = sqs.receive_message(QueueUrl=pipeline.dlq_url, MessageAttributeNames=["All"])
+    left = sqs.receive_message(QueueUrl=pipeline.account.dlq_url, MessageAttributeNames=["All"])
     (message,) = left["Messages"]
     assert message["Body"] == '{"stageArn": "nope"}'
     assert message["MessageAttributes"]["reason"]["StringValue"].startswith("SessionMessage: ")
     sqs.change_message_visibility(
-        QueueUrl=pipeline.dlq_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+        QueueUrl=pipeline.account.dlq_url,
+        ReceiptHandle=message["ReceiptHandle"],
+        VisibilityTimeout=0,
     )
     status, out, _ = run(capsys, "redrive", *stack.args, "--json")
     assert (status, json.loads(out)["moved"]) == (0, 1)

@@ -75,7 +75,7 @@ def test_smoke_names_what_fails(stack: Stack, capsys: Capture) -> None:
     glue = stack.client("glue")
     glue.delete_table(DatabaseName=stack.database, Name="participants")
     stack.client("lambda").delete_function(FunctionName=stack.archive)
-    stack.client("sqs").delete_queue(QueueUrl=stack.pipeline.dlq_url)
+    stack.client("sqs").delete_queue(QueueUrl=stack.pipeline.account.dlq_url)
     status, out, _ = run(capsys, "smoke", *stack.args)
     assert status == 1
     failures = {
@@ -84,7 +84,7 @@ def test_smoke_names_what_fails(stack: Stack, capsys: Capture) -> None:
     assert set(failures) == {
         "table participants",
         f"function {stack.archive}",
-        f"queue {stack.pipeline.dlq_url.rsplit('/', 1)[-1]}",
+        f"queue {stack.pipeline.account.dlq_url.rsplit('/', 1)[-1]}",
     }
     assert "GetTable: EntityNotFoundException" in failures["table participants"]
     assert "GetFunction: ResourceNotFoundException" in failures[f"function {stack.archive}"]
@@ -117,7 +117,7 @@ def users(landing: Landing) -> set[str]:
 
 
 def landing_users(stack: Stack) -> set[str]:
-    return users(S3Landing(boto3.client("s3"), stack.pipeline.bucket))
+    return users(S3Landing(boto3.client("s3"), stack.pipeline.account.bucket))
 
 
 def test_migrate_then_erase_in_aws(
@@ -127,7 +127,7 @@ def test_migrate_then_erase_in_aws(
     assert status == 0, err
     assert out.splitlines()[0] == (
         f"committed 4 sessions to the tables of Glue database {stack.database} and "
-        f"s3://{stack.pipeline.bucket}/"
+        f"s3://{stack.pipeline.account.bucket}/"
     )
     assert len(glue_rows(stack, "stage_sessions")) == 4
     participants = glue_rows(stack, "participants")
@@ -145,7 +145,7 @@ def test_migrate_then_erase_in_aws(
     assert status == 1
     assert question == (
         f"Erase every row of user 'user-2' from Glue database {stack.database} and "
-        f"s3://{stack.pipeline.bucket}/? This rewrites data and cannot be undone [y/N] "
+        f"s3://{stack.pipeline.account.bucket}/? This rewrites data and cannot be undone [y/N] "
     )
     assert one_error(error, "erase") == "not confirmed: nothing was erased"
     assert len(glue_rows(stack, "participants")) == 16
@@ -164,7 +164,7 @@ def test_migrate_then_erase_in_aws(
     assert (status, out.strip()) == (
         0,
         f"no row of user 'user-2' in Glue database {stack.database} and "
-        f"s3://{stack.pipeline.bucket}/: nothing changed",
+        f"s3://{stack.pipeline.account.bucket}/: nothing changed",
     )
 
 
@@ -232,7 +232,7 @@ def seed_session(rows: SessionRows, dt: str) -> None:
 def test_timeline_from_athena(stack: Stack, capsys: Capture, tmp_path: Path) -> None:
     copy = tmp_path / "archive"
     stack.pipeline.mirror(copy)
-    session = stack.pipeline.ledger_sessions()[0]["sk"].removeprefix("SESSION#")
+    session = stack.pipeline.account.ledger_sessions()[0]["sk"].removeprefix("SESSION#")
     landed = load_local_session(copy, session)
     dt = next(copy.glob(f"stage_sessions/dt=*/*/{session}.parquet")).parent.parent.name[3:]
 

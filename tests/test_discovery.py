@@ -28,8 +28,8 @@ def pipeline(scenario: dict[str, Any]) -> Iterator[EmbeddedPipeline]:
 
 def _queued(pipeline: EmbeddedPipeline) -> list[dict[str, Any]]:
     messages = []
-    while batch := pipeline.sqs.receive_message(
-        QueueUrl=pipeline.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60
+    while batch := pipeline.account.sqs.receive_message(
+        QueueUrl=pipeline.account.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60
     ).get("Messages", []):
         messages += [json.loads(m["Body"]) for m in batch]
     return messages
@@ -53,8 +53,8 @@ def test_first_run_reconciles_every_stage_and_queues_each_ended_session_once(
     queued = _queued(pipeline)
     assert sorted((m["stageArn"], m["sessionId"]) for m in queued) == sorted(expected)
     assert _calls(pipeline, "ListStageSessions") == len(scenario["stages"])
-    assert {item["status"] for item in pipeline.ledger_sessions()} == {"PENDING"}
-    assert all("queuedAt" in item for item in pipeline.ledger_sessions())
+    assert {item["status"] for item in pipeline.account.ledger_sessions()} == {"PENDING"}
+    assert all("queuedAt" in item for item in pipeline.account.ledger_sessions())
 
     pipeline.discover()  # nothing changed, no reconcile due: no session listing, no message
     assert _queued(pipeline) == []
@@ -98,7 +98,7 @@ def test_a_session_that_ends_is_claimed_from_the_stage_list_alone(
     # The stage no longer names it active: no listing, no GetStageSession.
     assert _calls(pipeline, "ListStageSessions") == listed_before
     assert _calls(pipeline, "GetStageSession") == 0
-    (claimed,) = [s for s in pipeline.ledger_sessions() if s["sk"] == f"SESSION#{ended}"]
+    (claimed,) = [s for s in pipeline.account.ledger_sessions() if s["sk"] == f"SESSION#{ended}"]
     assert claimed["status"] == "PENDING" and "queuedAt" in claimed
     assert claimed["stageName"] == stage["name"]
 
@@ -157,7 +157,7 @@ def _reconcile_due(pipeline: EmbeddedPipeline) -> None:
     """Move the last complete reconcile back by a day."""
     from archiver.discovery_state import DiscoveryState
 
-    state = DiscoveryState(pipeline.ledger_table)
+    state = DiscoveryState(pipeline.account.ledger_table)
     last = state.reconcile().last_complete
     assert last is not None
     state.complete_reconcile(last - timedelta(days=1))
@@ -176,21 +176,21 @@ def test_a_claim_whose_message_never_went_out_is_queued_by_the_next_run(
     with pytest.raises(EndpointConnectionError):
         pipeline.discover()  # dies after its first claim, before the message
     sqs_events.unregister("before-call.sqs.SendMessageBatch", refuse)
-    unqueued = [s for s in pipeline.ledger_sessions() if "queuedAt" not in s]
+    unqueued = [s for s in pipeline.account.ledger_sessions() if "queuedAt" not in s]
     # The first stage's ended sessions were claimed (its messages go out together), no more.
     assert unqueued and {s["status"] for s in unqueued} == {"PENDING"}
-    assert len(pipeline.ledger_sessions()) == len(unqueued)
+    assert len(pipeline.account.ledger_sessions()) == len(unqueued)
     assert _queued(pipeline) == []
     pipeline.discover()  # its reconcile never completed: this run's does, and queues it
     expected = {(st["arn"], s["sessionId"]) for st, s in ended_sessions(scenario)}
     assert {(m["stageArn"], m["sessionId"]) for m in _queued(pipeline)} == expected
-    assert all("queuedAt" in s for s in pipeline.ledger_sessions())
+    assert all("queuedAt" in s for s in pipeline.account.ledger_sessions())
 
 
 def test_one_discovery_at_a_time(scenario: dict[str, Any], pipeline: EmbeddedPipeline) -> None:
     from archiver.discovery_state import DiscoveryState
 
-    state = DiscoveryState(pipeline.ledger_table)
+    state = DiscoveryState(pipeline.account.ledger_table)
     now = datetime.now(UTC)
     assert state.take_lease("another-run", now, now + timedelta(minutes=15))
     assert pipeline.discover() == {"skipped": "another discovery run holds the lease"}
@@ -219,7 +219,7 @@ def test_a_manual_event_for_an_active_session_is_rejected(
     result = pipeline.discover({"stageArn": stage["arn"], "sessionId": active})
     assert result == {"rejected": f"session {active} has not ended yet"}
     assert _queued(pipeline) == []
-    assert pipeline.ledger_sessions() == []
+    assert pipeline.account.ledger_sessions() == []
 
 
 def test_the_allow_list_limits_everything(scenario: dict[str, Any]) -> None:

@@ -42,8 +42,8 @@ def _scenario() -> dict[str, Any]:
 
 def _queued(pipeline: EmbeddedPipeline) -> list[tuple[str, str]]:
     messages = []
-    while batch := pipeline.sqs.receive_message(
-        QueueUrl=pipeline.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60
+    while batch := pipeline.account.sqs.receive_message(
+        QueueUrl=pipeline.account.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60
     ).get("Messages", []):
         messages += [json.loads(m["Body"]) for m in batch]
     return [(m["stageArn"], m["sessionId"]) for m in messages]
@@ -56,7 +56,7 @@ def _listings(pipeline: EmbeddedPipeline) -> int:
 def test_a_reconcile_too_big_for_one_run_continues_from_its_cursor_hints_first() -> None:
     options = Options(tps=1000.0, budget=800.0, min_remaining_ms=MIN_REMAINING_MS)
     with EmbeddedPipeline(_scenario(), options) as pipeline:
-        state = DiscoveryState(pipeline.ledger_table)
+        state = DiscoveryState(pipeline.account.ledger_table)
         queued: list[tuple[str, str]] = []
         per_run: list[int] = []
         durations: list[float] = []

@@ -46,14 +46,16 @@ def _archive(scenario: dict[str, Any], out: Path, options: Options) -> dict[str,
     with EmbeddedPipeline(scenario, options) as pipeline:
         pipeline.run()
         pipeline.mirror(out)
-        [ledger] = pipeline.ledger_sessions()
+        [ledger] = pipeline.account.ledger_sessions()
         return {
             "calls": pipeline.stats()["api_calls"],
             "invocations": pipeline.invocations["archive"],
             "ledger": ledger,
             "objects": {
-                key: pipeline.s3.get_object(Bucket=pipeline.bucket, Key=key)["Body"].read()
-                for key in pipeline.object_keys()
+                key: pipeline.account.s3.get_object(Bucket=pipeline.account.bucket, Key=key)[
+                    "Body"
+                ].read()
+                for key in pipeline.account.object_keys()
                 if not key.startswith("stage_sessions/")  # holds archived_at
             },
         }

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from archiver.observability import metrics
-from local.pipeline import MAX_RECEIVES
+from local.account import MAX_RECEIVES
 from tests.cli_helpers import local, on_terminal
 from tests.conftest import build_scenario, iso
 

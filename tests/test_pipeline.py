@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from archiver.schema import TABLES
+from local.account import MAX_RECEIVES
 from local.generator import generate_scenario
-from local.pipeline import MAX_RECEIVES, EmbeddedPipeline, Options
+from local.pipeline import EmbeddedPipeline, Options
 from tests.archive_helpers import (
     ended_sessions,
     events_by_key,
@@ -37,8 +38,8 @@ def _archive(scenario: dict[str, Any], out: Path, **options: Any) -> dict[str, A
         return {
             "stats": pipeline.stats(),
             "ops": pipeline.simulator.operation_stats(),
-            "ledger": pipeline.ledger_sessions(),
-            "keys": pipeline.object_keys(),
+            "ledger": pipeline.account.ledger_sessions(),
+            "keys": pipeline.account.object_keys(),
         }
 
 
@@ -235,17 +236,17 @@ def test_an_expired_session_keeps_its_earlier_archive(
         pipeline.discover({"stageArn": arn, "sessionId": sid})
         pipeline.archive_once()  # chunk 0 written, a continuation queued
         before = {
-            k: pipeline.s3.get_object(Bucket=pipeline.bucket, Key=k)["Body"].read()
-            for k in pipeline.object_keys()
+            k: pipeline.account.s3.get_object(Bucket=pipeline.account.bucket, Key=k)["Body"].read()
+            for k in pipeline.account.object_keys()
         }
         assert len(before) == 2
         pipeline.simulator.expire_session(arn, sid)
         pipeline.drain()
         after = {
-            k: pipeline.s3.get_object(Bucket=pipeline.bucket, Key=k)["Body"].read()
-            for k in pipeline.object_keys()
+            k: pipeline.account.s3.get_object(Bucket=pipeline.account.bucket, Key=k)["Body"].read()
+            for k in pipeline.account.object_keys()
         }
-        [item] = pipeline.ledger_sessions()
+        [item] = pipeline.account.ledger_sessions()
     assert after == before
     assert item["status"] == "EXPIRED"
 
@@ -259,15 +260,17 @@ def test_a_failed_invocation_deletes_nothing_and_its_message_is_dead_lettered_in
     ids = {"stageArn": stage["arn"], "sessionId": session["sessionId"]}
     with EmbeddedPipeline(scenario, Options(**FAST)) as pipeline:
         pipeline.discover(ids)
-        pipeline.s3.delete_bucket(Bucket=pipeline.bucket)  # every write fails from now on
+        pipeline.account.s3.delete_bucket(
+            Bucket=pipeline.account.bucket
+        )  # every write fails from now on
         first = pipeline.archive_once()
         assert first is not None and "NoSuchBucket" in first["errorMessage"]
-        assert pipeline.queue_depth() == 1  # not deleted: it comes back
+        assert pipeline.account.queue_depth() == 1  # not deleted: it comes back
         pipeline.drain()
         assert pipeline.invocations["archive"] == MAX_RECEIVES
         assert pipeline.invocation_errors == MAX_RECEIVES
-        [body] = pipeline.dead_letters()
-        [item] = pipeline.ledger_sessions()
+        [body] = pipeline.account.dead_letters()
+        [item] = pipeline.account.ledger_sessions()
     assert json.loads(body) == ids
     assert "NoSuchBucket" in pipeline.last_error[body]
     assert item["status"] == "FAILED" and "NoSuchBucket" in item["lastError"]

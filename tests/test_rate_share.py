@@ -17,8 +17,8 @@ import pytest
 from archiver import clock
 from archiver.ivs import RateLimiter
 from archiver.rate_share import RateShare
+from local.account import create_ledger
 from local.moto_server import MotoServer
-from local.pipeline import create_ledger
 
 BUDGET = 4.0
 

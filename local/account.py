@@ -1,0 +1,138 @@
+"""The stand-in AWS account of an embedded pipeline (local/pipeline.py): a moto server on
+loopback with what the stack creates (the archive bucket, the ledger table, the work queue and
+its dead-letter queue), each under a name of its own, and what a run leaves in them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from archiver.ledger import Ledger
+from archiver.schema import TABLES
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+NAME = "ivs-stage-archive"
+MAX_RECEIVES = 5  # then SQS moves the message to the dead-letter queue
+# A message not deleted comes back this long after its invocation (the local queue's
+# visibility timeout, short so that a failed message is retried at once).
+RETRY_AFTER_S = 1
+
+
+class StandInAccount:
+    """Use `start()`, then `create_resources()` with `environment()` in effect, and `stop()`."""
+
+    def __init__(self) -> None:
+        from local.moto_server import MotoServer  # here: a worker process need not load moto
+
+        self.moto = MotoServer()
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
+        # moto keeps its state per process: unique names keep pipelines apart.
+        suffix = uuid.uuid4().hex[:8]
+        self.bucket = f"{NAME}-{suffix}"
+        self.ledger_table = f"{NAME}-ledger-{suffix}"
+        self._queue_name = f"{NAME}-work-{suffix}"
+        self.url = ""
+        self.queue_url = ""
+        self.dlq_url = ""
+
+    def start(self) -> None:
+        self.moto.start()
+        self.url = self.moto.url
+
+    def stop(self) -> None:
+        self.moto.stop()
+
+    def environment(self) -> dict[str, str]:
+        """What points boto3 at this account."""
+        return {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ENDPOINT_URL": self.url,
+        }
+
+    def create_resources(self) -> None:
+        self.s3 = boto3.client("s3")
+        self.sqs = boto3.client("sqs")
+        self.s3.create_bucket(Bucket=self.bucket)
+        create_ledger(boto3.client("dynamodb"), self.ledger_table)
+        self.dlq_url = self.sqs.create_queue(QueueName=f"{self._queue_name}-dlq")["QueueUrl"]
+        dlq_arn = self.sqs.get_queue_attributes(QueueUrl=self.dlq_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)}
+        self.queue_url = self.sqs.create_queue(
+            QueueName=self._queue_name,
+            Attributes={
+                "VisibilityTimeout": str(RETRY_AFTER_S),
+                "RedrivePolicy": json.dumps(redrive),
+            },
+        )["QueueUrl"]
+
+    def queue_depth(self) -> int:
+        """Messages in the work queue, visible or in flight."""
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return sum(int(v) for v in attributes.values())
+
+    def ledger_sessions(self) -> list[dict[str, Any]]:
+        return Ledger(self.ledger_table).sessions()
+
+    def dead_letters(self) -> list[str]:
+        """Take every message off the dead-letter queue; their bodies."""
+        bodies: list[str] = []
+        while messages := self.sqs.receive_message(
+            QueueUrl=self.dlq_url, MaxNumberOfMessages=10
+        ).get("Messages", []):
+            for message in messages:
+                bodies.append(message["Body"])
+                self.sqs.delete_message(
+                    QueueUrl=self.dlq_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+        return bodies
+
+    def object_keys(self) -> list[str]:
+        paginator = self.s3.get_paginator("list_objects_v2")
+        return sorted(
+            obj["Key"]
+            for page in paginator.paginate(Bucket=self.bucket)
+            for obj in page.get("Contents", [])
+        )
+
+    def mirror(self, out: Path, prefix: str = "") -> list[str]:
+        """Copy the bucket into `out` with the same keys (replacing the tables' folders)."""
+        for table in TABLES:
+            shutil.rmtree(out / prefix / table, ignore_errors=True)
+        keys = self.object_keys()
+        for key in keys:
+            target = out / key
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.s3.download_file(self.bucket, key, str(target))
+        return keys
+
+
+def create_ledger(dynamodb: Any, name: str) -> None:
+    """The ledger table, keyed as the stack creates it (infra/archiver.py)."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
