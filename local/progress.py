@@ -80,5 +80,6 @@ class Progress:
         return written, text
 
     def _report(self) -> None:
+        self.display.update(*self.state())  # the first line at once
         while not self._stop.wait(READ_EVERY_S):
             self.display.update(*self.state())
