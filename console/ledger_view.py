@@ -9,18 +9,10 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
 
-from archiver.ledger import FINAL, Status, items
+from archiver.ledger import FINAL, Status, int_of, items, time_of
 
 SESSION = "SESSION#"
 STAGE = "STAGE#"
-
-
-def _time(value: Any) -> datetime | None:
-    return datetime.fromisoformat(str(value)) if value else None
-
-
-def _int(value: Any) -> int | None:
-    return None if value is None else int(value)
 
 
 @dataclass(frozen=True)
@@ -41,7 +33,7 @@ class LedgerSession:
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> LedgerSession:
-        events = _int(item.get("eventCount"))
+        events = int_of(item.get("eventCount"))
         if events is None and item.get("eventsByChunk"):  # so far, while being archived
             events = sum(int(n) for n in item["eventsByChunk"].values())
         return cls(
@@ -49,12 +41,12 @@ class LedgerSession:
             session_id=str(item["sk"]).removeprefix(SESSION),
             status=Status(item["status"]),
             stage_name=item.get("stageName"),
-            start_time=_time(item.get("startTime")),
-            end_time=_time(item.get("endTime")),
-            claimed_at=_time(item.get("claimedAt")),
-            updated_at=_time(item.get("updatedAt")),
-            archived_at=_time(item.get("archivedAt")),
-            participants=_int(item.get("participantCount")),
+            start_time=time_of(item.get("startTime")),
+            end_time=time_of(item.get("endTime")),
+            claimed_at=time_of(item.get("claimedAt")),
+            updated_at=time_of(item.get("updatedAt")),
+            archived_at=time_of(item.get("archivedAt")),
+            participants=int_of(item.get("participantCount")),
             events=events,
             attempts=int(item.get("attempts", 0)),
             last_error=item.get("lastError"),

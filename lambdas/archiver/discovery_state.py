@@ -22,7 +22,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from archiver.ledger import iso, items, table_of, update_if
+from archiver.ledger import iso, items, table_of, time_of, update_if
 
 # A hint from an event that named no session: list the stage.
 ANY_SESSION = "*"
@@ -72,7 +72,7 @@ class DiscoveryState:
         if not item:
             return ReconcileState(None)
         return ReconcileState(
-            _time(item.get("at")), item.get("cursor"), _time(item.get("passStartedAt"))
+            time_of(item.get("at")), item.get("cursor"), time_of(item.get("passStartedAt"))
         )
 
     def save_cursor(self, cursor: str, started: datetime) -> None:
@@ -160,10 +160,6 @@ class DiscoveryState:
         if names:
             request["ExpressionAttributeNames"] = names
         return list(items(self.table.query, **request))
-
-
-def _time(value: Any) -> datetime | None:
-    return datetime.fromisoformat(str(value)) if value else None
 
 
 def lease_until(now: datetime, remaining_ms: int) -> datetime:

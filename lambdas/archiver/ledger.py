@@ -150,7 +150,7 @@ class Ledger:
                 status=Status(item["status"]),
                 attempts=int(item.get("attempts", 0)),
                 updated_at=datetime.fromisoformat(str(item["updatedAt"])),
-                claimed_at=_time(item.get("claimedAt")),
+                claimed_at=time_of(item.get("claimedAt")),
                 queued="queuedAt" in item,
             )
         return known
@@ -227,11 +227,11 @@ class Ledger:
             stage_arn=stage_arn,
             session_id=session_id,
             status=Status(item["status"]),
-            start_time=_time(item.get("startTime")),
-            end_time=_time(item.get("endTime")),
+            start_time=time_of(item.get("startTime")),
+            end_time=time_of(item.get("endTime")),
             stage_name=item.get("stageName"),
-            chunk_size=_int(item.get("chunkSize")),
-            participant_count=_int(item.get("participantCount")),
+            chunk_size=int_of(item.get("chunkSize")),
+            participant_count=int_of(item.get("participantCount")),
             chunks_done={int(n) for n in item.get("chunksDone", set())},
             events_by_chunk={int(k): int(v) for k, v in item.get("eventsByChunk", {}).items()},
             attempts=int(item.get("attempts", 0)),
@@ -373,9 +373,11 @@ class Ledger:
         )
 
 
-def _int(value: Any) -> int | None:
+def int_of(value: Any) -> int | None:
+    """An item's number attribute (a Decimal), or None when it has none."""
     return None if value is None else int(value)
 
 
-def _time(value: Any) -> datetime | None:
+def time_of(value: Any) -> datetime | None:
+    """An item's time attribute (as `iso` wrote it), or None when it has none."""
     return datetime.fromisoformat(str(value)) if value else None
