@@ -20,7 +20,7 @@ from archiver.queueing import claim_and_queue
 from archiver.settings import Settings, SettingsError
 from console.deployment import DISCOVER_FUNCTION, LEDGER, WORK_QUEUE, Deployment
 from console.errors import ConsoleError, UsageError
-from console.output import Output, when
+from console.output import Output, counted, when
 from console.progress import Progress
 
 # botocore's adaptive mode backs off on 429s from a quota shared with discovery and the
@@ -164,8 +164,8 @@ def run(
     found = backfill.run(stages, since)
     window = f" ended since {when(since)}" if since else " ended"
     out.line(
-        f"{found.stages:,} stage{'s' if found.stages != 1 else ''} listed: "
-        f"{found.ended:,} session{'s' if found.ended != 1 else ''}{window} that IVS still has"
+        f"{counted(found.stages, 'stage')} listed: "
+        f"{counted(found.ended, 'session')}{window} that IVS still has"
     )
     out.line(
         f"  {len(found.queued):,} queued now · {found.done:,} already archived · "

@@ -11,7 +11,7 @@ from pathlib import Path
 from archiver.erasure import erase_user
 from console.deployment import Deployment
 from console.errors import ConsoleError, UsageError
-from console.output import Output
+from console.output import Output, counted
 from console.store import Store, in_aws, in_folder
 
 
@@ -59,9 +59,8 @@ def _erase(store: Store, out: Output, user_id: str, yes: bool, ask: Callable[[st
         return 0
     rows = ", ".join(f"{table} {n:,}" for table, n in sorted(report.rows.items()))
     out.line(
-        f"erased user {user_id!r}: {report.participants:,} participant"
-        f"{'s' if report.participants != 1 else ''} in {report.sessions:,} session"
-        f"{'s' if report.sessions != 1 else ''}"
+        f"erased user {user_id!r}: {counted(report.participants, 'participant')} in "
+        f"{counted(report.sessions, 'session')}"
     )
     out.line(f"  rows deleted: {rows}")
     out.line(f"  landing objects rewritten: {len(report.objects_rewritten):,}")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from archiver.migrate import commit_landing
 from console.deployment import Deployment
-from console.output import Output
+from console.output import Output, counted
 from console.store import Store, in_aws, in_folder
 
 
@@ -28,10 +28,7 @@ def _migrate(store: Store, out: Output) -> int:
         out.line(f"every landed session is in the tables already ({store.where})")
         return 0
     rows = ", ".join(f"{table} {n:,}" for table, n in sorted(report.rows.items()))
-    out.line(
-        f"committed {len(sessions):,} session{'s' if len(sessions) != 1 else ''} "
-        f"to the tables of {store.where}"
-    )
+    out.line(f"committed {counted(len(sessions), 'session')} to the tables of {store.where}")
     out.line(f"  rows added: {rows or 'none'}")
     skipped = max((len(ids) for ids in report.skipped.values()), default=0)
     if skipped:

@@ -16,7 +16,7 @@ from rich.text import Text
 
 from local.render import Renderer, cell, duration
 
-__all__ = ["Output", "cell", "duration", "iso", "when"]
+__all__ = ["Output", "cell", "counted", "duration", "iso", "when"]
 
 NATURAL_WIDTH = 100_000  # into a file or a pipe: lines are not wrapped
 
@@ -26,6 +26,11 @@ def iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def counted(count: int, noun: str) -> str:
+    """`1 session`, `2,000 sessions`."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def when(moment: datetime) -> str:

@@ -13,7 +13,7 @@ from archiver.discovery_state import DiscoveryState, ReconcileState
 from archiver.ledger import Status
 from console.deployment import DEAD_LETTER_QUEUE, LEDGER, WORK_QUEUE, Deployment
 from console.ledger_view import LastRun, LedgerSession, last_run, sessions
-from console.output import Output, duration, iso, when
+from console.output import Output, counted, duration, iso, when
 from console.queues import Depth, depth
 from local.percentiles import percentile
 
@@ -126,7 +126,7 @@ def _lines(deployment: Deployment, report: Report) -> list[tuple[str, str]]:
         lines.append(("oldest unarchived", "none: every session in the ledger is archived"))
     else:
         age = duration((now - oldest.ended).total_seconds()) if oldest.ended else "?"
-        tries = f"{oldest.attempts} attempt{'s' if oldest.attempts != 1 else ''}"
+        tries = counted(oldest.attempts, "attempt")
         error = f"; last error: {oldest.last_error}" if oldest.last_error else ""
         lines.append(
             (
@@ -137,7 +137,7 @@ def _lines(deployment: Deployment, report: Report) -> list[tuple[str, str]]:
         )
     lag = report.lag
     if lag.p50_s is not None and lag.p95_s is not None:
-        archived = f"{lag.sessions:,} session{'s' if lag.sessions != 1 else ''} archived"
+        archived = f"{counted(lag.sessions, 'session')} archived"
         text = f"p50 {duration(lag.p50_s)} · p95 {duration(lag.p95_s)} ({archived})"
     else:
         text = "no session archived in the last 24 hours"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from console.output import counted
 from console.timeline.model import Lane, Mark, Span, Timeline
 from local.render import duration as seconds
 
@@ -59,7 +60,7 @@ def fold_note(timeline: Timeline) -> str:
 
 def folded_subscribers(count: int) -> str:
     """`1 subscriber`, `500 subscribers`."""
-    return f"{count:,} subscriber{'' if count == 1 else 's'}"
+    return counted(count, "subscriber")
 
 
 def lane_label(lane: Lane) -> str:
