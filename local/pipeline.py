@@ -295,12 +295,17 @@ class EmbeddedPipeline:
             self.account.sqs, self.account.queue_url, ms, self.options.batch_size, window_s
         )
         if response is not None:
-            self.invocations["archive"] += 1
-            if "errorMessage" in response:
-                self.invocation_errors += 1
-                for body in response["bodies"]:
-                    self.last_error[body] = response["errorMessage"]
+            self.count_archive_invocations(1, [response] if "errorMessage" in response else [])
         return response
+
+    def count_archive_invocations(self, count: int, failures: list[dict[str, Any]]) -> None:
+        """`count` archive invocations made, `failures` of them raised (their messages come
+        back): what each failed on is the last error of its messages' bodies."""
+        self.invocations["archive"] += count
+        self.invocation_errors += len(failures)
+        for failure in failures:
+            for body in failure["bodies"]:
+                self.last_error[body] = failure["errorMessage"]
 
     def drain(self, feeding: threading.Event | None = None) -> None:
         """Archive workers until the queue is empty (failed messages come back after their

@@ -108,11 +108,7 @@ class WorkerProcesses:
                 else:
                     self.invocations += entry["invocations"]
                     self.busy_s += entry["busy_s"]
-        self.pipeline.invocations["archive"] += self.invocations
-        self.pipeline.invocation_errors += len(self.failures)
-        for failure in self.failures:
-            for body in failure["bodies"]:
-                self.pipeline.last_error[body] = failure["errorMessage"]
+        self.pipeline.count_archive_invocations(self.invocations, self.failures)
 
     def __exit__(
         self,
