@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Self
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -20,20 +20,29 @@ from werkzeug.serving import make_server
 
 
 class MotoServer:
+    """A subclass may answer some requests itself (`answer`), outside moto and its lock."""
+
     def __init__(self) -> None:
-        app = DomainDispatcherApplication(create_backend_app)
+        moto = DomainDispatcherApplication(create_backend_app)
         lock = threading.Lock()
 
-        def one_at_a_time(
-            environ: dict[str, Any], start_response: Callable[..., Any]
-        ) -> Iterable[bytes]:
-            with lock:
-                return list(app(environ, start_response))
+        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            own = self.answer(environ, start_response)
+            if own is not None:
+                return own
+            with lock:  # one at a time
+                return list(moto(environ, start_response))
 
         self._server = make_server(
-            "127.0.0.1", 0, one_at_a_time, threaded=True, request_handler=MotoRequestHandler
+            "127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler
         )
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def answer(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes] | None:
+        """The answer to a request this server gives itself; None: moto's."""
+        return None
 
     @property
     def url(self) -> str:
@@ -45,3 +54,10 @@ class MotoServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._thread.join()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -16,7 +16,6 @@ import io
 import json
 import os
 import re
-import threading
 import uuid
 import zipfile
 from collections.abc import Callable, Iterable
@@ -27,17 +26,12 @@ from urllib.parse import unquote
 from urllib.request import Request, urlopen
 
 import boto3
-from moto.moto_server.werkzeug_app import (
-    DomainDispatcherApplication,
-    MotoRequestHandler,
-    create_backend_app,
-)
-from werkzeug.serving import make_server
 
 from archiver.catalog import GLUE, open_catalog
 from archiver.settings import ENV_VARS
 from archiver.tables import ensure_tables
 from infra import QUERIES_DIR
+from local.moto_server import MotoServer
 from local.pipeline import EmbeddedPipeline
 
 REGION = "us-east-1"
@@ -55,50 +49,35 @@ def moto_api(moto_url: str, path: str, body: dict[str, Any]) -> None:
         assert response.status in (200, 201), response.status
 
 
-class LambdaFront:
+class LambdaFront(MotoServer):
     """Lambda on loopback: `handlers` (function name -> callable of the event) run the
     functions' real code; moto answers everything else (DryRun, GetFunction, ...)."""
 
     def __init__(self, handlers: dict[str, Callable[[Any], Any]]) -> None:
         self.handlers = handlers
         self.invocations: list[tuple[str, Any]] = []
-        moto = DomainDispatcherApplication(create_backend_app)
+        super().__init__()
 
-        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-            match = INVOKE.match(environ.get("PATH_INFO", ""))
-            kind = environ.get("HTTP_X_AMZ_INVOCATION_TYPE", "RequestResponse")
-            name = unquote(match["name"]) if match else None
-            if name in self.handlers and kind == "RequestResponse":
-                length = int(environ.get("CONTENT_LENGTH") or 0)
-                event = json.loads(environ["wsgi.input"].read(length) or b"null")
-                self.invocations.append((name, event))
-                headers = [("Content-Type", "application/json")]
-                try:
-                    answer = self.handlers[name](event)
-                except Exception as error:  # as Lambda reports an unhandled error
-                    answer = {"errorType": type(error).__name__, "errorMessage": str(error)}
-                    headers.append(("X-Amz-Function-Error", "Unhandled"))
-                payload = json.dumps(answer).encode()
-                start_response("200 OK", [*headers, ("Content-Length", str(len(payload)))])
-                return [payload]
-            return list(moto(environ, start_response))
-
-        self._server = make_server(
-            "127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler
-        )
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
-
-    def __enter__(self) -> LambdaFront:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._thread.join()
+    def answer(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes] | None:
+        match = INVOKE.match(environ.get("PATH_INFO", ""))
+        kind = environ.get("HTTP_X_AMZ_INVOCATION_TYPE", "RequestResponse")
+        name = unquote(match["name"]) if match else None
+        if name not in self.handlers or kind != "RequestResponse":
+            return None
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        event = json.loads(environ["wsgi.input"].read(length) or b"null")
+        self.invocations.append((name, event))
+        headers = [("Content-Type", "application/json")]
+        try:
+            answer = self.handlers[name](event)
+        except Exception as error:  # as Lambda reports an unhandled error
+            answer = {"errorType": type(error).__name__, "errorMessage": str(error)}
+            headers.append(("X-Amz-Function-Error", "Unhandled"))
+        payload = json.dumps(answer).encode()
+        start_response("200 OK", [*headers, ("Content-Length", str(len(payload)))])
+        return [payload]
 
 
 @dataclass
