@@ -45,25 +45,17 @@ ARCHIVING = (
     "aws_lambda_powertools.utilities.batch",
 )
 # What every invocation of each function uses: loaded at import, not on the first call.
+BOTH = (
+    "pydantic",
+    "archiver.messages",
+    "archiver.settings",
+    "archiver.ledger",
+    "archiver.apimodel",
+    "archiver.observability",
+)
 EVERY_CALL = {
-    "archiver.handlers.archive": (
-        "pydantic",
-        "archiver.messages",
-        "archiver.settings",
-        "archiver.ledger",
-        "archiver.apimodel",
-        "archiver.observability",
-        *ARCHIVING,
-    ),
-    "archiver.handlers.discover": (
-        "pydantic",
-        "archiver.messages",
-        "archiver.settings",
-        "archiver.ledger",
-        "archiver.apimodel",
-        "archiver.observability",
-        *DISCOVERY,
-    ),
+    "archiver.handlers.archive": (*BOTH, *ARCHIVING),
+    "archiver.handlers.discover": (*BOTH, *DISCOVERY),
 }
 # Only the tables custom resource creates and evolves the query tables.
 TABLE_DDL = ("archiver.tables",)

@@ -8,8 +8,6 @@ import io
 import json
 import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +25,7 @@ from console.sources import athena_session
 from console.timeline import load_local_session, timeline_of
 from console.timeline.rows import SessionRows
 from local.pipeline import EmbeddedPipeline, Options
-from tests.cli_helpers import ROOT
+from tests.cli_helpers import ROOT, local
 from tests.conftest import build_scenario
 from tests.console_helpers import LambdaFront, Stack, athena_result, deploy, seed_athena
 from tests.iceberg_helpers import table_rows
@@ -277,31 +275,25 @@ def local_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """What `python -m local run --out DIR` writes, for a generated scenario."""
     folder = tmp_path_factory.mktemp("local-archive")
     scenario = folder / "scenario.json"
-    for args in (
-        [
-            "generate",
-            "--seed",
-            "7",
-            "--stages",
-            "1",
-            "--sessions",
-            "2",
-            "--participants",
-            "40",
-            "--out",
-            scenario,
-        ],
-        ["run", "--scenario", scenario, "--out", folder / "archive", "--tps", "100"],
-    ):
-        done = subprocess.run(
-            [sys.executable, "-m", "local", *map(str, args)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stderr
+    generated = local(
+        "generate",
+        "--seed",
+        7,
+        "--stages",
+        1,
+        "--sessions",
+        2,
+        "--participants",
+        40,
+        "--out",
+        scenario,
+        timeout=300,
+    )
+    assert generated.returncode == 0, generated.stderr
+    ran = local(
+        "run", "--scenario", scenario, "--out", folder / "archive", "--tps", 100, timeout=300
+    )
+    assert ran.returncode == 0, ran.stderr
     return folder / "archive"
 
 
