@@ -70,6 +70,7 @@ def _dispatch(args: argparse.Namespace, out: Output) -> int:
             session_id=args.session_id,
             directory=args.dir,
             target=args.out,
+            participant=args.participant,
         ),
         "erase": lambda: erase.run(
             _local_or_aws(args), out, user_id=args.user_id, directory=args.dir, yes=args.yes

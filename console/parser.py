@@ -182,6 +182,12 @@ def parser() -> argparse.ArgumentParser:
     timeline.add_argument(
         "--out", metavar="FILE", type=Path, help="FILE.png or FILE.html (default SESSION_ID.png)"
     )
+    timeline.add_argument(
+        "--participant",
+        metavar="ID",
+        help="keep this participant's lane (its whole participant id), highlighted, even where "
+        "the lane limit folds it",
+    )
 
     erase = command(
         "erase",

@@ -301,12 +301,14 @@ def test_rows_of_another_session_are_a_one_line_error() -> None:
 # --- folding -------------------------------------------------------------------------------------
 
 
-def crowd(publishers: int, subscribers: int, seed: int = 3, length: float = 7200) -> Rows:
+def crowd(
+    publishers: int, subscribers: int, seed: int = 3, length: float = 7200, session: str = SESSION
+) -> Rows:
     """A session of `publishers` who publish on and off and `subscribers` who never publish,
     join (some twice, some never leave), watch every publisher while both are there, and
     now and then fail to join or subscribe, or exchange their token."""
     rng = random.Random(seed)
-    rows = Rows(length)
+    rows = Rows(length, session)
     pubs: list[tuple[str, list[tuple[float, float]], float, float]] = []
     for i in range(publishers):
         pid = f"pub{i:02d}{seed:07d}"
@@ -519,7 +521,7 @@ def test_the_html_is_offline_and_shows_every_participant_with_hover_details(
     assert any("viewer" in t and "JOIN_ERROR QUOTA_EXCEEDED" in t for t in titles)
     assert any("PUBLISH_ERROR BITRATE_EXCEEDED" in t and "guest" in t for t in titles)
     assert f"viewer: connected, 18:16:00 {DASH} 19:00:00 (session end) (44m 0s)" in titles
-    assert any("subscribed to host (zz-hos)" in t for t in titles)
+    assert any("subscribed to host (zz-host-0001)" in t for t in titles)  # whole ids on hover
     assert "town-hall · st-TestSession0001" in page
     assert "4 participants (3 published) · 26 events" in page
 

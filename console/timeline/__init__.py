@@ -1,7 +1,9 @@
 """A picture of one stage session (`ivs-archive timeline`): one lane per participant in order
 of first join, with when it was connected, published, subscribed to whom, replicated, and its
-errors with their codes; past a limit of lanes, the subscribers who never published are folded
-into summary lanes. As a PNG (matplotlib) or a self-contained HTML page (inline SVG).
+errors with their codes; never more lanes than a limit: past it, the subscribers who never
+published and, if need be, the least active publishers are folded into summary lanes (one
+participant asked for keeps its lane). As a PNG (matplotlib) or a self-contained HTML page
+(inline SVG).
 
     rows = load_local_session(directory, session_id)   # or another source's SessionRows
     timeline = build_timeline(rows.session, rows.participants, rows.events)
@@ -15,7 +17,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from console.timeline.build import FOLD_LIMIT, build_timeline
-from console.timeline.errors import ArchiveUnreadable, BadRows, SessionNotFound, TimelineError
+from console.timeline.errors import (
+    ArchiveUnreadable,
+    BadRows,
+    ParticipantNotFound,
+    SessionNotFound,
+    TimelineError,
+)
 from console.timeline.html import write_html
 from console.timeline.model import Timeline
 from console.timeline.png import write_png
@@ -26,6 +34,7 @@ __all__ = [
     "FOLD_LIMIT",
     "ArchiveUnreadable",
     "BadRows",
+    "ParticipantNotFound",
     "SessionNotFound",
     "SessionRows",
     "Timeline",
@@ -41,8 +50,16 @@ __all__ = [
 WRITERS = {".png": write_png, ".html": write_html, ".htm": write_html}
 
 
-def timeline_of(rows: SessionRows, *, fold_limit: int = FOLD_LIMIT) -> Timeline:
-    return build_timeline(rows.session, rows.participants, rows.events, fold_limit=fold_limit)
+def timeline_of(
+    rows: SessionRows, *, fold_limit: int = FOLD_LIMIT, participant: str | None = None
+) -> Timeline:
+    return build_timeline(
+        rows.session,
+        rows.participants,
+        rows.events,
+        fold_limit=fold_limit,
+        participant=participant,
+    )
 
 
 def write(timeline: Timeline, path: str | Path) -> Path:

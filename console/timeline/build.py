@@ -1,15 +1,16 @@
 """From one session's rows to a `Timeline`: lanes in order of first join, spans paired from
 their start and stop events (closed at LEFT or at the session's end when no stop came), marks
-for errors and token exchanges, and past `fold_limit` lanes the never-publishing subscribers
-folded into summary lanes (`fold`)."""
+for errors and token exchanges, and never more than `fold_limit` lanes: past it, the
+never-publishing subscribers and, if need be, the least active publishers are folded into
+summary lanes (`fold`); a `participant` asked for keeps its lane."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime
 
-from console.timeline.errors import BadRows
-from console.timeline.fold import fold_subscribers
+from console.timeline.errors import BadRows, ParticipantNotFound
+from console.timeline.fold import choose, fold_lanes
 from console.timeline.model import SESSION_END, Lane, Mark, Role, Span, SpanKind, Timeline
 from console.timeline.rows import Row, Rows, as_map, session_rows, text, utc
 
@@ -28,10 +29,17 @@ _STOPS: dict[str, SpanKind] = {stop: kind for kind, stop in _STARTS.values()}
 
 
 def build_timeline(
-    session: Row | Rows, participants: Rows, events: Rows, *, fold_limit: int = FOLD_LIMIT
+    session: Row | Rows,
+    participants: Rows,
+    events: Rows,
+    *,
+    fold_limit: int = FOLD_LIMIT,
+    participant: str | None = None,
 ) -> Timeline:
     """The picture of one session from its stage_sessions row, participants rows and
-    participant_events rows (lists of dicts or pyarrow Tables, columns of `archiver.schema`)."""
+    participant_events rows (lists of dicts or pyarrow Tables, columns of `archiver.schema`),
+    with at most `fold_limit` lanes, `participant`'s among them (ParticipantNotFound if the
+    session has no such participant)."""
     rows = session_rows(session, participants, events)
     session_id = text(rows.session, "session_id")
     _check_session(session_id, "participants", rows.participants)
@@ -55,12 +63,11 @@ def build_timeline(
     ]
     lanes.sort(key=_lane_order)
     user_ids = {lane.participant_id: lane.user_id for lane in lanes}
+    if participant is not None and participant not in user_ids:
+        raise ParticipantNotFound(_not_found(participant, session_id, ids))
 
-    kept, fold = lanes, None
-    if len(lanes) > fold_limit:
-        kept = [lane for lane in lanes if lane.role != "subscriber"]
-        folded = [lane for lane in lanes if lane.role == "subscriber"]
-        fold = fold_subscribers(folded) if folded else None
+    kept, folded = choose(lanes, fold_limit, participant)
+    fold = fold_lanes(folded) if folded else None
     publishers = tuple(lane.participant_id for lane in kept if lane.role != "subscriber")
     return Timeline(
         stage_name=text(rows.session, "stage_name"),
@@ -75,7 +82,19 @@ def build_timeline(
         user_ids=user_ids,
         fold=fold,
         fold_limit=fold_limit,
+        participant=participant,
     )
+
+
+def _not_found(participant: str, session_id: str, ids: list[str]) -> str:
+    """`no participant 'abc' in session st-...`, naming the ids it begins (so one can copy a
+    whole id from the picture's shortened one)."""
+    text = f"no participant {participant!r} in session {session_id} ({len(ids):,} participants)"
+    like = [pid for pid in ids if pid.startswith(participant)]
+    if like:
+        more = f" and {len(like) - 3:,} more" if len(like) > 3 else ""
+        text += f"; ids that begin with it: {', '.join(like[:3])}{more}"
+    return text
 
 
 def _check_session(session_id: str, table: str, rows: list[Row]) -> None:

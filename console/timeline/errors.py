@@ -11,6 +11,10 @@ class SessionNotFound(TimelineError, LookupError):
     """No archived session of that id where we looked."""
 
 
+class ParticipantNotFound(TimelineError, LookupError):
+    """The session has no participant of that id."""
+
+
 class ArchiveUnreadable(TimelineError, ValueError):
     """The session's files are there but cannot be read."""
 

@@ -1,10 +1,11 @@
 """The timeline as one self-contained HTML page: inline CSS and SVG, no script, nothing from
-another host. Hovering a bar, a mark or a lane's label shows its details (SVG <title>); the
-errors and the folded subscribers are also listed in tables below the picture."""
+another host. Hovering a bar, a mark, a label or a lane's name shows its details (SVG <title>),
+with participant ids whole where the picture shortens them; the errors and every folded
+participant are also listed in tables below the picture."""
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import timedelta
 from html import escape
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from console.timeline import layout, style, words
 from console.timeline.model import Fold, Lane, Mark, Timeline
-from console.timeline.svg import Scale, attrs, columns, marker, title
+from console.timeline.svg import Scale, attrs, columns, marker, text_width, title
 from console.timeline.words import DASH, TIMES
 
 LEFT = 290  # the lane labels' column
@@ -23,6 +24,8 @@ BOTTOM = 44
 LANE = 26  # pixels per lane
 FONT = 11
 HOVER_STEP = 8  # pixels per hover column of the folded summary
+HALO = 3  # the .label style's white outline (stroke-width), both sides together
+LABEL_PAD = 4  # pixels between a label and the next, and from a label's start to its mark
 MAX_TABLE_ROWS = 2000
 
 CSS = """
@@ -46,6 +49,8 @@ svg .label { paint-order: stroke; stroke: #fff; stroke-width: 3px; stroke-linejo
 svg .err { fill: #d62728; }
 svg .row { fill: #eef0f4; fill-opacity: 0.65; }
 svg .row.odd { fill-opacity: 0; }
+svg .row.chosen { fill: #fff3c4; fill-opacity: 1; }
+svg .chosen-name { font-weight: 700; }
 svg .lane:hover .row, svg .hover:hover { fill: #fff3c4; fill-opacity: 0.65; }
 svg .hover { fill: #fff; fill-opacity: 0; }
 svg .span:hover, svg .mark:hover { stroke: #000; stroke-width: 1px; }
@@ -96,21 +101,29 @@ def chart(timeline: Timeline) -> str:
     units = max([lanes, *(b for _, b in bands.values())]) + 0.3
     height = TOP + units * LANE + BOTTOM
     width = LEFT + PLOT + RIGHT
-    pad = (timeline.last - timeline.first) * 0.01
-    scale = Scale(timeline.first - pad, timeline.last + pad, LEFT, PLOT)
+    first, last = layout.plot_range(timeline)
+    scale = Scale(first, last, LEFT, PLOT)
     out = [
         f"<svg{attrs(width=width, height=f'{height:.0f}')}"
         f' viewBox="0 0 {width} {height:.0f}" role="img">',
         title(f"{words.title(timeline)}: {words.subtitle(timeline)}"),
     ]
     out += _axis(timeline, scale, height)
-    width_chars = PLOT / (FONT * 0.72)
+    labels: dict[str, list[layout.Label]] = defaultdict(list)
+    for label in layout.labels(timeline, boxes, measure()):
+        labels[label.participant_id].append(label)
     for row, (lane, box) in enumerate(zip(timeline.lanes, boxes, strict=True)):
-        out += _lane(timeline, scale, row, lane, box, width_chars)
+        out += _lane(timeline, scale, row, lane, box, labels[lane.participant_id])
     if timeline.fold is not None:
-        out += _fold(timeline, timeline.fold, scale, bands, width_chars)
+        out += _fold(timeline, timeline.fold, scale, bands)
     out.append("</svg>")
     return "\n".join(out)
+
+
+def measure() -> layout.Measure:
+    """Label widths as the page draws them: `text_width` (exactly: textLength), with the halo
+    of the .label style (3px), over the plot's width."""
+    return layout.Measure(lambda text: (text_width(text, FONT) + HALO) / PLOT, LABEL_PAD / PLOT)
 
 
 def _y(units: float) -> float:
@@ -151,18 +164,22 @@ def _lane(
     row: int,
     lane: Lane,
     box: layout.LaneBox,
-    width_chars: float,
+    labels: list[layout.Label],
 ) -> list[str]:
     top = _y(box.body)
     colour = style.TEXT
     if lane.role != "subscriber":
         colour = style.publisher_colour(timeline.publisher_index[lane.participant_id])
+    chosen = lane.participant_id == timeline.participant
+    shade = " chosen" if chosen else "" if row % 2 else " odd"
+    name_class = ' class="chosen-name"' if chosen else ""
     out = [
         f'<g class="lane" id="p-{escape(lane.participant_id)}">',
-        f'<rect class="row{"" if row % 2 else " odd"}"'
+        f'<rect class="row{shade}"'
         f"{attrs(x=0, y=f'{_y(box.top):.1f}', width=LEFT + PLOT)}"
         f"{attrs(height=f'{(box.bottom - box.top) * LANE:.1f}')}/>",
-        f'<text{attrs(x=LEFT - 8, y=f"{top + LANE * 0.62:.1f}", fill=colour)} text-anchor="end">'
+        f"<text{name_class}"
+        f'{attrs(x=LEFT - 8, y=f"{top + LANE * 0.62:.1f}", fill=colour)} text-anchor="end">'
         f"{escape(words.lane_label(lane))}{title(chr(10).join(words.lane_details(lane)))}</text>",
     ]
     for span in lane.spans:
@@ -186,27 +203,30 @@ def _lane(
             f"{attrs(height=f'{max(y1 - y0, 0.8):.1f}', fill=fill)}{extra}>"
             f"{title(words.span_details(timeline, lane, span))}</rect>"
         )
-        if span.kind == "replicating":
-            where = attrs(x=f"{x0 - 3:.1f}", y=f"{_y(box.label_y) + 4:.1f}")
-            out.append(
-                f'<text class="label"{where} fill="{style.REPLICATION}">'
-                f"replicating to {escape(str(span.remote))}</text>"
-            )
-    labels_at = _y(box.label_y)
-    out += _marks(timeline, scale, list(lane.marks), _y(box.mark_y), labels_at, width_chars)
+    out += _marks(timeline, scale, list(lane.marks), _y(box.mark_y))
+    out += [_label(timeline, lane, label) for label in labels]
     out.append("</g>")
     return out
 
 
-def _marks(
-    timeline: Timeline,
-    scale: Scale,
-    marks: list[Mark],
-    y: float,
-    label_y: float | None,
-    width_chars: float,
-) -> list[str]:
-    """Marks on a row at `y`; with `label_y`, the errors labelled there with their codes."""
+def _label(timeline: Timeline, lane: Lane, label: layout.Label) -> str:
+    """A label drawn as wide as laid out (textLength: the browser spaces its letters to fill
+    that width), its details on hover."""
+    if label.kind == "errors":
+        tips = [words.mark_details(timeline, m) for m in label.marks]
+        css = "label err"
+    else:
+        tips = [words.span_details(timeline, lane, s) for s in label.spans]
+        css = "label"
+    tip = "\n".join(tips[:40]) + (f"\n… {len(tips) - 40} more" if len(tips) > 40 else "")
+    fill = "" if label.kind == "errors" else f' fill="{style.REPLICATION}"'
+    where = attrs(x=f"{LEFT + (label.left * PLOT) + HALO / 2:.1f}", y=f"{_y(label.y) + 4:.1f}")
+    length = attrs(textLength=f"{text_width(label.text, FONT):.1f}")
+    return f'<text class="{css}"{where}{length}{fill}>{escape(label.text)}{title(tip)}</text>'
+
+
+def _marks(timeline: Timeline, scale: Scale, marks: list[Mark], y: float) -> list[str]:
+    """Marks on a row at `y`, each with its details on hover."""
     out = []
     for mark in marks:
         shape = style.marker(mark.kind)
@@ -214,17 +234,6 @@ def _marks(
         colour = style.mark_colour(mark.kind, mark.is_error)
         out.append(
             marker(shape, scale.x(mark.time), y, size, colour, words.mark_details(timeline, mark))
-        )
-    if label_y is None:
-        return out
-    for label in layout.label_groups(marks, scale.first, scale.last, width_chars):
-        tip = "\n".join(words.mark_details(timeline, m) for m in label.marks[:40])
-        if len(label.marks) > 40:
-            tip += f"\n… {len(label.marks) - 40} more"
-        out.append(
-            f'<text class="label err"{attrs(x=f"{scale.x(label.time) - 3:.1f}")}'
-            f"{attrs(y=f'{label_y + 4:.1f}')}>"
-            f"{escape(label.text)}{title(tip)}</text>"
         )
     return out
 
@@ -234,7 +243,6 @@ def _fold(
     fold: Fold,
     scale: Scale,
     bands: dict[str, tuple[float, float]],
-    width_chars: float,
 ) -> list[str]:
     out = ['<g class="folded">']
     for top, bottom in bands.values():
@@ -242,44 +250,48 @@ def _fold(
             f"<rect{attrs(x=LEFT, y=f'{_y(top):.1f}', width=PLOT)}"
             f'{attrs(height=f"{(bottom - top) * LANE:.1f}")} fill="#eef2f6"/>'
         )
-    order = [p for p in timeline.publishers if p in fold.watching]
-    order += sorted(p for p in fold.watching if p not in timeline.publishers)
+    stacks = layout.watching_stacks(timeline, fold)
     totals = [
-        sum(fold.watching[p][i] for p in order) + fold.connected[i] for i in range(len(fold.times))
+        sum(level[i] for _, level in stacks) + fold.connected[i] for i in range(len(fold.times))
     ]
     cols = columns(fold.times, totals, scale, 2.0)
 
-    top, bottom = bands["connected"]
-    peak = max(fold.peak_connected, 1)
-    levels = [[0 if i is None else fold.connected[i] for _, i in cols]]
-    tip = f"connected folded subscribers (peak {fold.peak_connected:,})"
-    band = (_y(top), _y(bottom))
-    out.append(_area(cols, levels[0], [0] * len(cols), band, peak, style.FOLDED, tip))
-    if fold.times:
-        at = fold.times[fold.connected.index(fold.peak_connected)]
-        x = scale.x(at)
-        late = x > scale.left + scale.width * 0.7
-        where = attrs(x=f"{x - 4 if late else x + 4:.1f}", y=f"{_y(top) + 10:.1f}")
-        out.append(
-            f'<text class="label muted"{where} text-anchor="{"end" if late else "start"}">'
-            f"peak {fold.peak_connected:,} connected at {at:%H:%M:%S}</text>"
-        )
-    folded = f"{words.folded_subscribers(fold.participants)} folded:"
-    out += _band_label((top + bottom) / 2, folded, "connected")
+    who = words.folded_who(fold)
+    for name, steps, peak, what, colour in (
+        ("connected", fold.connected, fold.peak_connected, "connected", style.FOLDED),
+        ("publishing", fold.publishing, fold.peak_publishing, "publishing", style.OTHER),
+    ):
+        if name not in bands:
+            continue
+        top, bottom = bands[name]
+        level = [0 if i is None else steps[i] for _, i in cols]
+        tip = f"folded participants {what} (peak {peak:,})"
+        out.append(_area(cols, level, [0] * len(cols), (_y(top), _y(bottom)), peak, colour, tip))
+        if fold.times and peak:
+            at = fold.times[steps.index(peak)]
+            x = scale.x(at)
+            late = x > scale.left + scale.width * 0.7
+            where = attrs(x=f"{x - 4 if late else x + 4:.1f}", y=f"{_y(top) + 10:.1f}")
+            out.append(
+                f'<text class="label muted"{where} text-anchor="{"end" if late else "start"}">'
+                f"peak {peak:,} {what} at {at:%H:%M:%S}</text>"
+            )
+        if name == "connected":
+            out += _band_label((top + bottom) / 2, f"{who} folded:", "connected")
+        else:
+            folded = f"{words.folded_publishers(fold.publishers)} folded:"
+            out += _band_label((top + bottom) / 2, folded, "publishing")
 
     top, bottom = bands["watching"]
     below = [0] * len(cols)
     stacked_peak = max(
-        (sum(fold.watching[p][i] for p in order) for _, i in cols if i is not None), default=0
+        (sum(level[i] for _, level in stacks) for _, i in cols if i is not None), default=0
     )
-    for pid in order:
-        level = [
-            b + (0 if i is None else fold.watching[pid][i])
-            for b, (_, i) in zip(below, cols, strict=True)
-        ]
-        index = timeline.publisher_index.get(pid)
+    for pid, steps in stacks:
+        level = [b + (0 if i is None else steps[i]) for b, (_, i) in zip(below, cols, strict=True)]
+        index = None if pid is None else timeline.publisher_index.get(pid)
         colour = style.publisher_colour(index)
-        tip = f"folded subscribers watching {timeline.describe(pid)}"
+        tip = f"folded participants watching {_watched(timeline, pid)}"
         out.append(_area(cols, level, below, (_y(top), _y(bottom)), stacked_peak, colour, tip))
         below = level
     out.append(
@@ -287,19 +299,23 @@ def _fold(
         f"peak {stacked_peak:,} subscriptions</text>"
     )
     out += _band_label((top + bottom) / 2, "subscriptions", "by publisher")
-    out += _hover_columns(timeline, fold, order, scale, bands)
+    out += _hover_columns(timeline, fold, stacks, scale, bands)
 
     top, _ = bands["marks"]
     counts = Counter((m.kind, m.error_code) for m in fold.marks)
     for index, (kind, code) in enumerate(layout.fold_rows(fold)):
         y = top + layout.FOLD_ROW * (index + 0.5)
         marks = [m for m in fold.marks if (m.kind, m.error_code) == (kind, code)]
-        out += _marks(timeline, scale, marks, _y(y), None, width_chars)
+        out += _marks(timeline, scale, marks, _y(y))
         out += _band_label(y, layout.fold_row_label(kind, code, counts[kind, code]))
     if not counts:
         out += _band_label(top + layout.FOLD_ROW / 2, "no errors or token exchanges")
     out.append("</g>")
     return out
+
+
+def _watched(timeline: Timeline, pid: str | None) -> str:
+    return "folded publishers (and others)" if pid is None else timeline.describe(pid)
 
 
 def _area(
@@ -311,10 +327,10 @@ def _area(
     colour: str,
     tip: str,
 ) -> str:
-    """A step area between `base` and `level` (per column), scaled so `peak` nearly fills
-    the band (top, bottom in pixels)."""
+    """A step area between `base` and `level` (per column), scaled so `peak` fills the band
+    (top, bottom in pixels) but for the room of the words on its peak."""
     top, bottom = band
-    scale = (bottom - top) * 0.9 / max(peak, 1)
+    scale = (bottom - top - layout.FOLD_TEXT * LANE) / max(peak, 1)
     if not cols:
         return ""
     step = cols[1][0] - cols[0][0] if len(cols) > 1 else 1.0
@@ -334,11 +350,11 @@ def _area(
 def _hover_columns(
     timeline: Timeline,
     fold: Fold,
-    order: list[str],
+    stacks: list[tuple[str | None, tuple[int, ...]]],
     scale: Scale,
     bands: dict[str, tuple[float, float]],
 ) -> Iterator[str]:
-    """Invisible columns over the two count bands whose hover says the counts there."""
+    """Invisible columns over the count bands whose hover says the counts there."""
     top, bottom = bands["connected"][0], bands["watching"][1]
     totals = list(fold.connected)
     per_px = timedelta(seconds=scale.seconds / scale.width)
@@ -348,13 +364,16 @@ def _hover_columns(
         begin = scale.first + (x - scale.left) * per_px
         end = begin + HOVER_STEP * per_px
         watching = sorted(
-            ((fold.watching[p][index], p) for p in order if fold.watching[p][index]), reverse=True
+            ((level[index], pid or "") for pid, level in stacks if level[index]), reverse=True
         )
         lines = [
             f"{words.clock(begin)[:8]} {DASH} {words.clock(end)[:8]}: "
-            f"up to {fold.connected[index]:,} of {fold.participants:,} folded subscribers connected"
+            f"up to {fold.connected[index]:,} of {fold.participants:,} folded participants"
+            " connected"
         ]
-        lines += [f"  watching {timeline.describe(p)}: {n:,}" for n, p in watching]
+        if fold.publishers:
+            lines.append(f"  publishing: {fold.publishing[index]:,} of {fold.publishers:,}")
+        lines += [f"  watching {_watched(timeline, p or None)}: {n:,}" for n, p in watching]
         yield (
             f'<rect class="hover"{attrs(x=f"{x:.1f}", y=f"{_y(top):.1f}", width=HOVER_STEP)}'
             f"{attrs(height=f'{(bottom - top) * LANE:.1f}')}>{title(chr(10).join(lines))}</rect>"
@@ -437,27 +456,29 @@ def _error_table(timeline: Timeline) -> Iterator[str]:
 
 
 def _folded_table(timeline: Timeline, fold: Fold) -> Iterator[str]:
-    yield f"<details><summary>Folded: {words.folded_subscribers(fold.participants)}</summary>"
+    """Every folded participant (no limit: the page names every participant whole)."""
+    yield f"<details><summary>Folded: {words.folded_who(fold)}</summary>"
     yield (
-        "<table><tr><th>user id</th><th>participant</th><th>first join</th><th>connected</th>"
-        "<th>subscriptions</th><th>errors</th></tr>"
+        "<table><tr><th>user id</th><th>participant</th><th>role</th><th>first join</th>"
+        "<th>connected</th><th>publishing</th><th>subscriptions</th><th>errors</th></tr>"
     )
-    for lane in fold.lanes[:MAX_TABLE_ROWS]:
+    for lane in fold.lanes:
         connected = sum((s.end - s.start for s in lane.spans_of("connected")), timedelta())
+        publishing = sum((s.end - s.start for s in lane.spans_of("publishing")), timedelta())
         errors = ", ".join(m.error_code or m.kind for m in lane.errors)
         cells = [
             lane.user_id,
             lane.participant_id,
+            lane.role,
             words.clock(lane.first_join) if lane.first_join else "",
             words.duration(connected),
+            words.duration(publishing) if publishing else "",
             str(len(lane.spans_of("subscribed"))),
         ]
         yield (
-            "<tr>"
+            f'<tr id="f-{escape(lane.participant_id)}">'
             + "".join(f"<td>{escape(c)}</td>" for c in cells)
             + f'<td class="code">{escape(errors)}</td></tr>'
         )
     yield "</table>"
-    if fold.participants > MAX_TABLE_ROWS:
-        yield f"<p>… and {fold.participants - MAX_TABLE_ROWS:,} more.</p>"
     yield "</details>"

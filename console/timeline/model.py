@@ -84,13 +84,16 @@ class Lane:
 
 @dataclass(frozen=True)
 class Fold:
-    """Subscribers who never published (`lanes`), folded into summary lanes. Counts are step
-    functions on the common grid `times`: value i holds from times[i] until times[i + 1]."""
+    """Participants folded into summary lanes (`lanes`): past the lane limit, the subscribers
+    who never published and, if the publishers alone pass it, the least active publishers.
+    Counts are step functions on the common grid `times`: value i holds from times[i] until
+    times[i + 1]."""
 
     lanes: tuple[Lane, ...]
     times: tuple[datetime, ...]
     connected: tuple[int, ...]
-    watching: dict[str, tuple[int, ...]]  # publisher participant id -> subscribers watching
+    publishing: tuple[int, ...]  # folded publishers publishing
+    watching: dict[str, tuple[int, ...]]  # publisher participant id -> folded ones watching it
     marks: tuple[Mark, ...]  # their errors and token exchanges, in time order
 
     @property
@@ -98,8 +101,21 @@ class Fold:
         return len(self.lanes)
 
     @property
+    def publishers(self) -> int:
+        """How many of them published (publishers and replicas)."""
+        return sum(1 for lane in self.lanes if lane.role != "subscriber")
+
+    @property
+    def subscribers(self) -> int:
+        return self.participants - self.publishers
+
+    @property
     def peak_connected(self) -> int:
         return max(self.connected, default=0)
+
+    @property
+    def peak_publishing(self) -> int:
+        return max(self.publishing, default=0)
 
     @property
     def errors(self) -> list[Mark]:
@@ -124,6 +140,7 @@ class Timeline:
     user_ids: dict[str, str]  # every participant id of the session -> its user id
     fold: Fold | None = None
     fold_limit: int = 40
+    participant: str | None = None  # the participant asked for (`--participant`): its lane is kept
 
     @cached_property
     def publisher_index(self) -> dict[str, int]:
@@ -160,9 +177,15 @@ class Timeline:
     def folded(self) -> int:
         return 0 if self.fold is None else self.fold.participants
 
+    @property
+    def published(self) -> int:
+        """How many participants published, with a lane or folded."""
+        return len(self.publishers) + (0 if self.fold is None else self.fold.publishers)
+
     def describe(self, participant_id: str | None) -> str:
-        """`user-1 (AbCdEf)` for a participant id of the session, the id itself otherwise."""
+        """`user-1 (AbCdEf123456)` for a participant id of the session (the whole id: this is
+        what hover details say), the id itself otherwise."""
         if participant_id is None:
             return "?"
         user = self.user_ids.get(participant_id)
-        return participant_id if user is None else f"{user} ({participant_id[:6]})"
+        return participant_id if user is None else f"{user} ({participant_id})"

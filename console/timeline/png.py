@@ -9,9 +9,10 @@ import matplotlib.dates as mdates
 import numpy as np
 from matplotlib import patheffects
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
@@ -23,8 +24,10 @@ WIDTH_INCHES = 15.0
 DPI = 100
 FONT = 7.5
 MARK_FONT = FONT - 0.5
-CHAR_EM = 0.7  # a capital letter's width, in ems (DejaVu Sans)
-_HALO = [patheffects.withStroke(linewidth=2.2, foreground="white")]
+POINT = DPI / 72  # pixels
+HALO = 2.2  # the white outline around text over the picture, in points (both sides together)
+LABEL_PAD = 3.0  # points between a label and the next, and from a label's start to its mark
+_HALO = [patheffects.withStroke(linewidth=HALO, foreground="white")]
 
 
 def write_png(timeline: Timeline, path: str | Path) -> Path:
@@ -36,6 +39,12 @@ def write_png(timeline: Timeline, path: str | Path) -> Path:
 
 
 def draw(timeline: Timeline) -> Figure:
+    figure, _ = draw_with_labels(timeline)
+    return figure
+
+
+def draw_with_labels(timeline: Timeline) -> tuple[Figure, list[layout.Label]]:
+    """The figure, and the lanes' labels as laid out and drawn (one text each, in order)."""
     boxes = layout.lane_boxes(timeline)
     lanes = boxes[-1].bottom if boxes else 0.0
     bands = layout.fold_bands(lanes, timeline.fold) if timeline.fold is not None else {}
@@ -45,16 +54,17 @@ def draw(timeline: Timeline) -> Figure:
     FigureCanvasAgg(figure)  # Agg: no display, no pyplot state
     ax = figure.add_subplot()
     ax.set_ylim(bottom, -0.9)
-    first, last = timeline.first, timeline.last
-    pad = (last - first) * 0.01
-    ax.set_xlim(mdates.date2num(first - pad), mdates.date2num(last + pad))
+    first, last = layout.plot_range(timeline)
+    ax.set_xlim(mdates.date2num(first), mdates.date2num(last))
     _frame(ax, timeline)
-    for box in boxes[1::2]:
-        ax.axhspan(box.top, box.bottom, color="#f5f6f8", zorder=0, lw=0)
+    for index, (lane, box) in enumerate(zip(timeline.lanes, boxes, strict=True)):
+        if lane.participant_id == timeline.participant:
+            ax.axhspan(box.top, box.bottom, color=style.CHOSEN, zorder=0, lw=0)
+        elif index % 2:
+            ax.axhspan(box.top, box.bottom, color="#f5f6f8", zorder=0, lw=0)
     _spans(ax, timeline, boxes)
-    rows: list[tuple[list[Mark], float, float | None]] = [
-        (list(lane.marks), box.mark_y, box.label_y)
-        for lane, box in zip(timeline.lanes, boxes, strict=True)
+    rows: list[tuple[list[Mark], float]] = [
+        (list(lane.marks), box.mark_y) for lane, box in zip(timeline.lanes, boxes, strict=True)
     ]
     ticks = [box.body + 0.5 for box in boxes]
     labels = [words.lane_label(lane) for lane in timeline.lanes]
@@ -68,17 +78,54 @@ def draw(timeline: Timeline) -> Figure:
     ax.set_yticks(ticks, labels, fontsize=FONT)
     for tick, colour in zip(ax.get_yticklabels(), colours, strict=True):
         tick.set_color(colour)
+    for tick, lane in zip(ax.get_yticklabels(), timeline.lanes, strict=False):
+        if lane.participant_id == timeline.participant:
+            tick.set_fontweight("bold")
     ax.tick_params(axis="y", length=0)
     _titles(figure, ax, timeline)
     _legend(figure)
-    # Mark labels are spaced by the plot's width in characters, known once laid out.
+    for marks, y in rows:
+        _marks(ax, marks, y)
+    # Labels are placed by their drawn widths, known once the plot is laid out.
     engine = figure.get_layout_engine()
     if engine is not None:
         engine.execute(figure)
-    width_chars = ax.get_window_extent().width / (MARK_FONT * DPI / 72 * CHAR_EM)
-    for marks, y, label_y in rows:
-        _marks(ax, timeline, marks, y, label_y, width_chars)
-    return figure
+    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    plot = ax.get_window_extent(renderer).width
+    placed = layout.labels(timeline, boxes, _measure(renderer, plot))
+    for label in placed:
+        _label(ax, label, HALO / 2 * POINT / plot)
+    return figure, placed
+
+
+def _measure(renderer: RendererAgg, plot: float) -> layout.Measure:
+    """Label widths as drawn (the text's width in pixels, with its halo) over the plot's."""
+    font = FontProperties(size=MARK_FONT)
+
+    def width(text: str) -> float:
+        drawn, _, _ = renderer.get_text_width_height_descent(text, font, ismath=False)
+        return (drawn + HALO * POINT) / plot
+
+    return layout.Measure(width, LABEL_PAD * POINT / plot)
+
+
+def _label(ax: Axes, label: layout.Label, inset: float) -> None:
+    """A label's text, from its left edge (plus its halo, `inset`) at the middle of its line."""
+    colour = style.ERROR if label.kind == "errors" else style.REPLICATION
+    ax.text(
+        label.left + inset,
+        label.y,
+        label.text,
+        transform=ax.get_yaxis_transform(),
+        fontsize=MARK_FONT,
+        color=colour,
+        ha="left",
+        va="center",
+        path_effects=_HALO,
+        zorder=7,
+        parse_math=False,
+        in_layout=False,
+    )
 
 
 def _frame(ax: Axes, timeline: Timeline) -> None:
@@ -144,30 +191,10 @@ def _spans(ax: Axes, timeline: Timeline, boxes: list[layout.LaneBox]) -> None:
             ),
             autolim=False,
         )
-    for lane, box in zip(timeline.lanes, boxes, strict=True):
-        for span in lane.spans_of("replicating"):
-            ax.annotate(
-                f"replicating to {span.remote}",
-                (mdates.date2num(span.start), box.label_y),
-                xytext=(-3, 0),
-                textcoords="offset points",
-                fontsize=MARK_FONT,
-                color=style.REPLICATION,
-                va="center",
-                path_effects=_HALO,
-                zorder=5,
-            )
 
 
-def _marks(
-    ax: Axes,
-    timeline: Timeline,
-    marks: list[Mark],
-    y: float,
-    label_y: float | None,
-    width_chars: float,
-) -> None:
-    """Draw marks on a row at `y`; with `label_y`, label the errors there with their codes."""
+def _marks(ax: Axes, marks: list[Mark], y: float) -> None:
+    """Draw marks on a row at `y` (their labels are `layout.labels`')."""
     by_kind: dict[str, list[float]] = defaultdict(list)
     for mark in marks:
         by_kind[mark.kind].append(mdates.date2num(mark.time))
@@ -183,23 +210,6 @@ def _marks(
             linewidths=0.5 if style.marker(kind) != "|" else 1.4,
             zorder=6,
         )
-    if label_y is None:
-        return
-    for label in layout.label_groups(marks, timeline.first, timeline.last, width_chars):
-        ax.annotate(
-            label.text,
-            (mdates.date2num(label.time), label_y),
-            xytext=(-3, 0),
-            textcoords="offset points",
-            fontsize=MARK_FONT,
-            color=style.ERROR,
-            va="center",
-            path_effects=_HALO,
-            zorder=7,
-            annotation_clip=True,
-            clip_on=True,
-            in_layout=False,
-        )
 
 
 def _fold(
@@ -207,55 +217,62 @@ def _fold(
     timeline: Timeline,
     fold: Fold,
     bands: dict[str, tuple[float, float]],
-) -> tuple[list[float], list[str], list[tuple[list[Mark], float, float | None]]]:
-    """The summary lanes of the folded subscribers; returns their y ticks and labels, and
+) -> tuple[list[float], list[str], list[tuple[list[Mark], float]]]:
+    """The summary lanes of the folded participants; returns their y ticks and labels, and
     their rows of marks."""
     ticks: list[float] = []
     labels: list[str] = []
     x = mdates.date2num(list(fold.times)) if fold.times else np.array([])
-    for name in ("connected", "watching", "marks"):
-        top, bottom = bands[name]
+    for top, bottom in bands.values():
         ax.axhspan(top, bottom, color="#eef2f6", zorder=0, lw=0)
-    top, bottom = bands["connected"]
-    peak = max(fold.peak_connected, 1)
-    scale = (bottom - top) * 0.9 / peak
-    if len(x):
-        ax.fill_between(
-            x,
-            bottom,
-            bottom - np.array(fold.connected) * scale,
-            step="post",
-            color=style.FOLDED,
-            alpha=0.55,
-            lw=0,
-            zorder=2,
-        )
-        at = fold.times[fold.connected.index(fold.peak_connected)]
-        late = at > timeline.first + (timeline.last - timeline.first) * 0.7
-        ax.annotate(
-            f"peak {fold.peak_connected:,} connected at {at:%H:%M:%S}",
-            (mdates.date2num(at), bottom - fold.peak_connected * scale),
-            xytext=(-4 if late else 4, 2),
-            textcoords="offset points",
-            ha="right" if late else "left",
-            fontsize=FONT - 0.5,
-            color=style.FOLDED,
-            va="bottom",
-            path_effects=_HALO,
-            zorder=7,
-        )
-    ticks.append((top + bottom) / 2)
-    labels.append(f"{words.folded_subscribers(fold.participants)} folded:\nconnected")
+    late = timeline.first + (timeline.last - timeline.first) * 0.7
+    for name, levels, peak, what in (
+        ("connected", fold.connected, fold.peak_connected, "connected"),
+        ("publishing", fold.publishing, fold.peak_publishing, "publishing"),
+    ):
+        if name not in bands:
+            continue
+        top, bottom = bands[name]
+        scale = (bottom - top - layout.FOLD_TEXT) / max(peak, 1)
+        if len(x) and peak:
+            ax.fill_between(
+                x,
+                bottom,
+                bottom - np.array(levels) * scale,
+                step="post",
+                color=style.FOLDED if name == "connected" else style.UNKNOWN_PUBLISHER,
+                alpha=0.55,
+                lw=0,
+                zorder=2,
+            )
+            at = fold.times[levels.index(peak)]
+            ax.annotate(
+                f"peak {peak:,} {what} at {at:%H:%M:%S}",
+                (mdates.date2num(at), top),
+                xytext=(-4 if at > late else 4, -1),
+                textcoords="offset points",
+                ha="right" if at > late else "left",
+                fontsize=FONT - 0.5,
+                color=style.FOLDED,
+                va="top",
+                path_effects=_HALO,
+                zorder=7,
+                annotation_clip=False,
+                parse_math=False,
+            )
+        ticks.append((top + bottom) / 2)
+    labels.append(f"{words.folded_who(fold)} folded:\nconnected")
+    if "publishing" in bands:
+        labels.append(f"{words.folded_publishers(fold.publishers)} folded:\npublishing")
 
     top, bottom = bands["watching"]
-    order = [p for p in timeline.publishers if p in fold.watching]
-    order += sorted(p for p in fold.watching if p not in timeline.publishers)
-    if len(x) and order:
-        stacked = np.cumsum([np.array(fold.watching[p]) for p in order], axis=0)
-        scale = (bottom - top) * 0.9 / max(int(stacked[-1].max()), 1)
+    stacks = layout.watching_stacks(timeline, fold)
+    if len(x) and stacks:
+        stacked = np.cumsum([np.array(level) for _, level in stacks], axis=0)
+        scale = (bottom - top - layout.FOLD_TEXT) / max(int(stacked[-1].max()), 1)
         below = np.zeros(len(x))
-        for pid, level in zip(order, stacked, strict=True):
-            index = timeline.publisher_index.get(pid)
+        for (pid, _), level in zip(stacks, stacked, strict=True):
+            index = None if pid is None else timeline.publisher_index.get(pid)
             ax.fill_between(
                 x,
                 bottom - below * scale,
@@ -281,10 +298,10 @@ def _fold(
 
     top, _ = bands["marks"]
     counts = Counter((m.kind, m.error_code) for m in fold.marks)
-    rows: list[tuple[list[Mark], float, float | None]] = []
+    rows: list[tuple[list[Mark], float]] = []
     for index, (kind, code) in enumerate(layout.fold_rows(fold)):
         y = top + layout.FOLD_ROW * (index + 0.5)
-        rows.append(([m for m in fold.marks if (m.kind, m.error_code) == (kind, code)], y, None))
+        rows.append(([m for m in fold.marks if (m.kind, m.error_code) == (kind, code)], y))
         ticks.append(y)
         labels.append(layout.fold_row_label(kind, code, counts[kind, code]))
     if not counts:

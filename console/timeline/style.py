@@ -19,6 +19,7 @@ ERROR = "#d62728"
 TOKEN = "#222222"
 OTHER = "#7f7f7f"
 FOLDED = "#5b7083"
+CHOSEN = "#fff3c4"  # behind the lane of the participant asked for
 TEXT = "#222222"
 MUTED = "#666666"
 GRID = "#e6e6e6"

@@ -1,5 +1,5 @@
-"""SVG drawing for the HTML page: a time scale with round ticks, marker shapes, and step
-functions thinned to the plot's pixel columns."""
+"""SVG drawing for the HTML page: a time scale with round ticks, marker shapes, text widths,
+and step functions thinned to the plot's pixel columns."""
 
 from __future__ import annotations
 
@@ -42,6 +42,34 @@ class Scale:
             ticks.append((self.x(moment), text))
             moment += timedelta(seconds=step)
         return ticks
+
+
+# Advance widths, in thousandths of an em, the wider of Helvetica's (and Arial's, metric-compatible:
+# its font metrics, AFM) and DejaVu Sans' (the default sans-serif of many Linux desktops) for each
+# character; characters not listed count as a whole em, so an estimate errs wide.
+_WIDTHS = dict(
+    zip(
+        " !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`"
+        "abcdefghijklmnopqrstuvwxyz{|}~\u00d7\u2026\u00b7",
+        (
+            318, 401, 460, 838, 636, 950, 780, 275, 390, 390, 500, 838, 318, 361, 318, 337,
+            636, 636, 636, 636, 636, 636, 636, 636, 636, 636, 337, 337, 838, 838, 838, 556,
+            1015, 684, 686, 722, 770, 667, 611, 778, 752, 295, 500, 667, 557, 863, 748, 787,
+            667, 787, 722, 667, 611, 732, 684, 989, 685, 667, 685, 390, 337, 390, 838, 556,
+            500, 613, 635, 550, 635, 615, 352, 635, 634, 278, 278, 579, 278, 974, 634, 612,
+            635, 635, 411, 521, 392, 634, 592, 818, 592, 592, 525, 636, 337, 636, 838, 838,
+            1000, 318,
+        ),
+        strict=True,
+    )
+)  # fmt: skip
+
+
+def text_width(text: str, size: float) -> float:
+    """How wide `text` is at font size `size` (pixels), at most: a label is laid out this
+    wide, and drawn so (SVG textLength spaces its letters to fill it), whatever font the
+    browser picks."""
+    return sum(_WIDTHS.get(char, 1000) for char in text) * size / 1000
 
 
 def attrs(**values: object) -> str:

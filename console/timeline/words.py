@@ -6,11 +6,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from console.output import counted
-from console.timeline.model import Lane, Mark, Span, Timeline
+from console.timeline.model import Fold, Lane, Mark, Span, Timeline
 from local.render import duration as seconds
 
 TIMES = "\u00d7"  # the multiplication sign: "QUOTA_EXCEEDED" then TIMES then "3"
 DASH = "\u2013"  # the en dash, between two times
+ELLIPSIS = "\u2026"
+USER_CHARS = 24  # the most of a user id a lane's label shows
 
 
 def clock(moment: datetime) -> str:
@@ -34,11 +36,10 @@ def title(timeline: Timeline) -> str:
 
 
 def subtitle(timeline: Timeline) -> str:
-    published = len(timeline.publishers)
     parts = [
         f"{stamp(timeline.start)} {DASH} {clock(timeline.end)} UTC"
         f" ({duration(timeline.end - timeline.start)})",
-        f"{timeline.participant_count:,} participants ({published} published)",
+        f"{timeline.participant_count:,} participants ({timeline.published:,} published)",
         f"{timeline.event_count:,} events",
     ]
     if timeline.end.date() != timeline.start.date():
@@ -47,15 +48,23 @@ def subtitle(timeline: Timeline) -> str:
 
 
 def fold_note(timeline: Timeline) -> str:
-    """The sentence saying how many were folded, or "" when none were."""
-    if timeline.fold is None:
+    """The sentence saying who was folded and why, or "" when none were."""
+    fold = timeline.fold
+    if fold is None:
         return ""
     lanes = len(timeline.lanes) + timeline.folded
-    return (
-        f"{folded_subscribers(timeline.folded)} who never published"
-        f" {'is' if timeline.folded == 1 else 'are'} folded into the summary lanes"
-        f" at the bottom ({lanes:,} lanes would pass the limit of {timeline.fold_limit})"
-    )
+    why = f"({lanes:,} lanes would pass the limit of {timeline.fold_limit})"
+    if not fold.publishers:
+        return (
+            f"{folded_subscribers(fold.subscribers)} who never published"
+            f" {'is' if fold.subscribers == 1 else 'are'} folded into the summary lanes"
+            f" at the bottom {why}"
+        )
+    who = [f"The {counted(fold.publishers, 'least active publisher')} (least time publishing)"]
+    if fold.subscribers:
+        who.append(f"{folded_subscribers(fold.subscribers)} who never published")
+    verb = "is" if len(who) == 1 and fold.publishers == 1 else "are"
+    return f"{' and '.join(who)} {verb} folded into the summary lanes at the bottom {why}"
 
 
 def folded_subscribers(count: int) -> str:
@@ -63,8 +72,29 @@ def folded_subscribers(count: int) -> str:
     return counted(count, "subscriber")
 
 
+def folded_publishers(count: int) -> str:
+    """`1 publisher`, `152 publishers`."""
+    return counted(count, "publisher")
+
+
+def folded_who(fold: Fold) -> str:
+    """Who a fold holds: `500 subscribers`, `152 publishers, 13 subscribers`."""
+    if not fold.publishers:
+        return folded_subscribers(fold.subscribers)
+    parts = [folded_publishers(fold.publishers)]
+    if fold.subscribers:
+        parts.append(folded_subscribers(fold.subscribers))
+    return ", ".join(parts)
+
+
 def lane_label(lane: Lane) -> str:
-    return f"{lane.label} (replica)" if lane.role == "replica" else lane.label
+    """`user-1 · AbCdEf`: the user id (shortened past USER_CHARS) and the participant id's
+    first characters; both whole in `lane_details`."""
+    user = lane.user_id
+    if len(user) > USER_CHARS:
+        user = user[: USER_CHARS - 1] + ELLIPSIS
+    label = f"{user} · {lane.short_id}"
+    return f"{label} (replica)" if lane.role == "replica" else label
 
 
 def lane_details(lane: Lane) -> list[str]:
