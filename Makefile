@@ -37,6 +37,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
@@ -68,7 +69,7 @@ bench-year: $(STAMP)
 	$(PY) -m bench year
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out $(DEMO_OUT) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) node_modules cdk.out $(DEMO_OUT) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache
 
 docs: $(STAMP)
 	$(PY) -m local.readme

@@ -9,21 +9,21 @@ import sys
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
+from archiver.settings import Settings, SettingsError
 from infra.bundling import BundlingError, prepare
-from infra.config import ArchiveConfig, ConfigError
 from infra.stack import IvsStageArchiveStack
 
 app = cdk.App()
 try:
-    # The stack is named after the `name` context key (`IvsStageArchive` for the default).
-    config = ArchiveConfig.from_context(app.node.try_get_context)
-    prepare(app, config.stack_name)  # the Lambda bundle's dependencies, before jsii asks
-except (ConfigError, BundlingError) as exc:
+    # Every setting from the context (cdk.json, `-c key=value`): docs/configuration.md.
+    settings = Settings.from_context(app.node.get_all_context())
+    prepare(app, settings.stack_name)  # the Lambda bundle's dependencies, before jsii asks
+except (SettingsError, BundlingError) as exc:
     sys.exit(f"error: {exc}")
 IvsStageArchiveStack(
     app,
-    config.stack_name,
-    config=config,
+    settings.stack_name,  # `IvsStageArchive` for the default name
+    settings=settings,
     env=cdk.Environment(
         account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")
     ),

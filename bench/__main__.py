@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import local  # noqa: F401  (puts the Lambda package on sys.path)
 from bench.runner import ROOT, Setup, measure
 from bench.scenario import bench_scenario
 

@@ -30,13 +30,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import local  # noqa: F401  (puts the Lambda package on sys.path)
+from archiver.settings import IVS_TPS_QUOTA as IVS_QUOTA
 from archiver.settings import chunk_limit
 from bench.fleet_scenario import LARGE, fleet_scenario
-from local.percentiles import percentiles
-from local.pipeline import IVS_QUOTA, EmbeddedPipeline, Options, lags
+from local.pipeline import EmbeddedPipeline, Options, lags
 from local.replay import Replay
-from local.workers import WorkerProcesses
+from shared.percentiles import percentiles
 
 ROOT = Path(__file__).resolve().parent.parent
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
@@ -174,10 +173,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         replay = Replay(
             pipeline, scenario, schedule=SCHEDULE, discover_invocation_ms=options.invocation_ms
         )
-        workers = WorkerProcesses(
-            pipeline, workers_at_once, window_s=options.batch_window_s, simulated_time=live
-        )
-        with workers:
+        with pipeline.worker_processes(workers_at_once, simulated_time=live) as workers:
             started = datetime.now(UTC)
             finished = replay.run(deadline_s=4 * 3600)
             ended_at = datetime.now(UTC)

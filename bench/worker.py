@@ -17,8 +17,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import local  # noqa: F401  (puts the Lambda package on sys.path)
-
 
 def _rss_mb() -> float:
     """This process's peak resident memory. Not ru_maxrss: on Linux a spawned child inherits
@@ -63,7 +61,8 @@ def _archiver() -> tuple[CallClock, int]:
     import boto3
 
     from archiver.runtime import runtime
-    from local.pipeline import INVOCATION_MS, archive_invocation
+    from local.lambda_emulation import archive_invocation
+    from local.pipeline import INVOCATION_MS
 
     rt = runtime()
     rt.shared  # noqa: B018  (a warm container: clients and thread pools built)

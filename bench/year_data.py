@@ -22,7 +22,6 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
-import local  # noqa: F401  (puts lambdas/ on sys.path for `archiver`)
 from archiver.commit import LandedSession
 from archiver.landing import FolderLanding
 from archiver.settings import Settings

@@ -20,7 +20,8 @@ from typing import Any
 
 from sqlglot import exp
 
-from local.query import connect, load_queries
+import queries
+from local.query import connect
 from local.transpile import parse_athena, to_duckdb
 
 WINDOW = 30  # the named queries' look-back
@@ -51,10 +52,10 @@ def widened(sql: str, days: int) -> str:
 
 
 def named(name: str) -> str:
-    queries = load_queries()
-    if name not in queries:
-        raise KeyError(f"unknown query {name!r}; available: {', '.join(queries)}")
-    return queries[name]
+    named = queries.load()
+    if name not in named:
+        raise KeyError(f"unknown query {name!r}; available: {', '.join(named)}")
+    return named[name].sql
 
 
 def answer_digest(rows: list[tuple[Any, ...]]) -> str:

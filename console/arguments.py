@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from archiver import clock
 from archiver.settings import STAGE_ARN_PATTERN
-from local.arguments import integer, positive_up_to
+from shared.arguments import integer, positive_up_to
 
 _AGO = re.compile(r"^(?P<n>\d+)(?P<unit>[mhd])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}

@@ -21,7 +21,7 @@ from archiver.settings import Settings, SettingsError
 from console.deployment import DISCOVER_FUNCTION, LEDGER, WORK_QUEUE, Deployment
 from console.errors import ConsoleError, UsageError
 from console.output import Output, counted, when
-from console.progress import Progress
+from shared.progress import Progress
 
 # botocore's adaptive mode backs off on 429s from a quota shared with discovery and the
 # customer's own application.

@@ -1,6 +1,7 @@
 """`ivs-archive` (console.parser has its commands): each command's module run on the deployment
-the stack names, or on a local archive; whatever ends a command is reported in one line (exit
-status 1, or 2 for bad input)."""
+the stack names, or on a local archive, and the laptop's commands (`ivs-archive local ...`,
+local/commands.py); whatever ends a command is reported in one line (exit status 1, or 2 for
+bad input)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from console.deployment import Deployment, find
 from console.errors import ConsoleError, one_line
 from console.output import Output
 from console.parser import PROG, parser
+from local import commands as local_commands
 
 # A traceback instead of the one-line error, for whoever debugs the console itself.
 DEBUG = "IVS_ARCHIVE_DEBUG"
@@ -82,6 +84,8 @@ def _dispatch(args: argparse.Namespace, out: Output) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "local":  # the laptop's commands report their own errors
+        return local_commands.run(args)
     out = Output(as_json=args.json, limit=getattr(args, "limit", 0) if not args.json else 0)
     try:
         return _dispatch(args, out)

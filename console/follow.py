@@ -11,8 +11,8 @@ from typing import Any
 
 from archiver.ledger import Ledger, Status
 from console.output import Output
-from console.progress import Progress
 from console.queues import depth
+from shared.progress import Progress
 
 Key = tuple[str, str]  # (stage ARN, session id)
 

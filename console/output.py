@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from local.render import Renderer, cell, duration
+from shared.render import Renderer, cell, duration
 
 __all__ = ["Output", "cell", "counted", "duration", "iso", "when"]
 

@@ -1,5 +1,6 @@
-"""The command line of `ivs-archive`: its commands, their arguments and help texts. Bad input is
-refused while parsing: one line, exit status 2."""
+"""The command line of `ivs-archive`: its commands, their arguments and help texts, in two
+groups: the deployment's (here) and the laptop's (`ivs-archive local ...`, local/commands.py).
+Bad input is refused while parsing: one line, exit status 2."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from pathlib import Path
 from archiver.ledger import Status
 from console import arguments
 from console.deployment import DEFAULT_STACK
-from local.arguments import Parser
+from local import commands as local_commands
+from shared.arguments import Parser
 
 PROG = "ivs-archive"
 DESCRIPTION = """\
-`ivs-archive`: the operator's console of a deployed IVS Stage Archive.
+`ivs-archive`: the operator's console of a deployed IVS Stage Archive, and the archiver on a
+laptop (`ivs-archive local ...`).
 
 Every AWS resource is found from the stack's CloudFormation outputs (--stack, default
 IvsStageArchive; --region and --profile as for the AWS CLI). `--json` prints a command's result
@@ -49,19 +52,30 @@ def _common(*, limit: bool = False) -> Parser:
 
 def parser() -> argparse.ArgumentParser:
     top = Parser(
-        prog=PROG, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog=PROG,
+        usage=f"{PROG} [-h] COMMAND ...",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # The commands are listed in two groups by the epilog (argparse knows only one list).
+    commands = top.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help=argparse.SUPPRESS, prog=PROG
+    )
+
+    deployment: list[tuple[str, str]] = []  # (command, summary), for the help's first group
 
     def command(
         name: str, summary: str, description: str, *, limit: bool = False
     ) -> argparse.ArgumentParser:
-        return commands.add_parser(
+        deployment.append((name, summary))
+        sub = commands.add_parser(
             name,
             help=summary,
             description=description,
             parents=[_common(limit=limit)],
         )
+        sub.set_defaults(prog=sub.prog)
+        return sub
 
     command(
         "status",
@@ -208,4 +222,32 @@ def parser() -> argparse.ArgumentParser:
         "Hive tables). Safe to run again at any time.",
     )
     migrate.add_argument("--dir", metavar="DIR", type=Path, help="a local archive instead of AWS")
+
+    local = commands.add_parser(
+        "local",
+        help="the archiver on a laptop, no AWS account",
+        description=local_commands.DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    local.set_defaults(prog=local.prog)
+    local_commands.add_commands(
+        local.add_subparsers(dest="local_command", required=True, metavar="COMMAND")
+    )
+    top.epilog = _groups(
+        ("deployment commands (a deployed stack: --stack, --region, --profile)", deployment),
+        (
+            "local commands (on a laptop, no AWS account; the same as `python -m local ...`)",
+            [(f"local {name}", summary) for name, summary in local_commands.COMMANDS],
+        ),
+    )
     return top
+
+
+def _groups(*groups: tuple[str, list[tuple[str, str]]]) -> str:
+    """The commands, listed by group under their headings, as argparse lists options."""
+    width = max(len(name) for _, commands in groups for name, _ in commands) + 2
+    lines = []
+    for heading, commands in groups:
+        lines += ["", f"{heading}:"]
+        lines += [f"  {name:<{width}}{summary}" for name, summary in commands]
+    return "\n".join(lines[1:])

@@ -12,6 +12,7 @@ from functools import partial
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+import queries
 from archiver.schema import TABLES
 from console.athena import Athena, Execution
 from console.deployment import (
@@ -29,7 +30,6 @@ from console.deployment import (
 )
 from console.errors import one_line
 from console.output import Output
-from infra import QUERIES_DIR
 
 
 class CheckFailed(Exception):
@@ -151,8 +151,8 @@ class Smoke:
         self.checks.append(Check(name, True, "started"))
 
     def _named_queries(self, athena: Athena) -> dict[str, str]:
-        """The workgroup's named queries, and a failed check for each file in queries/ that has
-        none (a deployment of another version)."""
+        """The workgroup's named queries, and a failed check for each query of the `queries`
+        package that it lacks (a deployment of another version)."""
         client = athena.client
         ids: list[str] = []
         try:
@@ -167,10 +167,10 @@ class Smoke:
         except (ClientError, BotoCoreError) as error:
             self.checks.append(Check("named queries", False, one_line(error)))
             return {}
-        for path in sorted(QUERIES_DIR.glob("*.sql")):
-            if path.stem not in found:
+        for name in queries.load():
+            if name not in found:
                 self.checks.append(
-                    Check(f"named query {path.stem}", False, "not in the workgroup's saved queries")
+                    Check(f"named query {name}", False, "not in the workgroup's saved queries")
                 )
         return dict(sorted(found.items()))
 

@@ -15,7 +15,7 @@ from console.deployment import DEAD_LETTER_QUEUE, LEDGER, WORK_QUEUE, Deployment
 from console.ledger_view import LastRun, LedgerSession, last_run, sessions
 from console.output import Output, counted, duration, iso, when
 from console.queues import Depth, depth
-from local.percentiles import percentile
+from shared.percentiles import percentile
 
 LAG_WINDOW = timedelta(hours=24)
 

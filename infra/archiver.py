@@ -21,29 +21,22 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from archiver.observability import NAMESPACE as METRICS_NAMESPACE
-from archiver.observability import SERVICE as SERVICE_NAME
+from archiver.observability import ENVIRONMENT as POWERTOOLS_ENVIRONMENT
 from archiver.runtime import BATCH_WINDOW_S, MAX_BATCH
 from archiver.schema import TABLES
 from archiver.settings import Settings
 from infra.bundling import lambda_code
-from infra.config import ArchiveConfig
 from infra.storage import Storage
 
 DISCOVER_HANDLER = "archiver.handlers.discover.handler"
 ARCHIVE_HANDLER = "archiver.handlers.archive.handler"
-ARCHIVE_TIMEOUT = Duration.minutes(15)
+# The archive function's timeout is the one its settings size chunks to fit (INVOCATION_MS).
+ARCHIVE_TIMEOUT = Duration.millis(Settings.default("invocation_ms"))
 DISCOVER_TIMEOUT = Duration.minutes(15)
 # AWS guidance for SQS event sources: visibility timeout at least 6 x the function timeout.
 VISIBILITY_TIMEOUT = Duration.seconds(6 * ARCHIVE_TIMEOUT.to_seconds())
 MAX_RECEIVE_COUNT = 5
-# Stop between chunks and send a continuation when less than this is left of an invocation.
-MIN_REMAINING_MS = Settings.default_ms("min_remaining_ms")
 ARCHIVE_MEMORY_MB = 1024
-# How often archive workers running at once renew their share of the budget in the ledger.
-RATE_SHARE_MS = Settings.default_ms("rate_share_ms")
-# The least time between two commits of one worker into the query tables (each is a snapshot).
-COMMIT_INTERVAL_MS = Settings.default_ms("commit_interval_ms")
 DISCOVER_MEMORY_MB = 512
 
 # IVS actions per function; ListStages does not take a stage ARN (it is granted on "*").
@@ -97,10 +90,10 @@ RETENTION = {
 
 class Archiver(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: ArchiveConfig, storage: Storage
+        self, scope: Construct, construct_id: str, *, settings: Settings, storage: Storage
     ) -> None:
         super().__init__(scope, construct_id)
-        self.config = config
+        self.settings = settings
         self.ledger = dynamodb.Table(
             self,
             "Ledger",
@@ -159,38 +152,26 @@ class Archiver(Construct):
                 batch_size=MAX_BATCH,
                 max_batching_window=Duration.seconds(BATCH_WINDOW_S),
                 report_batch_item_failures=True,
-                max_concurrency=config.archive_concurrency,
+                max_concurrency=settings.archive_concurrency,
             )
         )
         self._triggers()
         self._grants(storage)
 
     def environment(self, storage: Storage) -> dict[str, str]:
-        """Exactly `archiver.settings.ENV_VARS`, plus Powertools' and pydantic's own variables."""
-        c = self.config
+        """The functions' settings (archiver.settings, with this stack's resources filled in),
+        Powertools' own variables, and pydantic's."""
+        wired = self.settings.model_copy(
+            update={
+                "bucket_name": storage.bucket.bucket_name,
+                "ledger_table": self.ledger.table_name,
+                "queue_url": self.queue.queue_url,
+                "dead_letter_queue_url": self.dead_letter_queue.queue_url,
+            }
+        )
         return {
-            "ARCHIVE_BUCKET": storage.bucket.bucket_name,
-            "ARCHIVE_PREFIX": c.prefix,
-            "LEDGER_TABLE": self.ledger.table_name,
-            "WORK_QUEUE_URL": self.queue.queue_url,
-            "DEAD_LETTER_QUEUE_URL": self.dead_letter_queue.queue_url,
-            "API_TPS_BUDGET": f"{c.api_tps_budget:g}",
-            "ARCHIVE_CONCURRENCY": str(c.archive_concurrency),
-            "API_THREADS": str(c.api_threads),
-            "PARTICIPANT_DETAILS": c.participant_details,
-            "CHUNK_SIZE": str(c.chunk_size),
-            "LOOKBACK_DAYS": str(c.lookback_days),
-            "RECONCILE_INTERVAL_MINUTES": str(c.reconcile_interval_minutes),
-            "STAGE_ALLOW_LIST": ",".join(c.stage_allow_list),
-            "MIN_REMAINING_MS": str(MIN_REMAINING_MS),
-            "INVOCATION_MS": str(int(ARCHIVE_TIMEOUT.to_milliseconds())),
-            "RATE_SHARE_MS": str(RATE_SHARE_MS),
-            "COMMIT_INTERVAL_MS": str(COMMIT_INTERVAL_MS),
-            "DATABASE_NAME": c.database_name,
-            "ICEBERG_CATALOG": "glue",
-            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-            "POWERTOOLS_LOG_LEVEL": c.log_level,
+            **wired.to_env(),
+            **POWERTOOLS_ENVIRONMENT,
             # The asset holds no pydantic plugin: spare each cold start pydantic's search of every
             # installed distribution's entry points for one (~5 ms).
             "PYDANTIC_DISABLE_PLUGINS": "__all__",
@@ -208,7 +189,7 @@ class Archiver(Construct):
         log_group = logs.LogGroup(
             self,
             f"{name}Logs",
-            retention=RETENTION[self.config.log_retention_days],
+            retention=RETENTION[self.settings.log_retention_days],
             removal_policy=RemovalPolicy.DESTROY,
         )
         # An own role, without AWSLambdaBasicExecutionRole: logs only to this log group.
@@ -239,7 +220,7 @@ class Archiver(Construct):
             self,
             "Schedule",
             description="Discover ended IVS stage sessions",
-            schedule=events.Schedule.expression(self.config.schedule),
+            schedule=events.Schedule.expression(self.settings.schedule),
             targets=[target],
         )
         # Best effort, possibly late: these events only make discovery of one stage sooner.
@@ -250,15 +231,15 @@ class Archiver(Construct):
             event_pattern=events.EventPattern(
                 source=["aws.ivs"],
                 detail_type=["IVS Stage Update"],
-                resources=list(self.config.stage_allow_list) or None,
+                resources=list(self.settings.stage_allow_list) or None,
             ),
             targets=[target],
         )
 
     def stage_resources(self) -> list[str]:
         """The stage ARNs the functions may read: the allow-list, else every stage here."""
-        if self.config.stage_allow_list:
-            return list(self.config.stage_allow_list)
+        if self.settings.stage_allow_list:
+            return list(self.settings.stage_allow_list)
         return [Stack.of(self).format_arn(service="ivs", resource="stage", resource_name="*")]
 
     def _grants(self, storage: Storage) -> None:
@@ -274,7 +255,7 @@ class Archiver(Construct):
         archive_actions = [
             action
             for action in ARCHIVE_IVS_ACTIONS
-            if action != "ivs:GetParticipant" or self.config.participant_details == "on"
+            if action != "ivs:GetParticipant" or self.settings.participant_details == "on"
         ]
         archive_role.add_to_principal_policy(
             iam.PolicyStatement(actions=archive_actions, resources=stages)

@@ -21,7 +21,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from archiver.schema import PARTITION_COLUMN, PARTITION_DOC, TABLES, Table
-from infra.config import ArchiveConfig
+from archiver.settings import Settings
 
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 PARQUET_INPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
@@ -55,33 +55,33 @@ def projection_parameters(location: str, start_date: str) -> dict[str, str]:
 
 class Catalog(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: ArchiveConfig, bucket: s3.IBucket
+        self, scope: Construct, construct_id: str, *, settings: Settings, bucket: s3.IBucket
     ) -> None:
         super().__init__(scope, construct_id)
         account = Stack.of(self).account
-        self.database_name = config.database_name
+        self.database_name = settings.database_name
         self.database = glue.CfnDatabase(
             self,
             "Database",
             catalog_id=account,
             database_input=glue.CfnDatabase.DatabaseInputProperty(
-                name=config.database_name,
+                name=settings.database_name,
                 description="IVS Real-Time stage sessions, participants and participant events",
             ),
         )
         self.tables: dict[str, glue.CfnTable] = {}
         for table in TABLES.values():
-            location = table_location(bucket, config.prefix, table)
+            location = table_location(bucket, settings.prefix, table)
             cfn = glue.CfnTable(
                 self,
                 f"Table-{table.name}",
                 catalog_id=account,
-                database_name=config.database_name,
+                database_name=settings.database_name,
                 table_input=glue.CfnTable.TableInputProperty(
                     name=landing_table_name(table),
                     description=f"Landing objects (not yet committed included): {table.doc}",
                     table_type="EXTERNAL_TABLE",
-                    parameters=projection_parameters(location, config.partition_start_date),
+                    parameters=projection_parameters(location, settings.partition_start_date),
                     partition_keys=[
                         glue.CfnTable.ColumnProperty(
                             name=PARTITION_COLUMN,

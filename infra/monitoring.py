@@ -22,8 +22,10 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from archiver.ivs import OPERATIONS
-from infra.archiver import METRICS_NAMESPACE, SERVICE_NAME, Archiver
-from infra.config import ArchiveConfig
+from archiver.observability import NAMESPACE as METRICS_NAMESPACE
+from archiver.observability import SERVICE as SERVICE_NAME
+from archiver.settings import Settings
+from infra.archiver import Archiver
 
 PERIOD = Duration.minutes(5)
 THROTTLE_PERIOD = Duration.minutes(15)
@@ -60,14 +62,14 @@ class Monitoring(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        config: ArchiveConfig,
+        settings: Settings,
         archiver: Archiver,
     ) -> None:
         super().__init__(scope, construct_id)
         self.key = kms.Key(
             self,
             "AlarmKey",
-            description=f"{config.name}: alarm topic",
+            description=f"{settings.name}: alarm topic",
             enable_key_rotation=True,
             # It protects notifications in flight only: nothing to keep once the topic is gone.
             removal_policy=RemovalPolicy.DESTROY,
@@ -75,18 +77,18 @@ class Monitoring(Construct):
         self.topic = sns.Topic(
             self,
             "AlarmTopic",
-            display_name=f"{config.name} alarms",
+            display_name=f"{settings.name} alarms",
             enforce_ssl=True,
             master_key=self.key,
         )
-        if config.alarm_email:
-            self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+        if settings.alarm_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(settings.alarm_email))
         action = cw_actions.SnsAction(self.topic)
         self.alarms: list[cw.Alarm] = []
         self.alarm_names: list[str] = []
 
         def alarm(name: str, source: cw.IMetric, threshold: float, description: str) -> None:
-            self.alarm_names.append(f"{config.name}-{name}")
+            self.alarm_names.append(f"{settings.name}-{name}")
             created = cw.Alarm(
                 self,
                 name,
@@ -128,7 +130,7 @@ class Monitoring(Construct):
             "Sessions are archived more than 6 hours after they ended.",
         )
         self._let_alarms_publish()
-        self.dashboard = self._dashboard(config.name, archiver)
+        self.dashboard = self._dashboard(settings.name, archiver)
 
     def _let_alarms_publish(self) -> None:
         """CloudWatch publishes for these alarms only (confused deputy): sns:Publish on the

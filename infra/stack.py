@@ -7,9 +7,9 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
-from infra.archiver import ARCHIVE_TIMEOUT, MIN_REMAINING_MS, Archiver
+from archiver.settings import Settings
+from infra.archiver import Archiver
 from infra.catalog import Catalog
-from infra.config import ArchiveConfig
 from infra.monitoring import Monitoring
 from infra.nag import acknowledge_stack
 from infra.queries import Queries
@@ -23,7 +23,7 @@ class IvsStageArchiveStack(Stack):
         scope: Construct,
         construct_id: str,
         *,
-        config: ArchiveConfig | None = None,
+        settings: Settings | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -32,33 +32,34 @@ class IvsStageArchiveStack(Stack):
             description="IVS Stage Archive: IVS Real-Time participant events to S3, Glue, Athena",
             **kwargs,
         )
-        self.config = config or ArchiveConfig.from_context(self.node.try_get_context)
-        # The most participants per chunk at a worker's rate (the archiver lowers chunkSize to
-        # it); settings that leave too few are refused here rather than time out when deployed.
-        self.chunk_limit = self.config.check_worker_rate(
-            invocation_ms=int(ARCHIVE_TIMEOUT.to_milliseconds()), min_remaining_ms=MIN_REMAINING_MS
-        )
-        self.storage = Storage(self, "Storage", config=self.config)
-        self.catalog = Catalog(self, "Catalog", config=self.config, bucket=self.storage.bucket)
-        self.archiver = Archiver(self, "Archiver", config=self.config, storage=self.storage)
+        # Settings that could never work (a chunk that cannot fit in an invocation at a worker's
+        # rate, say) are refused here, at synth, rather than time out once deployed.
+        self.settings = settings or Settings.from_context(self.node.get_all_context())
+        # The most participants per chunk at a worker's rate (the archiver lowers chunkSize to it).
+        self.chunk_limit = self.settings.chunk_limit
+        self.storage = Storage(self, "Storage", settings=self.settings)
+        self.catalog = Catalog(self, "Catalog", settings=self.settings, bucket=self.storage.bucket)
+        self.archiver = Archiver(self, "Archiver", settings=self.settings, storage=self.storage)
         self.tables = QueryTables(
-            self, "Tables", config=self.config, storage=self.storage, catalog=self.catalog
+            self, "Tables", settings=self.settings, storage=self.storage, catalog=self.catalog
         )
         self.tables.grant_commit(self.archiver.archive.role)
         self.queries = Queries(
             self,
             "Queries",
-            config=self.config,
+            settings=self.settings,
             database=self.catalog.database_name,
             results_location=self.storage.results_location,
             key=self.storage.key,
         )
-        self.monitoring = Monitoring(self, "Monitoring", config=self.config, archiver=self.archiver)
+        self.monitoring = Monitoring(
+            self, "Monitoring", settings=self.settings, archiver=self.archiver
+        )
         # What the operator's console (`ivs-archive`, console/deployment.py) finds the stack by.
         outputs = {
             "ArchiveBucketName": self.storage.bucket.bucket_name,
             # The Iceberg tables' root and the landing objects' prefix: s3://<bucket>/<prefix>
-            "TablesLocation": f"s3://{self.storage.bucket.bucket_name}/{self.config.prefix}",
+            "TablesLocation": f"s3://{self.storage.bucket.bucket_name}/{self.settings.prefix}",
             "ResultsBucketName": self.storage.results_bucket.bucket_name,
             "DatabaseName": self.catalog.database_name,
             "WorkGroupName": self.queries.workgroup.ref,

@@ -7,8 +7,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from archiver.settings import Settings
 from archiver.writer import LANDING_TAG
-from infra.config import ArchiveConfig
 
 RESULTS_PREFIX = "athena-results/"
 RESULTS_EXPIRATION_DAYS = 30
@@ -21,11 +21,11 @@ class Storage(Construct):
     Both are retained on `cdk destroy`: the archive is the point of the stack.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: ArchiveConfig) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings) -> None:
         super().__init__(scope, construct_id)
-        self.prefix = config.prefix
+        self.prefix = settings.prefix
         self.key: kms.Key | None = None
-        if config.encryption == "KMS":
+        if settings.encryption == "KMS":
             self.key = kms.Key(
                 self,
                 "Key",
@@ -34,15 +34,15 @@ class Storage(Construct):
                 removal_policy=RemovalPolicy.RETAIN,
             )
         self.created_bucket: s3.Bucket | None = None
-        if config.bucket_name:
+        if settings.bucket_name:
             self.bucket: s3.IBucket = s3.Bucket.from_bucket_name(
-                self, "ArchiveBucket", config.bucket_name
+                self, "ArchiveBucket", settings.bucket_name
             )
         else:
             self.created_bucket = self._bucket(
                 "ArchiveBucket",
                 versioned=True,
-                lifecycle_rules=self._archive_rules(config),
+                lifecycle_rules=self._archive_rules(settings),
             )
             self.bucket = self.created_bucket
         self.results_bucket = self._bucket(
@@ -81,7 +81,7 @@ class Storage(Construct):
         )
 
     @staticmethod
-    def _archive_rules(config: ArchiveConfig) -> list[s3.LifecycleRule]:
+    def _archive_rules(settings: Settings) -> list[s3.LifecycleRule]:
         # Retries overwrite objects with identical content: old versions are only a safety net.
         rules = [
             s3.LifecycleRule(
@@ -90,28 +90,28 @@ class Storage(Construct):
                 abort_incomplete_multipart_upload_after=Duration.days(7),
             )
         ]
-        if config.landing_retention_days > 0:
+        if settings.landing_retention_days > 0:
             # Only objects the archiver tagged when it wrote them: landing objects an earlier
             # version wrote (untagged) may be the only copy until they are committed.
             rules.append(
                 s3.LifecycleRule(
                     id="expire-landing",
-                    prefix=config.prefix or None,
+                    prefix=settings.prefix or None,
                     tag_filters=dict([LANDING_TAG]),
-                    expiration=Duration.days(config.landing_retention_days),
+                    expiration=Duration.days(settings.landing_retention_days),
                 )
             )
-        if config.data_lifecycle_days > 0:
+        if settings.data_lifecycle_days > 0:
             # Intelligent-Tiering, not Glacier: Athena reads every tier it reaches without a
             # restore or a per-GB retrieval fee.
             rules.append(
                 s3.LifecycleRule(
                     id="colder-storage",
-                    prefix=config.prefix or None,
+                    prefix=settings.prefix or None,
                     transitions=[
                         s3.Transition(
                             storage_class=s3.StorageClass.INTELLIGENT_TIERING,
-                            transition_after=Duration.days(config.data_lifecycle_days),
+                            transition_after=Duration.days(settings.data_lifecycle_days),
                         )
                     ],
                 )

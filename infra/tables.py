@@ -20,11 +20,11 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from archiver.schema import TABLES
+from archiver.settings import Settings
 from archiver.tables import TABLE_PROPERTIES
 from infra.archiver import RETENTION
 from infra.bundling import lambda_code
 from infra.catalog import Catalog
-from infra.config import ArchiveConfig
 from infra.nag import acknowledge, acknowledge_wildcards
 from infra.storage import Storage
 
@@ -98,16 +98,16 @@ class QueryTables(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        config: ArchiveConfig,
+        settings: Settings,
         storage: Storage,
         catalog: Catalog,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.storage = storage
-        self.database_name = config.database_name
-        self.prefix = f"{config.prefix}{ICEBERG_FOLDER}"
-        self.location_root = f"s3://{storage.bucket.bucket_name}/{config.prefix}"
+        self.database_name = settings.database_name
+        self.prefix = f"{settings.prefix}{ICEBERG_FOLDER}"
+        self.location_root = f"s3://{storage.bucket.bucket_name}/{settings.prefix}"
         self.catalog_arns = [
             stack.format_arn(service="glue", resource="catalog"),
             stack.format_arn(service="glue", resource="database", resource_name=self.database_name),
@@ -118,7 +118,7 @@ class QueryTables(Construct):
                 for name in TABLES
             ),
         ]
-        self.function = self._function(config)
+        self.function = self._function(settings)
         self.resource = CustomResource(
             self,
             "Tables",
@@ -133,14 +133,14 @@ class QueryTables(Construct):
         # After the database, and after the Hive tables of an earlier version were renamed
         # (their landing_* names free the query tables' names).
         self.resource.node.add_dependency(catalog.database, *catalog.tables.values())
-        self.optimizers = self._optimizers(config)
+        self.optimizers = self._optimizers(settings)
 
     # --- the custom resource's function -------------------------------------------------------
-    def _function(self, config: ArchiveConfig) -> lambda_.Function:
+    def _function(self, settings: Settings) -> lambda_.Function:
         log_group = logs.LogGroup(
             self,
             "TablesLogs",
-            retention=RETENTION[config.log_retention_days],
+            retention=RETENTION[settings.log_retention_days],
             removal_policy=RemovalPolicy.DESTROY,
         )
         role = iam.Role(
@@ -177,7 +177,7 @@ class QueryTables(Construct):
         return function
 
     # --- the optimizers -------------------------------------------------------------------------
-    def _optimizers(self, config: ArchiveConfig) -> list[glue.CfnTableOptimizer]:
+    def _optimizers(self, settings: Settings) -> list[glue.CfnTableOptimizer]:
         stack = Stack.of(self)
         optimizers = []
         for kind, (object_actions, glue_actions, log_group) in OPTIMIZERS.items():

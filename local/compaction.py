@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-import local  # noqa: F401  (puts lambdas/ on sys.path for `archiver`)
 from archiver.schema import PARTITION_COLUMN
 
 if TYPE_CHECKING:

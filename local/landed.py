@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import local  # noqa: F401  (puts lambdas/ on sys.path for `archiver`)
 from archiver.commit import LandedSession
 from archiver.landing import Landing
 from archiver.rows import event_rows, participant_row, session_row

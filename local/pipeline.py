@@ -8,7 +8,6 @@ The bucket can then be mirrored into a folder with the same keys.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
@@ -21,50 +20,26 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
-
-from botocore.exceptions import ClientError
+from typing import Any, Literal, TypeVar
 
 from archiver.catalog import sqlite_uri
-from archiver.runtime import BATCH_WINDOW_S, MAX_BATCH
+from archiver.observability import ENVIRONMENT as POWERTOOLS_ENVIRONMENT
+from archiver.runtime import BATCH_WINDOW_S
 from archiver.settings import Settings
-from local.account import ACCOUNT, REGION, RETRY_AFTER_S, StandInAccount
-from local.percentiles import percentiles
+from local.account import ACCOUNT, REGION, StandInAccount
+from local.lambda_emulation import BATCH_SIZE, LambdaContext, archive_invocation
 from local.simulator import Simulator
+from local.workers import WorkerProcesses
+from shared.percentiles import percentiles
 
 T = TypeVar("T")
-INVOCATION_MS = 900_000  # the Lambda maximum the archive function runs with
-# Messages per archive invocation, as the stack's SQS event source sends them.
-BATCH_SIZE = MAX_BATCH
-# A received message is held this much longer than its invocation; one not deleted comes back
-# RETRY_AFTER_S after its invocation (the local queue's own visibility timeout).
-HOLD_MARGIN_S = 5
-IVS_QUOTA = 5.0  # calls a second per operation: what a simulated quota is a multiple of
-STACK_WORKERS = 2  # the stack's archiveConcurrency default
+INVOCATION_MS: int = Settings.default("invocation_ms")  # the archive function's timeout
+STACK_WORKERS: int = Settings.default("archive_concurrency")  # as the stack deploys them
 # The longest look-back the archiver's settings accept (LOOKBACK_DAYS).
-LOOKBACK_CAP: int = next(
-    rule.le for rule in Settings.model_fields["lookback_days"].metadata if hasattr(rule, "le")
-)
-
-
-@dataclass
-class LambdaContext:
-    """What Powertools and the handlers read of a Lambda context, with a real deadline."""
-
-    function_name: str
-    deadline_ms: float
-    memory_limit_in_mb: int = 1024
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return int(self.deadline_ms - time.monotonic() * 1000)
+LOOKBACK_CAP: int = Settings.bound("lookback_days", "le")
 
 
 @contextmanager
@@ -87,12 +62,14 @@ class Options:
     budget: float | None = None  # default: 80% of tps
     latency_ms: float = 0.0
     fault_rate: float = 0.0
+    neighbour_tps: float = 0.0  # of the simulated quota, the customer's own application's
     seed: int = 0
-    participant_details: str = "on"
-    chunk_size: int = 500
-    invocation_ms: int = INVOCATION_MS
-    min_remaining_ms: int = 120_000
-    prefix: str = ""
+    # The archiver's settings (archiver.settings), with the stack's defaults.
+    participant_details: Literal["on", "off"] = Settings.default("participant_details")
+    chunk_size: int = Settings.default("chunk_size")
+    invocation_ms: int = INVOCATION_MS  # each invocation's own deadline (its context's)
+    min_remaining_ms: int = Settings.default("min_remaining_ms")
+    prefix: str = Settings.default("prefix")
     stage_allow_list: tuple[str, ...] = ()
     quiet: bool = True  # Powertools logs at WARNING and no metric output
     worker_log: Path | None = None  # where archive worker processes' output goes (appended)
@@ -100,9 +77,9 @@ class Options:
     batch_size: int = BATCH_SIZE  # messages per archive invocation
     # Where the query tables' catalog (catalog.db) and files go; None: a temporary folder.
     tables_dir: Path | None = None
-    archive_concurrency: int = 1  # workers sharing the budget (each gets budget / this)
+    archive_concurrency: int = STACK_WORKERS  # workers that may share the budget
     chunk_invocation_ms: int = INVOCATION_MS  # the invocation length chunks are sized to fit
-    rate_share_ms: int = 5000  # how often workers running at once renew their budget share
+    rate_share_ms: int = Settings.default("rate_share_ms")
     # The least time between two commits of a worker: 5 s in AWS, less here, where runs are
     # short and quotas scaled up (a worker waits for its last commit before it ends).
     commit_interval_ms: int = 500
@@ -119,6 +96,27 @@ class Options:
     def archiver_budget(self) -> float:
         return self.budget if self.budget is not None else 0.8 * self.tps
 
+    def settings(self, lookback_days: int = LOOKBACK_CAP, **wired: str) -> Settings:
+        """The archiver's settings in this pipeline: these options and the resources `wired` in
+        (the stand-in account's, the local catalog), against the simulated quota (0: unlimited).
+        SettingsError names what is wrong."""
+        return Settings.checked(
+            **wired,
+            prefix=self.prefix,
+            ivs_tps_quota=self.tps or math.inf,
+            api_tps_budget=self.archiver_budget,
+            archive_concurrency=self.archive_concurrency,
+            invocation_ms=self.chunk_invocation_ms,
+            rate_share_ms=self.rate_share_ms,
+            commit_interval_ms=self.commit_interval_ms,
+            participant_details=self.participant_details,
+            chunk_size=self.chunk_size,
+            min_remaining_ms=self.min_remaining_ms,
+            lookback_days=lookback_days,
+            stage_allow_list=self.stage_allow_list,
+            log_level="WARNING" if self.quiet else "INFO",
+        )
+
     def as_deployed(self, scale: float, workers: int = STACK_WORKERS) -> Options:
         """These options with the stack's defaults for a quota `scale` times IVS's: its number
         of archive workers, and every time the archiver keeps (the Lambda timeout and its
@@ -127,7 +125,7 @@ class Options:
         scale = max(scale, 1.0)
 
         def default(name: str) -> int:
-            return max(1, int(Settings.default_ms(name) / scale))
+            return max(1, int(Settings.default(name) / scale))
 
         return replace(
             self,
@@ -153,6 +151,7 @@ class EmbeddedPipeline:
             tps=self.options.tps,
             latency_ms=self.options.latency_ms,
             fault_rate=self.options.fault_rate,
+            neighbour_tps=self.options.neighbour_tps,
             seed=self.options.seed,
             participant_order=self.options.participant_order,
             live=self.options.live,
@@ -232,36 +231,29 @@ class EmbeddedPipeline:
         open_tables(self._tables(), prefix=self.options.prefix)
 
     def _aws_environment(self) -> dict[str, str]:
-        env = self.account.environment() | {
-            "AWS_ENDPOINT_URL_IVS_REALTIME": self.simulator.endpoint_url,
-            "POWERTOOLS_SERVICE_NAME": "ivs-stage-archive",
-            "POWERTOOLS_METRICS_NAMESPACE": "IVSStageArchive",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-        }
+        env = (
+            self.account.environment()
+            | POWERTOOLS_ENVIRONMENT
+            | {
+                "AWS_ENDPOINT_URL_IVS_REALTIME": self.simulator.endpoint_url,
+                "POWERTOOLS_TRACE_DISABLED": "true",
+            }
+        )
         if self.options.quiet:
-            env |= {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
+            env |= {"POWERTOOLS_METRICS_DISABLED": "true"}
         return env
 
     def _settings_environment(self) -> dict[str, str]:
-        o, account = self.options, self.account
-        return {
-            "ARCHIVE_BUCKET": account.bucket,
-            "ARCHIVE_PREFIX": o.prefix,
-            "LEDGER_TABLE": account.ledger_table,
-            "WORK_QUEUE_URL": account.queue_url,
-            "DEAD_LETTER_QUEUE_URL": account.dlq_url,
-            "API_TPS_BUDGET": str(o.archiver_budget),
-            "ARCHIVE_CONCURRENCY": str(o.archive_concurrency),
-            "INVOCATION_MS": str(o.chunk_invocation_ms),
-            "RATE_SHARE_MS": str(o.rate_share_ms),
-            "COMMIT_INTERVAL_MS": str(o.commit_interval_ms),
-            "PARTICIPANT_DETAILS": o.participant_details,
-            "CHUNK_SIZE": str(o.chunk_size),
-            "MIN_REMAINING_MS": str(o.min_remaining_ms),
-            "LOOKBACK_DAYS": str(self.lookback_days),
-            "STAGE_ALLOW_LIST": ",".join(o.stage_allow_list),
-            "ICEBERG_CATALOG": sqlite_uri(self._tables()),
-        }
+        account = self.account
+        settings = self.options.settings(
+            self.lookback_days,
+            bucket_name=account.bucket,
+            ledger_table=account.ledger_table,
+            queue_url=account.queue_url,
+            dead_letter_queue_url=account.dlq_url,
+            iceberg_catalog=sqlite_uri(self._tables()),
+        )
+        return settings.to_env()
 
     # --- running ------------------------------------------------------------------------------
     def discover(
@@ -325,9 +317,7 @@ class EmbeddedPipeline:
         `workers`, they run in processes of their own (local/workers.py); without, on a thread
         of this process (what tests use, to reach into the worker)."""
         if workers:
-            from local.workers import WorkerProcesses
-
-            with WorkerProcesses(self, workers, window_s=self.options.batch_window_s):
+            with self.worker_processes(workers):
                 self._started = time.monotonic()  # the workers are warm: the archiving starts
                 result = discover()
                 while self.account.queue_depth():
@@ -335,6 +325,20 @@ class EmbeddedPipeline:
                 self.finished_at = time.monotonic()
             return result
         return self._alongside_thread(discover)
+
+    def worker_processes(self, count: int, *, simulated_time: bool = False) -> WorkerProcesses:
+        """`count` archive workers in processes of their own, with this pipeline's options (and,
+        with `simulated_time`, its simulator's clock); what they report is counted here."""
+        options = self.options
+        return WorkerProcesses(
+            count,
+            invocation_ms=options.invocation_ms,
+            batch_size=options.batch_size,
+            window_s=options.batch_window_s,
+            log=options.worker_log,
+            clock=self.simulator.clock if simulated_time else None,
+            report=self.count_archive_invocations,
+        )
 
     def _alongside_thread(self, discover: Callable[[], T]) -> T:
         from archiver.runtime import runtime
@@ -408,101 +412,3 @@ def _lookback_days(scenario: dict[str, Any]) -> int:
     ]
     oldest = min(starts, default=datetime.now(UTC))
     return min(LOOKBACK_CAP, max(1, (datetime.now(UTC) - oldest).days + 2))
-
-
-def archive_invocation(
-    sqs: Any,
-    queue_url: str,
-    invocation_ms: int,
-    batch_size: int = BATCH_SIZE,
-    window_s: float = 0.0,
-) -> dict[str, Any] | None:
-    """One archive Lambda invocation on the next visible messages of `queue_url` (at most
-    `batch_size`, gathered for up to `window_s` after the first), as the SQS event source makes
-    it: the handler, then every message it did not fail is deleted. None when no message is
-    visible. The environment must hold the archiver's settings.
-
-    The local queue's visibility timeout is short, so that a failed message comes back at once:
-    received messages are held for the invocation's length (as AWS's six invocations would), so
-    that no other worker takes them meanwhile, and what is not deleted is let go at the end."""
-    from archiver.handlers import archive
-
-    hold_s = math.ceil(invocation_ms / 1000) + HOLD_MARGIN_S
-    received: list[dict[str, Any]] = []
-    window_ends: float | None = None
-    while len(received) < batch_size:  # SQS answers at most 10 messages a call
-        more = sqs.receive_message(
-            QueueUrl=queue_url,
-            MaxNumberOfMessages=min(10, batch_size - len(received)),
-            VisibilityTimeout=hold_s,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
-        # A batch holds each message once, with its latest receipt handle (the one that
-        # deletes it).
-        again = {m["MessageId"] for m in more}
-        received = [m for m in received if m["MessageId"] not in again] + more
-        if received and window_ends is None:
-            window_ends = time.monotonic() + window_s
-        if not more:
-            if window_ends is None or time.monotonic() >= window_ends:
-                break
-            time.sleep(0.05)  # the batching window: more messages may come
-    if not received:
-        return None
-    records = [_sqs_record(m, queue_url) for m in received]
-    context = LambdaContext("archive", time.monotonic() * 1000 + invocation_ms)
-    kept = received  # what comes back: all of it unless the handler answers
-    try:
-        response: dict[str, Any] = dict(archive.handler({"Records": records}, context))
-    except Exception as error:
-        # The function failed (Powertools raises BatchProcessingError when every record did):
-        # the event source deletes nothing, and each message comes back after its visibility
-        # timeout until the queue's redrive policy moves it to the dead-letter queue. What
-        # Lambda would answer, with the batch's message bodies for the caller's report.
-        return {
-            "errorType": type(error).__name__,
-            "errorMessage": _reason(error),
-            "bodies": [message["Body"] for message in received],
-        }
-    else:
-        failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
-        kept = [m for m in received if m["MessageId"] in failed]
-        for message in received:
-            if message["MessageId"] not in failed:
-                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-        return response
-    finally:
-        for message in kept:  # back after the queue's own (short) visibility timeout
-            with contextlib.suppress(ClientError):
-                sqs.change_message_visibility(
-                    QueueUrl=queue_url,
-                    ReceiptHandle=message["ReceiptHandle"],
-                    VisibilityTimeout=RETRY_AFTER_S,
-                )
-
-
-def _reason(error: Exception) -> str:
-    """One line on why an invocation failed: the record's own error, not the batch's."""
-    children = getattr(error, "child_exceptions", None)  # Powertools' BatchProcessingError
-    if children:
-        _, error, _ = children[-1]
-    if isinstance(error, ClientError):  # the call that failed, its error code and message
-        details = error.response.get("Error", {})
-        code, message = details.get("Code", "?"), details.get("Message", "")
-        return f"{error.operation_name}: {code}" + (f" ({message})" if message else "")
-    return f"{type(error).__name__}: {error}".splitlines()[0]
-
-
-def _sqs_record(message: dict[str, Any], queue_url: str) -> dict[str, Any]:
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": message.get("Attributes", {}),
-        "messageAttributes": message.get("MessageAttributes", {}),
-        "md5OfBody": message.get("MD5OfBody", ""),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue_url.rsplit('/', 1)[-1]}",
-        "awsRegion": REGION,
-    }

@@ -1,6 +1,6 @@
 """`python -m local run`'s progress on standard error: a thread reads how far the run got (the
 ledger and the simulator's counters) twice a second and shows it with the console's display
-(console/progress.py: an in-place bar on a terminal, otherwise a line at least every 10 s)."""
+(shared/progress.py: an in-place bar on a terminal, otherwise a line at least every 10 s)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from typing import Any, TextIO
 import boto3
 
 from archiver.ledger import Ledger
-from console.progress import Progress as Display
 from local.pipeline import EmbeddedPipeline
 from local.report import ended_sessions, events_of
+from shared.progress import Progress as Display
 
 READ_EVERY_S = 0.5
 

@@ -20,23 +20,11 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-import local  # noqa: F401  (puts lambdas/ on sys.path for `archiver`)
+import queries
 from archiver.schema import TABLES, Table
 from local import tables as iceberg_tables
 from local.transpile import to_duckdb
-
-QUERIES = Path(__file__).resolve().parent.parent / "queries"
-
-
-def load_queries(folder: Path = QUERIES) -> dict[str, str]:
-    """Query name (file stem) -> Athena SQL, sorted by name."""
-    return {path.stem: path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.sql"))}
-
-
-def description(sql: str) -> str:
-    """What the query answers: its first comment line, `-- <name>: <what it answers>`."""
-    first = sql.lstrip().splitlines()[0] if sql.strip() else ""
-    return first.removeprefix("--").strip()
+from shared.arguments import fail as usage_error
 
 
 def duckdb_type(arrow: pa.DataType) -> str:
@@ -166,23 +154,26 @@ def run_query(
     directory: Path, name: str, *, today: date | None = None
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """(column names, rows) of the named query over the archive in `directory`."""
-    queries = load_queries()
-    if name not in queries:
-        raise KeyError(f"unknown query {name!r}; available: {', '.join(queries)}")
-    return run_sql(directory, queries[name], today=today)
+    named = queries.load()
+    if name not in named:
+        raise KeyError(f"unknown query {name!r}; available: {', '.join(named)}")
+    return run_sql(directory, named[name].sql, today=today)
 
 
-def main(directory: Path, names: list[str], *, limit: int = 40) -> int:
+def main(
+    directory: Path, names: list[str], *, limit: int = 40, prog: str = "ivs-archive local query"
+) -> int:
     """Print each named query's result (all queries when `names` is empty) as a table of at
-    most `limit` rows (0: all)."""
-    from local.render import Renderer
+    most `limit` rows (0: all). Bad input: one line naming `prog`, exit status 2."""
+    from shared.render import Renderer
 
-    queries = load_queries()
-    unknown = [name for name in names if name not in queries]
+    def fail(message: str) -> int:
+        return usage_error(prog, message)
+
+    named = queries.load()
+    unknown = [name for name in names if name not in named]
     if unknown:
-        return fail(
-            f"unknown query {', '.join(map(repr, unknown))}; available: {', '.join(queries)}"
-        )
+        return fail(f"unknown query {', '.join(map(repr, unknown))}; available: {', '.join(named)}")
     if not is_archive(directory):
         tables = ", ".join(f"{name}/" for name in TABLES)
         what = f"holds no archive (no {tables})" if directory.is_dir() else "is not a folder"
@@ -190,20 +181,15 @@ def main(directory: Path, names: list[str], *, limit: int = 40) -> int:
         advice = (
             f"did you mean {' or '.join(map(str, hint))}?"
             if hint
-            else "give the folder that `python -m local run --out` wrote"
+            else "give the folder that `ivs-archive local run --out` wrote"
         )
         return fail(f"argument --dir: {directory} {what}; {advice}")
     renderer = Renderer(limit=limit)
     with connect(directory) as con:
         today = archive_today(con)
         renderer.heading(f"archive {directory}; current_date = {today} (the newest session end)")
-        for name in names or list(queries):
-            relation = _execute(con, queries[name], today)
-            renderer.table(description(queries[name]), relation.columns, relation.fetchall())
+        for name in names or list(named):
+            relation = _execute(con, named[name].sql, today)
+            query = named[name]
+            renderer.table(f"{name}: {query.description}", relation.columns, relation.fetchall())
     return 0
-
-
-def fail(message: str) -> int:
-    from local.arguments import fail as usage_error
-
-    return usage_error("python -m local query", message)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from archiver.schema import markdown_reference
+from archiver import schema, settings
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -46,7 +46,9 @@ class Generated:
 
 GENERATED: tuple[Generated, ...] = (
     # The column reference, from lambdas/archiver/schema.py.
-    Generated(DOCS / "tables.md", "columns", markdown_reference),
+    Generated(DOCS / "tables.md", "columns", schema.markdown_reference),
+    # Every setting, from lambdas/archiver/settings.py.
+    Generated(DOCS / "configuration.md", "settings", settings.markdown_reference),
 )
 
 

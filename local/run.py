@@ -1,6 +1,6 @@
 """`python -m local run`: archive every ended session of a scenario on embedded stand-ins.
 
-Everything given is checked before any work (the flags by local/arguments.py, the scenario
+Everything given is checked before any work (the flags by shared/arguments.py, the scenario
 here): bad input is one line on standard error and exit status 2. Then, as in AWS: discovery
 runs once, as on its schedule (a failed run is retried twice, as Lambda retries an asynchronous
 invocation); ended sessions older than the archiver's longest look-back, which the schedule
@@ -26,15 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from archiver.schema import TABLES
+from archiver.settings import IVS_TPS_QUOTA as IVS_QUOTA
+from archiver.settings import SettingsError
 from local import report
-from local.arguments import fail
-from local.pipeline import IVS_QUOTA, EmbeddedPipeline, Options
+from local.pipeline import EmbeddedPipeline, Options
 from local.progress import Progress
 from local.replay import Replay
-from local.scenario import ScenarioError, load
-from local.workers import WorkerProcesses
+from local.simulator.scenario import ScenarioError, load
+from shared.arguments import fail
 
-PROG = "python -m local run"
 # --live defaults: the issue's example speed; IVS events now and then missing, often late.
 LIVE_SPEED = 60.0
 LIVE_EVENT_LOSS = 0.1
@@ -46,13 +46,13 @@ def main(args: argparse.Namespace) -> int:
     try:
         scenario = _scenario(args.scenario, args.seed)
     except ScenarioError as error:
-        return fail(PROG, f"argument --scenario: {error}")
+        return fail(args.prog, f"argument --scenario: {error}")
     live_only = [
         flag for flag in ("speed", "event_loss", "event_delay_s") if getattr(args, flag) is not None
     ]
     if live_only and not args.live:
         names = ", ".join("--" + flag.replace("_", "-") for flag in live_only)
-        return fail(PROG, f"argument {names}: only with --live")
+        return fail(args.prog, f"argument {names}: only with --live")
     options = Options(
         tps=args.tps,
         budget=args.budget,
@@ -70,6 +70,16 @@ def main(args: argparse.Namespace) -> int:
         options = live_options(options, args)
     else:
         options = options.as_deployed(args.tps / IVS_QUOTA)
+    if options.tps and options.archiver_budget > options.tps:
+        return fail(
+            args.prog,
+            f"argument --budget: must be at most --tps, the simulated quota "
+            f"(got {args.budget:g} > {args.tps:g})",
+        )
+    try:
+        options.settings()
+    except SettingsError as error:
+        return fail(args.prog, f"argument --budget: {error}")
     try:
         with (
             EmbeddedPipeline(scenario, options) as pipeline,
@@ -95,7 +105,7 @@ def main(args: argparse.Namespace) -> int:
             )
             objects = len(pipeline.account.object_keys())
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; {args.out} may hold part of the archive", file=sys.stderr)
+        print(f"{args.prog}: interrupted; {args.out} may hold part of the archive", file=sys.stderr)
         return 130
     report.summary(fates, stats, args.out, objects)
     if args.stats is not None:
@@ -122,13 +132,7 @@ def live_options(options: Options, args: argparse.Namespace) -> Options:
 def _replay(pipeline: EmbeddedPipeline, scenario: dict[str, Any], options: Options) -> str:
     """The scenario as it happens, an archive worker beside discovery, until every session
     has ended and been archived."""
-    workers = WorkerProcesses(
-        pipeline,
-        options.archive_concurrency,
-        window_s=options.batch_window_s,
-        simulated_time=True,
-    )
-    with workers:
+    with pipeline.worker_processes(options.archive_concurrency, simulated_time=True):
         Replay(pipeline, scenario, discover_invocation_ms=options.invocation_ms).run()
     return ""
 

@@ -15,7 +15,6 @@ from urllib.parse import unquote, urlparse
 
 import duckdb
 
-import local  # noqa: F401  (puts lambdas/ on sys.path for `archiver`)
 from archiver.catalog import local_root, open_catalog, sqlite_uri
 from archiver.schema import TABLES
 from archiver.tables import ensure_tables

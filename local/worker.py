@@ -20,8 +20,6 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import local  # noqa: F401  (puts the Lambda package on sys.path)
-
 CLOCK = "LOCAL_WORKER_CLOCK"
 INVOCATION_MS = "LOCAL_WORKER_INVOCATION_MS"
 WINDOW_S = "LOCAL_WORKER_WINDOW_S"
@@ -46,7 +44,7 @@ def main(argv: list[str]) -> int:
     import boto3
 
     import archiver.handlers.archive  # noqa: F401  (a warm container: the handler loaded)
-    from local.pipeline import archive_invocation
+    from local.lambda_emulation import archive_invocation
 
     ready_file.touch()
 

@@ -4,41 +4,48 @@ not share a Python interpreter (and its lock) with the stand-ins it talks to, as
 
 A context manager: the workers take the queue from the start, and `stop()` (or leaving the
 block) ends them once their invocations are over; what they reported (invocations, billed
-seconds, failed invocations) is then on the object, and merged into the pipeline's counters.
+seconds, failed invocations) is then on the object, and handed to `report`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from local import worker
-from local.pipeline import EmbeddedPipeline
+from local.simulator.clock import SimClock
 
-ROOT = Path(__file__).resolve().parent.parent
 WARM_TIMEOUT_S = 60.0
 
 
 class WorkerProcesses:
     def __init__(
         self,
-        pipeline: EmbeddedPipeline,
-        count: int = 1,
+        count: int,
         *,
+        invocation_ms: int,
+        batch_size: int,
         window_s: float = 0.0,
-        simulated_time: bool = False,
+        log: Path | None = None,
+        clock: SimClock | None = None,
+        report: Callable[[int, list[dict[str, Any]]], None] | None = None,
     ) -> None:
-        self.pipeline = pipeline
         self.count = count
+        self.invocation_ms = invocation_ms
+        self.batch_size = batch_size
         self.window_s = window_s
-        self.simulated_time = simulated_time
+        self.log = log
+        self.clock = clock
+        self._report_to = report
         self.invocations = 0
         self.busy_s = 0.0
         self.failures: list[dict[str, Any]] = []
@@ -46,27 +53,21 @@ class WorkerProcesses:
         self._processes: list[subprocess.Popen[bytes]] = []
 
     def __enter__(self) -> WorkerProcesses:
-        options = self.pipeline.options
         env = dict(os.environ) | {
-            worker.INVOCATION_MS: str(options.invocation_ms),
+            worker.INVOCATION_MS: str(self.invocation_ms),
             worker.WINDOW_S: str(self.window_s),
-            worker.BATCH_SIZE: str(options.batch_size),
+            worker.BATCH_SIZE: str(self.batch_size),
         }
-        if self.simulated_time:
-            clock = self.pipeline.simulator.clock
-            origin = clock.origin_on(time.time)  # the wall clock both processes read
-            env[worker.CLOCK] = f"{clock.start.isoformat()},{clock.speed},{origin}"
-        log = options.worker_log
+        if self.clock is not None:
+            origin = self.clock.origin_on(time.time)  # the wall clock both processes read
+            env[worker.CLOCK] = f"{self.clock.start.isoformat()},{self.clock.speed},{origin}"
         for n in range(self.count):
             arguments = [str(self._stop), str(self._report(n)), str(self._ready(n))]
             # What a container prints (its logs, its metrics) goes to the log or nowhere.
-            with open(log or os.devnull, "a", encoding="utf-8") as output:
+            with open(self.log or os.devnull, "a", encoding="utf-8") as output:
                 self._processes.append(
                     subprocess.Popen(
-                        [sys.executable, "-m", "local.worker", *arguments],
-                        cwd=ROOT,
-                        env=env,
-                        stdout=output,
+                        [sys.executable, "-m", "local.worker", *arguments], env=env, stdout=output
                     )
                 )
         self._wait_until_warm()
@@ -108,7 +109,9 @@ class WorkerProcesses:
                 else:
                     self.invocations += entry["invocations"]
                     self.busy_s += entry["busy_s"]
-        self.pipeline.count_archive_invocations(self.invocations, self.failures)
+        shutil.rmtree(self._folder, ignore_errors=True)
+        if self._report_to is not None:
+            self._report_to(self.invocations, self.failures)
 
     def __exit__(
         self,

@@ -16,6 +16,9 @@ from botocore.config import Config
 
 from local.simulator import Simulator
 
+# jsii starts node on the first aws_cdk import: keep its end-of-life banner out of the tests.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
 ACCOUNT = "123456789012"
 _FAKE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",

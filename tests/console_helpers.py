@@ -27,10 +27,10 @@ from urllib.request import Request, urlopen
 
 import boto3
 
+import queries
 from archiver.catalog import GLUE, open_catalog
-from archiver.settings import ENV_VARS
+from archiver.settings import env_vars
 from archiver.tables import ensure_tables
-from infra import QUERIES_DIR
 from local.moto_server import MotoServer
 from local.pipeline import EmbeddedPipeline
 
@@ -126,7 +126,7 @@ def deploy(pipeline: EmbeddedPipeline, *, omit: Iterable[str] = ()) -> Stack:
     role = stack.client("iam").create_role(
         RoleName=f"role-{suffix}", AssumeRolePolicyDocument="{}"
     )["Role"]["Arn"]
-    environment = {name: os.environ[name] for name in ENV_VARS if name in os.environ}
+    environment = {name: os.environ[name] for name in env_vars() if name in os.environ}
     for function in (stack.discover, stack.archive):
         stack.client("lambda").create_function(
             FunctionName=function,
@@ -145,11 +145,11 @@ def deploy(pipeline: EmbeddedPipeline, *, omit: Iterable[str] = ()) -> Stack:
             "ResultConfiguration": {"OutputLocation": f"s3://{stack.results_bucket}/athena/"}
         },
     )
-    for path in sorted(QUERIES_DIR.glob("*.sql")):
+    for query in queries.load().values():
         athena.create_named_query(
-            Name=path.stem,
+            Name=query.name,
             Database=stack.database,
-            QueryString=path.read_text(encoding="utf-8"),
+            QueryString=query.sql,
             WorkGroup=stack.workgroup,
         )
     outputs = {

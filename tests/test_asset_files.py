@@ -27,7 +27,6 @@ from typing import Any
 import pytest
 from packaging.utils import canonicalize_name
 
-import infra  # noqa: F401 - puts lambdas/ on sys.path and quiets jsii before aws_cdk loads
 from bench.coldstart import requirement_closure
 from infra.bundling import DEFAULT_CACHE_DIR, build_bundle
 

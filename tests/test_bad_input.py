@@ -95,7 +95,7 @@ def test_settings_errors_name_the_variable() -> None:
                 "STAGE_ALLOW_LIST": "arn:aws:ivs:us-east-1:1:channel/x",
             }
         )
-    with pytest.raises(SettingsError, match="LEDGER_TABLE: Field required"):
+    with pytest.raises(SettingsError, match="LEDGER_TABLE: required"):
         Settings.from_env({"ARCHIVE_BUCKET": "bucket", "WORK_QUEUE_URL": "q"})
 
 

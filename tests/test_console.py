@@ -69,8 +69,11 @@ def test_the_installed_script_runs_anywhere_and_describes_every_command(tmp_path
         [SCRIPT, "--help"], cwd=tmp_path, capture_output=True, text=True, check=False
     )
     assert shown.returncode == 0, shown.stderr
+    deployment, local = shown.stdout.split("deployment commands", 1)[1].split("local commands")
     for command in (*COMMANDS, "migrate"):
-        assert f"    {command} " in shown.stdout
+        assert f"\n  {command} " in deployment
+    for command in ("generate", "simulate", "run", "query"):
+        assert f"\n  local {command} " in local
     status = subprocess.run(
         [SCRIPT, "status", "--help"], cwd=tmp_path, capture_output=True, text=True, check=False
     )

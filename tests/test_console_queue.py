@@ -18,8 +18,8 @@ from datetime import timedelta
 import pytest
 
 from archiver.ledger import Ledger, Status
-from console.progress import Progress
 from local.pipeline import EmbeddedPipeline, Options
+from shared.progress import Progress
 from tests.conftest import build_scenario, session_id, stage_arn
 from tests.console_helpers import LambdaFront, Stack, deploy
 from tests.test_console import SCRIPT, Capture, one_error, run
@@ -293,7 +293,7 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_elsewhere(
     assert "archived" in shown and "━" in shown and "6/6 · 0 waiting" in shown
 
     now = [0.0]
-    monkeypatch.setattr("console.progress.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("shared.progress.time.monotonic", lambda: now[0])
     log = io.StringIO()
     with Progress("archived", 6, log) as progress:
         for done, moment in ((1, 0.0), (2, 1.0), (3, 9.0), (4, 10.5)):

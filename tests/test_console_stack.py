@@ -7,14 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import aws_cdk as cdk
+from aws_cdk.assertions import Template
+
+from archiver.settings import Settings
 from console.aws import Aws
 from console.deployment import OUTPUTS, TABLES_LOCATION, Deployment
-
-import aws_cdk as cdk  # isort: skip
-from aws_cdk.assertions import Template  # isort: skip
-
-from infra.config import ArchiveConfig  # isort: skip
-from infra.stack import IvsStageArchiveStack  # isort: skip
+from infra.stack import IvsStageArchiveStack
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,7 +22,7 @@ def _outputs(overrides: dict[str, Any]) -> dict[str, Any]:
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
     context.update(overrides, **{"aws:cdk:bundling-stacks": []})
     app = cdk.App(context=context)
-    name = ArchiveConfig.from_context(app.node.try_get_context).stack_name
+    name = Settings.from_context(app.node.get_all_context()).stack_name
     template = Template.from_stack(IvsStageArchiveStack(app, name)).to_json()
     return {key: output["Value"] for key, output in template["Outputs"].items()}
 

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from local.generator import anchor, dumps, generate_scenario, latest_time, main, vocab
-from local.scenario import validate
+from local.simulator.scenario import validate
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = botocore.session.get_session().get_service_model("ivs-realtime")

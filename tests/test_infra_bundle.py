@@ -16,7 +16,6 @@ import botocore.loaders
 import pytest
 from botocore.model import ServiceModel
 
-import infra  # noqa: F401 - puts lambdas/ on sys.path and quiets jsii before aws_cdk loads
 from archiver.apimodel import SERVICE, missing_members
 from infra.bundling import (
     COMPILES_BYTE_CODE,

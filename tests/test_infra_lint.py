@@ -14,17 +14,14 @@ import re
 from pathlib import Path
 from typing import Any
 
+import aws_cdk as cdk
 import pytest
+from aws_cdk.assertions import Template
 from cfnlint.api import lint
 from cfnlint.config import ManualArgs
 from cfnlint.rules import Match
 
-import infra  # noqa: F401 - puts lambdas/ on sys.path and quiets jsii before aws_cdk loads
-
-import aws_cdk as cdk  # isort: skip
-from aws_cdk.assertions import Template  # isort: skip
-
-from infra.stack import IvsStageArchiveStack  # isort: skip
+from infra.stack import IvsStageArchiveStack
 
 ROOT = Path(__file__).resolve().parent.parent
 # Where IVS Real-Time runs (docs/design.md).

@@ -12,23 +12,27 @@ import re
 from pathlib import Path
 from typing import Any
 
+import aws_cdk as cdk
 import pytest
+from aws_cdk.assertions import Match, Template
+from cdk_nag import AwsSolutionsChecks
 
-import infra  # noqa: F401 - puts lambdas/ on sys.path and quiets jsii before aws_cdk loads
 from archiver.ivs import OPERATIONS
 from archiver.runtime import MAX_BATCH
 from archiver.schema import TABLES
-from archiver.settings import ENV_VARS, INVOCATION_MS, MIN_CHUNK_LIMIT, Settings, chunk_limit
+from archiver.settings import (
+    INVOCATION_MS,
+    MIN_CHUNK_LIMIT,
+    Settings,
+    SettingsError,
+    chunk_limit,
+    env_vars,
+)
 from infra.archiver import ARCHIVE_TIMEOUT
 from infra.catalog import landing_table_name
-from infra.config import ArchiveConfig, ConfigError
-from infra.queries import load_queries
-
-import aws_cdk as cdk  # isort: skip
-from aws_cdk.assertions import Match, Template  # isort: skip
-from cdk_nag import AwsSolutionsChecks  # isort: skip
-
-from infra.stack import IvsStageArchiveStack  # isort: skip
+from infra.stack import IvsStageArchiveStack
+from queries import QueryFileError
+from queries import load as load_queries
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = [
@@ -59,7 +63,7 @@ class Built:
         context.update(overrides, **{"aws:cdk:bundling-stacks": []})
         self.app = cdk.App(context=context)
         # Named as app.py names it.
-        name = ArchiveConfig.from_context(self.app.node.try_get_context).stack_name
+        name = Settings.from_context(self.app.node.get_all_context()).stack_name
         self.stack = IvsStageArchiveStack(self.app, name)
         self.template = Template.from_stack(self.stack)
         self.json: dict[str, Any] = dict(self.template.to_json())
@@ -195,7 +199,7 @@ def test_two_deployments_with_different_names_share_no_physical_name(
     assert ("AWS::CloudFormation::Stack", "ivs-archive-staging") in other
     assert {k for k, _ in first} == {k for k, _ in other}
     for built, database in ((default, "ivs_stage_archive"), (second, "ivs_archive_staging")):
-        name = built.stack.config.name
+        name = built.stack.settings.name
         names = dict(physical_names(built))
         assert names["AWS::Glue::Database"] == database
         assert names["AWS::Athena::WorkGroup"] == names["AWS::CloudWatch::Dashboard"] == name
@@ -286,7 +290,7 @@ def test_glue_tables_are_the_schema_module_with_partition_projection(
     built_name: str, request: pytest.FixtureRequest
 ) -> None:
     built: Built = request.getfixturevalue(built_name)
-    prefix = built.stack.config.prefix
+    prefix = built.stack.settings.prefix
     (database,) = built.resources("AWS::Glue::Database").values()
     assert database["Properties"]["DatabaseInput"]["Name"] == "ivs_stage_archive"
     tables = {
@@ -366,9 +370,9 @@ def test_one_named_query_per_sql_file(default: Built) -> None:
 
 def test_a_query_file_without_its_header_is_refused(tmp_path: Path) -> None:
     (tmp_path / "good.sql").write_text("-- good: what it answers\nSELECT 1\n")
-    assert [q.name for q in load_queries(tmp_path)] == ["good"]
+    assert list(load_queries(tmp_path)) == ["good"]
     (tmp_path / "bad.sql").write_text("SELECT 1\n")
-    with pytest.raises(ValueError, match=r"bad\.sql: the first line must be '-- bad: "):
+    with pytest.raises(QueryFileError, match=r"bad\.sql: the first line must be '-- bad: "):
         load_queries(tmp_path)
 
 
@@ -405,7 +409,7 @@ def test_functions_run_python_3_13_on_arm_with_exactly_the_settings_variables(
     assert props["Timeout"] == 900
     assert props["TracingConfig"] == {"Mode": "Active"}
     env = props["Environment"]["Variables"]
-    assert set(env) == set(ENV_VARS) | POWERTOOLS | {"PYDANTIC_DISABLE_PLUGINS"}
+    assert set(env) == set(env_vars()) | POWERTOOLS | {"PYDANTIC_DISABLE_PLUGINS"}
     assert env["PYDANTIC_DISABLE_PLUGINS"] == "__all__"  # the asset holds none
     assert env["POWERTOOLS_SERVICE_NAME"] == "ivs-stage-archive"
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "IVSStageArchive"
@@ -543,7 +547,7 @@ def test_a_budget_too_small_for_the_workers_is_refused_naming_the_keys() -> None
         app = cdk.App(context={**context, "aws:cdk:bundling-stacks": []})
         IvsStageArchiveStack(app, "Probe")
 
-    with pytest.raises(ConfigError) as refused:
+    with pytest.raises(SettingsError) as refused:
         synth("0.5", "20")
     message = str(refused.value)
     assert "\n" not in message
@@ -617,7 +621,7 @@ def test_s3_access_is_limited_to_the_table_prefixes(
     built_name: str, request: pytest.FixtureRequest
 ) -> None:
     built: Built = request.getfixturevalue(built_name)
-    prefix = built.stack.config.prefix
+    prefix = built.stack.settings.prefix
     assert not actions(built.policy_statements(built.function("discover")), "s3:")
     statements = built.policy_statements(built.function("archive"))
     s3_statements = [s for s in statements if actions([s], "s3:")]
@@ -761,7 +765,7 @@ def test_alarms_may_publish_to_the_encrypted_topic_and_nothing_else_may(
     alarm_names = sorted(
         a["Properties"]["AlarmName"] for a in built.resources("AWS::CloudWatch::Alarm").values()
     )
-    assert alarm_names and all(n.startswith(built.stack.config.name + "-") for n in alarm_names)
+    assert alarm_names and all(n.startswith(built.stack.settings.name + "-") for n in alarm_names)
     expected = {
         "StringEquals": {"aws:SourceAccount": "<AWS::AccountId>"},
         "ArnLike": {
@@ -874,8 +878,12 @@ def test_a_new_wildcard_is_not_acknowledged() -> None:
 
 
 def test_an_invalid_context_value_fails_the_synth_naming_the_key() -> None:
-    from infra.config import ConfigError
-
     app = cdk.App(context={"apiTpsBudget": 9, "aws:cdk:bundling-stacks": []})
-    with pytest.raises(ConfigError, match="'apiTpsBudget': must be a number with 0 < x <= 5"):
+    with pytest.raises(SettingsError, match="'apiTpsBudget': must be at most the IVS quota, 5 "):
         IvsStageArchiveStack(app, "Invalid")
+
+
+def test_a_mistyped_context_key_fails_the_synth_naming_the_key_it_meant() -> None:
+    app = cdk.App(context={"apiTpsBugdet": 3, "aws:cdk:bundling-stacks": []})
+    with pytest.raises(SettingsError, match="'apiTpsBugdet': did you mean 'apiTpsBudget'"):
+        IvsStageArchiveStack(app, "Typo")

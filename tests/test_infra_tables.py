@@ -55,7 +55,7 @@ def test_the_custom_resource_runs_our_handler_after_the_landing_tables(
     built_name: str, request: pytest.FixtureRequest
 ) -> None:
     built: Built = request.getfixturevalue(built_name)
-    prefix = built.stack.config.prefix
+    prefix = built.stack.settings.prefix
     (_, resource), *more = built.resources("Custom::IcebergTables").items()
     assert not more
     props = resource["Properties"]
@@ -91,7 +91,7 @@ def test_three_optimizers_per_table_each_type_with_its_own_least_privilege_role(
     built_name: str, request: pytest.FixtureRequest
 ) -> None:
     built: Built = request.getfixturevalue(built_name)
-    prefix = built.stack.config.prefix
+    prefix = built.stack.settings.prefix
     optimizers = list(built.resources("AWS::Glue::TableOptimizer").values())
     pairs = {(o["Properties"]["Type"], o["Properties"]["TableName"]) for o in optimizers}
     kinds = ("compaction", "retention", "orphan_file_deletion")
@@ -141,7 +141,7 @@ def test_three_optimizers_per_table_each_type_with_its_own_least_privilege_role(
         }
         kms = {a for a in granted if a.startswith("kms:")}
         assert granted - kms == expected[kind] | base, kind
-        assert bool(kms) == (built.stack.config.encryption == "KMS")
+        assert bool(kms) == (built.stack.settings.encryption == "KMS")
         for statement in statements:
             resources = [text(r) for r in as_list(statement["Resource"])]
             if actions([statement], "glue:"):
@@ -162,7 +162,7 @@ def test_the_archive_function_may_commit_to_the_tables_only(default: Built) -> N
     assert actions(glue, "glue:") == set(COMMIT_GLUE_ACTIONS)
     assert {text(r) for s in glue for r in as_list(s["Resource"])} == _glue_arns()
     env = default.function("archive")["Properties"]["Environment"]["Variables"]
-    assert (env["DATABASE_NAME"], env["ICEBERG_CATALOG"]) == ("ivs_stage_archive", "glue")
+    assert (env["ARCHIVE_NAME"], env["ICEBERG_CATALOG"]) == ("ivs-stage-archive", "glue")
 
 
 def test_landing_objects_expire_only_when_tagged_and_only_if_asked(

@@ -8,13 +8,14 @@ import argparse
 import json
 import re
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from local.__main__ import _parser
+from local.__main__ import parser
 from tests.cli_helpers import ROOT, local
 from tests.conftest import build_scenario
 
@@ -150,7 +151,7 @@ def _options(parser: argparse.ArgumentParser) -> dict[str, list[argparse.Action]
 
 
 def test_every_option_of_every_command_has_a_help_text() -> None:
-    options = _options(_parser())
+    options = _options(parser())
     assert set(options) == {"simulate", "generate", "run", "query"}
     for command, actions in options.items():
         for action in actions:
@@ -188,9 +189,67 @@ def _contract_flags(design: str, command: str) -> set[str]:
 
 def test_the_contract_names_only_flags_the_commands_have() -> None:
     design = (ROOT / "docs" / "design.md").read_text(encoding="utf-8")
-    options: dict[str, Any] = _options(_parser())
+    options: dict[str, Any] = _options(parser())
     for command, actions in options.items():
         flags = {s for a in actions for s in a.option_strings}
         documented = _contract_flags(design, command)
         assert documented, command
         assert documented <= flags, (command, documented - flags)
+
+
+# --- two front doors, one set of commands -------------------------------------------------------
+def _front_doors() -> dict[str, dict[str, list[argparse.Action]]]:
+    from console.parser import parser as console_parser
+
+    [commands] = [a for a in console_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return {
+        "python -m local": _options(parser()),
+        "ivs-archive local": _options(commands.choices["local"]),
+    }
+
+
+def test_ivs_archive_local_takes_the_same_flags_as_python_m_local() -> None:
+    doors = _front_doors()
+    flags = {
+        door: {
+            name: sorted(s for a in actions for s in a.option_strings)
+            for name, actions in options.items()
+        }
+        for door, options in doors.items()
+    }
+    assert flags["ivs-archive local"] == flags["python -m local"]
+    assert set(flags["python -m local"]) == {"simulate", "generate", "run", "query"}
+
+
+SCRIPT = Path(sys.executable).parent / "ivs-archive"
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "says"),
+    [
+        (("run", "--tps", "0"), 2, "run: error: argument --tps: must be a number greater than 0"),
+        (("run", "--scenaro", "x.json"), 2, "run: error: unrecognized arguments: --scenaro x.json"),
+        (("run", "--speed", "60"), 2, "run: error: argument --speed: only with --live"),
+        (("query", "--dir", "nowhere"), 2, "query: error: argument --dir: nowhere is not a folder"),
+        (
+            ("generate", "--stages", "0"),
+            2,
+            "generate: error: argument --stages: must be a whole number",
+        ),
+    ],
+)
+def test_both_front_doors_give_the_same_exit_status_and_error(
+    tmp_path: Path, args: tuple[str, ...], status: int, says: str
+) -> None:
+    """From a folder outside the checkout: the installed command needs nothing of it."""
+    by_module = subprocess.run(
+        [sys.executable, "-m", "local", *args], cwd=tmp_path, capture_output=True, text=True
+    )
+    by_script = subprocess.run(
+        [SCRIPT, "local", *args], cwd=tmp_path, capture_output=True, text=True
+    )
+    for done, prog in ((by_module, "python -m local"), (by_script, "ivs-archive local")):
+        assert done.returncode == status, done.stderr
+        assert done.stdout == ""
+        [line] = done.stderr.splitlines()
+        assert line.startswith(f"{prog} {says}"), line

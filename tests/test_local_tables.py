@@ -16,8 +16,9 @@ import archiver.tables as tables_module
 from archiver.commit import commit_sessions
 from archiver.schema import STRING, TABLES, Column
 from local.compaction import compact_partition, data_files
-from local.query import load_queries, run_query, run_sql
+from local.query import run_query, run_sql
 from local.tables import CATALOG_FILE, NAMESPACE, open_tables, reset
+from queries import load as load_queries
 from tests.iceberg_helpers import folder, land, scenario, table_rows
 
 

@@ -14,12 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import aws_cdk as cdk
 import pytest
 
-import infra  # noqa: F401 - puts lambdas/ on sys.path and quiets jsii before aws_cdk loads
 from infra.bundling import BUNDLING_STACKS, BundlingError, install_dependencies, prepare
-
-import aws_cdk as cdk  # isort: skip
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = ROOT / "requirements.txt"

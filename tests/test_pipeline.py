@@ -185,8 +185,11 @@ def _drop(row: dict[str, Any], column: str) -> dict[str, Any]:
 def test_faults_and_throttling_change_nothing(
     scenario: dict[str, Any], archived: dict[str, Any], tmp_path: Path
 ) -> None:
-    # A budget far above the quota, and faults at 20%: throttles, retries, the same rows.
-    faulty = _archive(scenario, tmp_path, tps=20.0, budget=200.0, fault_rate=0.2, seed=3)
+    # The whole quota as the budget, half of it the customer's own application's, and faults
+    # at 20%: throttles, retries, the same rows.
+    faulty = _archive(
+        scenario, tmp_path, tps=20.0, budget=20.0, neighbour_tps=10.0, fault_rate=0.2, seed=3
+    )
     assert faulty["stats"]["faults_injected"] > 10
     assert faulty["stats"]["throttled"] > 0
     assert faulty["keys"] == archived["keys"]

@@ -21,9 +21,11 @@ from archiver.rows import event_rows, participant_row, session_row, stage_id
 from archiver.schema import PARTICIPANT_EVENTS, PARTICIPANTS, STAGE_SESSIONS, TABLES
 from archiver.writer import SessionKeys, parquet_bytes
 from local.generator import generate_scenario
-from local.query import QUERIES, connect, load_queries, main, run_query, run_sql
-from local.render import cell, duration
+from local.query import connect, main, run_query, run_sql
 from local.transpile import to_duckdb
+from queries import FOLDER as QUERIES
+from queries import load as load_queries
+from shared.render import cell, duration
 from tests.cli_helpers import local, on_terminal
 
 CHUNK = 4  # participants per Parquet part: several parts per session
@@ -419,7 +421,7 @@ def test_look_back_window_keeps_only_recent_partitions(scenario, archive):
 
 def test_timeline_of_a_chosen_session(scenario, archive):
     _, oldest = min(ended(scenario), key=lambda c: c[1]["startTime"])
-    sql = load_queries()["session_timeline"]
+    sql = load_queries()["session_timeline"].sql
     chosen = sql.replace("SELECT '' AS session_id", f"SELECT '{oldest['sessionId']}' AS session_id")
     assert chosen != sql
     _, rows = run_sql(archive, chosen)

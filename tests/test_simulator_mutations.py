@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from local.scenario import ScenarioError
 from local.simulator import Simulator
+from local.simulator.scenario import ScenarioError
 from tests.conftest import build_scenario, session_id, stage_arn
 
 ARN = stage_arn(0)

@@ -14,9 +14,9 @@ from typing import Any
 import boto3
 import pytest
 
-from local import scenario
-from local.scenario import ScenarioError
+from local.simulator import scenario
 from local.simulator.model import enum_values
+from local.simulator.scenario import ScenarioError
 from tests.conftest import build_scenario, session_id, stage_arn
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -30,7 +30,8 @@ from archiver.handlers import discover
 from archiver.messages import SessionMessage
 from archiver.runtime import runtime
 from local.generator import generate_scenario
-from local.pipeline import EmbeddedPipeline, LambdaContext, Options
+from local.lambda_emulation import LambdaContext
+from local.pipeline import EmbeddedPipeline, Options
 from tests.archive_helpers import (
     assert_tables_equal_landing,
     ended_sessions,
@@ -239,9 +240,9 @@ def test_everything_at_once_ends_identical_to_a_fault_free_run(
     tmp_path: Path,
 ) -> None:
     rng = random.Random(int(fault_rate * 100) + batch)
-    # The quota (20 TPS) below the archiver's budget (60) and a neighbour spending it in
-    # bursts: throttling, absorbed by the adaptive retries; 5xx faults; latency with spikes.
-    options = Options(tps=20.0, budget=60.0, latency_ms=3.0, fault_rate=fault_rate, seed=7)
+    # The whole quota (20 TPS) as the budget and a neighbour spending it in bursts: throttling,
+    # absorbed by the adaptive retries; 5xx faults; latency with spikes.
+    options = Options(tps=20.0, budget=20.0, latency_ms=3.0, fault_rate=fault_rate, seed=7)
     options.chunk_size = CHUNK
     options.batch_size = batch
     with EmbeddedPipeline(scenario, options) as pipeline:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from console.output import counted
 from console.timeline.model import Fold, Lane, Mark, Span, Timeline
-from local.render import duration as seconds
+from shared.render import duration as seconds
 
 TIMES = "\u00d7"  # the multiplication sign: "QUOTA_EXCEEDED" then TIMES then "3"
 DASH = "\u2013"  # the en dash, between two times

@@ -269,7 +269,7 @@ class SessionArchive:
         events = chunk.events.parquet()
         session = still_there.result()
         keys = self._keys(session)
-        bucket = self.shared.settings.bucket
+        bucket = self.shared.settings.bucket_name
         for key, body in (
             (keys.participants(chunk.number), people),
             (keys.events(chunk.number), events),
@@ -326,7 +326,7 @@ class SessionArchive:
         )
         keys = self._keys(session)
         body = parquet_bytes(STAGE_SESSIONS, [row])
-        put_object(self.shared.s3, self.shared.settings.bucket, keys.session(), body)
+        put_object(self.shared.s3, self.shared.settings.bucket_name, keys.session(), body)
         self.inv.landed(keys.session(), body)
         # The session goes into the query tables, whole, and is ARCHIVED once it is there.
         chunks = -(-participants // chunk_size)  # ceil

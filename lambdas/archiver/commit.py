@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from archiver.catalog import expressions
+from archiver.compat import without_commit_retries
 from archiver.landing import read_parquet
 from archiver.rows import stage_id
 from archiver.schema import (
@@ -176,7 +177,7 @@ def _commit_table(
             data = pa.concat_tables(
                 [_conform(landed[s.id], target, s.keys.dt) for s in pending]
             ).combine_chunks()
-            transaction = _single_attempt(iceberg).transaction()
+            transaction = without_commit_retries(iceberg).transaction()
             transaction.append(data, snapshot_properties={SESSIONS_PROPERTY: _ids(pending)})
             transaction.commit_transaction()
             iceberg.refresh()
@@ -226,21 +227,3 @@ def _conform(rows: pa.Table, target: pa.Schema, dt: str) -> pa.Table:
         else:
             columns.append(pa.nulls(rows.num_rows, target_field.type))
     return pa.Table.from_arrays(columns, schema=target)
-
-
-def _single_attempt(iceberg: IcebergTable) -> IcebergTable:
-    """The same table with pyiceberg's commit retries off, for this process only (the table's
-    stored properties, which other writers such as the Glue optimizers read, are unchanged)."""
-    from pyiceberg.table import Table as Iceberg
-    from pyiceberg.table import TableProperties
-
-    properties = {**iceberg.metadata.properties, TableProperties.COMMIT_NUM_RETRIES: "0"}
-    metadata = iceberg.metadata.model_copy(update={"properties": properties})
-    return Iceberg(
-        iceberg.name(),
-        metadata,
-        iceberg.metadata_location,
-        iceberg.io,
-        iceberg.catalog,
-        iceberg.config,
-    )

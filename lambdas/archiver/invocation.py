@@ -64,7 +64,7 @@ class Shared:
         def read(key: str) -> bytes:
             body = written.pop(key, None)
             if body is None:
-                body = self.s3.get_object(Bucket=self.settings.bucket, Key=key)["Body"].read()
+                body = self.s3.get_object(Bucket=self.settings.bucket_name, Key=key)["Body"].read()
             return body
 
         commit_sessions(self.catalog(), self.settings.database_name, sessions, read)

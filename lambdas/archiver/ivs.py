@@ -13,7 +13,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from typing import Any
 
 import boto3
@@ -185,8 +184,3 @@ def _snake(operation: str) -> str:
 
 def is_ended(session: ApiRecord) -> bool:
     return session.get("endTime") is not None
-
-
-def started_before(session: ApiRecord, cutoff: datetime) -> bool:
-    start: datetime | None = session.get("startTime")
-    return start is not None and start < cutoff

@@ -179,8 +179,12 @@ class Ledger:
             ":now": iso(now),
             ":stale": iso(now - STALE_AFTER),
             ":run_started": iso(run_started or now),
-            ":max_attempts": 10**9 if force else MAX_ATTEMPTS,
         }
+        # A failed session may be claimed again while it has attempts left; a forced one always.
+        failed = "#status = :failed"
+        if not force:
+            failed += " AND (attribute_not_exists(attempts) OR attempts < :max_attempts)"
+            values[":max_attempts"] = MAX_ATTEMPTS
         sets = ["#status = :pending", "claimedAt = :now", "updatedAt = :now"]
         # Known when the session was listed; a session claimed as "no longer active" gets them
         # from the archive worker.
@@ -199,8 +203,7 @@ class Ledger:
             UpdateExpression=f"SET {', '.join(sets)} REMOVE queuedAt",
             ConditionExpression=(
                 "attribute_not_exists(sk) "
-                "OR (#status = :failed AND "
-                "(attribute_not_exists(attempts) OR attempts < :max_attempts)) "
+                f"OR ({failed}) "
                 "OR (#status IN (:pending, :in_progress) AND updatedAt < :stale) "
                 "OR (#status = :pending AND attribute_not_exists(queuedAt) "
                 "AND claimedAt < :run_started)"

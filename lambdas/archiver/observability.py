@@ -8,39 +8,24 @@ module happens to be imported: the stack's alarms and dashboard (infra/) import 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
-from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
-    AmazonCloudWatchEMFProvider,
-)
 
+from archiver.compat import quiet_emf_provider
 from archiver.ivs import IvsClient
 
 SERVICE = "ivs-stage-archive"
 NAMESPACE = "IVSStageArchive"
+# Powertools' own variables, as the stack and the local pipeline set them.
+ENVIRONMENT = {"POWERTOOLS_SERVICE_NAME": SERVICE, "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE}
 
 logger = Logger(service=SERVICE)
 
 
-class _EMF(AmazonCloudWatchEMFProvider):
-    """CloudWatch EMF that keeps and prints nothing while metrics are disabled
-    (POWERTOOLS_METRICS_DISABLED). Powertools then stops flush_metrics from printing, but not
-    from keeping the values, and add_metric prints them anyway once a metric holds 100 (in a
-    warm container: at the 100th invocation)."""
-
-    def add_metric(self, *args: Any, **kwargs: Any) -> None:
-        if not is_metrics_disabled():
-            super().add_metric(*args, **kwargs)
-
-    def flush_metrics(self, raise_on_empty_metrics: bool = False) -> None:
-        if not is_metrics_disabled():
-            super().flush_metrics(raise_on_empty_metrics=raise_on_empty_metrics)
-
-
-metrics = Metrics(provider=_EMF(namespace=NAMESPACE, service=SERVICE))
+# Metrics disabled (POWERTOOLS_METRICS_DISABLED, locally) keeps none: archiver.compat.
+metrics = Metrics(provider=quiet_emf_provider(namespace=NAMESPACE, service=SERVICE))
 
 
 class ApiCallMetrics:

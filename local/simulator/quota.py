@@ -9,7 +9,8 @@ from collections.abc import Callable
 
 
 class TokenBucket:
-    """`rate` tokens per second, holding at most `capacity` (default one second's, at least 1).
+    """`rate` tokens per second, holding at most `capacity` (default one second's, at least 1),
+    of which others (the customer's own application) steadily take `taken` a second.
 
     A rate of 0 or less (or infinity) never throttles.
     """
@@ -19,10 +20,12 @@ class TokenBucket:
         rate: float,
         capacity: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        taken: float = 0.0,
     ) -> None:
         self.unlimited = rate <= 0 or math.isinf(rate)
-        self.rate = rate
-        self.capacity = capacity if capacity is not None else max(1.0, rate)
+        self.rate = max(0.0, rate - taken)  # what is left for the callers here
+        self.capacity = capacity if capacity is not None else max(1.0, self.rate)
         self._clock = clock
         self._tokens = self.capacity
         self._stamp = clock()

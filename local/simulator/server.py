@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from local import scenario as scenario_module
+from local.simulator import scenario as scenario_module
 from local.simulator.api import Api, ApiError
 from local.simulator.clock import WallClock, check_speed
 from local.simulator.faults import Faults
@@ -45,6 +45,7 @@ class Simulator:
     `start()`, on `wall_clock` (injectable, for tests). Its IVS Stage Update events go
     missing at the rate `event_loss` and arrive up to `event_delay_s` simulated seconds late
     (`stage_events` module); `stage_events_due()` hands over those that have arrived.
+    `neighbour_tps` of each operation's quota is the customer's own application's.
     """
 
     def __init__(
@@ -64,6 +65,7 @@ class Simulator:
         start: datetime | None = None,
         event_loss: float = 0.0,
         event_delay_s: float = 0.0,
+        neighbour_tps: float = 0.0,
         wall_clock: WallClock = time.monotonic,
     ) -> None:
         check_speed(speed)
@@ -82,7 +84,8 @@ class Simulator:
         self.api = Api(reader, participant_order=participant_order)
         self.tps = tps
         self.faults = Faults(fault_rate, latency_ms, seed)
-        self._buckets = {op: TokenBucket(tps) for op in self.api.operations}
+        # The customer's own application takes `neighbour_tps` of each operation's quota.
+        self._buckets = {op: TokenBucket(tps, taken=neighbour_tps) for op in self.api.operations}
         self._counts = {op: dict.fromkeys(COUNTERS, 0) for op in self.api.operations}
         self._lock = threading.Lock()
         self._address = (host, port)

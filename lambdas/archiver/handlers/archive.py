@@ -4,6 +4,10 @@ malformed message goes straight to the dead-letter queue."""
 
 from __future__ import annotations
 
+from archiver import compat
+
+compat.pause_collector()  # until compat.handler_loaded(), this module's last line
+
 import asyncio
 from typing import Any
 
@@ -18,7 +22,6 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from archiver.archiving import Outcome, Report, SessionArchive
-from archiver.handlers import loaded
 from archiver.invocation import Invocation
 from archiver.messages import InvalidInput, SessionMessage, parse_session_message
 from archiver.observability import logger, metrics
@@ -117,4 +120,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
             raise fatal[0]
 
 
-loaded()
+compat.handler_loaded()

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+from archiver import compat
+
+compat.pause_collector()  # until compat.handler_loaded(), this module's last line
+
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -10,7 +14,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import archiver.discovery  # noqa: F401 - every call needs it: loaded at init (runtime defers it)
 from archiver.eventbridge import parse_discover_event
-from archiver.handlers import loaded
 from archiver.messages import InvalidInput
 from archiver.observability import logger, metrics
 from archiver.runtime import runtime
@@ -56,4 +59,4 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     return {"enqueued": [m.model_dump() for m in result.enqueued]}
 
 
-loaded()
+compat.handler_loaded()

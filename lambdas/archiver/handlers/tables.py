@@ -8,13 +8,16 @@ operation never waits an hour for a handler that raised.
 
 from __future__ import annotations
 
+from archiver import compat
+
+compat.pause_collector()  # until compat.handler_loaded(), this module's last line
+
 import json
 import urllib.request
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from archiver.handlers import loaded
 from archiver.observability import logger
 
 RESPONSE_TIMEOUT_S = 30
@@ -81,4 +84,4 @@ def _respond(
         response.read()
 
 
-loaded()
+compat.handler_loaded()

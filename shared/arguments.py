@@ -11,16 +11,30 @@ import argparse
 import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, with a one-line error instead of the usage text followed by the error."""
+    """argparse, with a one-line error instead of the usage text followed by the error, and
+    an unknown flag reported by the command it was given to (`ivs-archive local run: error:
+    unrecognized arguments: --scenaro`), as a subcommand's parser names itself in `prog`
+    (`parser.set_defaults(prog=parser.prog)`)."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        parsed, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            prog = getattr(parsed, "prog", self.prog)
+            self.exit(
+                2, f"{prog}: error: unrecognized arguments: {' '.join(unknown)} (see --help)\n"
+            )
+        return parsed
 
 
 def fail(prog: str, message: str) -> int:
