@@ -30,9 +30,9 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 demo: $(STAMP)
-	$(PY) -m local generate --seed 7 --out $(DEMO_OUT)/scenario.json
-	$(PY) -m local run --scenario $(DEMO_OUT)/scenario.json --out $(DEMO_OUT)/archive --tps $(DEMO_TPS) --stats $(DEMO_OUT)/stats.json
-	$(PY) -m local query --dir $(DEMO_OUT)/archive
+	$(VENV)/bin/ivs-archive local generate --seed 7 --out $(DEMO_OUT)/scenario.json
+	$(VENV)/bin/ivs-archive local run --scenario $(DEMO_OUT)/scenario.json --out $(DEMO_OUT)/archive --tps $(DEMO_TPS) --stats $(DEMO_OUT)/stats.json
+	$(VENV)/bin/ivs-archive local query --dir $(DEMO_OUT)/archive
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

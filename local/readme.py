@@ -2,7 +2,7 @@
 
 `GENERATED` lists them: a file, the marker of its block (`<!-- columns:start -->` ...
 `<!-- columns:end -->` for the marker `columns`; none: the whole file is generated) and the
-function that writes what goes there. tests/test_readme.py checks that each is current. To add
+function that writes what goes there. tests/unit/local/test_readme.py checks that each is current. To add
 one, add an entry.
 """
 

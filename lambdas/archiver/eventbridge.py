@@ -2,7 +2,7 @@
 Powertools Parser models, and the parser of everything the discover function accepts.
 
 Apart from archiver.messages because only discovery needs them: the archive function never
-loads them (tests/test_cold_start_imports.py)."""
+loads them (tests/integration/archiver/test_cold_start_imports.py)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,198 @@
+"""`python -m local run` as a user runs it: the account adds up to what `generate` printed, a
+failing session is retried and dead-lettered while the rest is written, old scenarios and empty
+stages work, progress shows without a terminal, and nothing but the account reaches stdout."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from archiver.observability import metrics
+from local.account import MAX_RECEIVES
+from tests.helpers.cli import local, on_terminal
+from tests.helpers.scenario import build_scenario, iso
+
+PROGRESS = re.compile(r"^\[ *(\d+) s\] archiving: [\d,]+/[\d,]+ events, (\d+)/(\d+) sessions, ")
+
+
+def _write(path: Path, scenario: dict[str, Any]) -> Path:
+    path.write_text(json.dumps(scenario), encoding="utf-8")
+    return path
+
+
+def _parquet(out: Path, table: str) -> list[Path]:
+    return sorted((out / table).rglob("*.parquet"))
+
+
+def _counts(line: str) -> dict[str, int]:
+    """'sessions: 5 in the scenario: 3 archived, 1 still active' -> {'total': 5, ...}."""
+    total, parts = re.fullmatch(r"\w+: ([\d,]+) in the scenario: (.*)", line).groups()  # type: ignore[union-attr]
+    counts = {"total": int(total.replace(",", ""))}
+    for part in parts.split(", "):
+        number, kind = part.split(" ", 1)
+        counts[kind.removeprefix("in sessions ")] = int(number.replace(",", ""))
+    return counts
+
+
+def _section(stdout: str, title: str) -> list[str]:
+    """The lines under `  <title>:` in the account (sessions, one a line, and how many more)."""
+    lines = stdout.splitlines()
+    start = lines.index(f"  {title}:") + 1
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("    ")), None)
+    return [x.strip() for x in lines[start:end] if not x.strip().startswith("and ")]
+
+
+def _line(stdout: str, prefix: str) -> str:
+    [line] = [x for x in stdout.splitlines() if x.startswith(prefix)]
+    return line
+
+
+def test_metrics_keep_and_print_nothing_while_disabled(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Powertools keeps a disabled Metrics' values and prints them as EMF once one metric holds
+    100; ours keeps none. Enabled, the 100th value is still flushed as Powertools does."""
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    for _ in range(150):
+        metrics.add_metric(name="EventsArchived", unit="Count", value=1)
+    metrics.flush_metrics()
+    assert capfd.readouterr().out == ""
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    for _ in range(100):
+        metrics.add_metric(name="EventsArchived", unit="Count", value=1)
+    [emf] = capfd.readouterr().out.splitlines()
+    assert json.loads(emf)["EventsArchived"] == [1.0] * 100
+
+
+def test_the_account_adds_up_to_what_generate_wrote_and_nothing_else_is_printed(
+    tmp_path: Path,
+) -> None:
+    # 102 ended sessions: over 100 archive invocations, where a disabled Metrics used to print.
+    path = tmp_path / "s.json"
+    generated = local(
+        "generate", "--stages", 2, "--sessions", 51, "--participants", 1, "--seed", 3,
+        "--out", path,
+    )  # fmt: skip
+    assert generated.returncode == 0, generated.stderr
+    wrote = re.fullmatch(
+        r"wrote .*: 2 stages, (\d+) sessions \((\d+) ended, (\d+) still active\), "
+        r"([\d,]+) participants, ([\d,]+) events\n",
+        generated.stderr,
+    )
+    assert wrote, generated.stderr
+    sessions, ended, active, participants, events = (
+        int(n.replace(",", "")) for n in wrote.groups()
+    )
+    assert ended > 100 and active >= 1
+    scenario = json.loads(path.read_text())
+    active_ids = [
+        s["sessionId"] for st in scenario["stages"] for s in st["sessions"] if not s["endTime"]
+    ]
+
+    result = local("run", "--scenario", path, "--out", tmp_path / "out", "--tps", 500)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert not [x for x in lines if x.lstrip().startswith("{") or "_aws" in x], lines
+    assert _counts(_line(result.stdout, "sessions:")) == {
+        "total": sessions,
+        "archived": ended,
+        "still active": active,
+    }
+    by_participants = _counts(_line(result.stdout, "participants:"))
+    assert by_participants["total"] == participants
+    assert by_participants["archived"] + by_participants["still active"] == participants
+    by_events = _counts(_line(result.stdout, "events:"))
+    assert by_events["total"] == events
+    assert by_events["archived"] + by_events["still active"] == events
+    shown = _section(result.stdout, "still active (archived once they end)")
+    assert [x.split()[0] for x in shown] == active_ids
+    assert len(_parquet(tmp_path / "out", "stage_sessions")) == ended
+    assert all(PROGRESS.match(x) for x in result.stderr.splitlines()), result.stderr
+
+
+def test_a_failing_session_is_retried_then_dead_lettered_and_the_rest_is_written(
+    tmp_path: Path,
+) -> None:
+    path = _write(tmp_path / "s.json", build_scenario(stages=2, sessions=3, participants=12))
+    out, stats, logs = tmp_path / "out", tmp_path / "stats.json", tmp_path / "lambda.log"
+    result = local(
+        "run", "--scenario", path, "--out", out, "--tps", 100, "--fault-rate", 0.5,
+        "--seed", 1, "--stats", stats, "--lambda-logs", logs, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    counts = _counts(_line(result.stdout, "sessions:"))
+    assert counts["total"] == 6 and counts["dead-lettered"] >= 1
+    assert counts["archived"] + counts["dead-lettered"] == 6
+    dead = _section(result.stdout, f"dead-lettered (after {MAX_RECEIVES} deliveries each)")
+    named = [
+        re.fullmatch(r"(st-\w+) \(stage-\d\): (\w+): (\w+) \(Injected fault\)", x) for x in dead
+    ]
+    assert all(named) and len(named) == min(counts["dead-lettered"], 5), dead
+    assert {m.group(3) for m in named if m} <= {
+        "InternalServerException",
+        "ServiceUnavailableException",
+    }
+    # Everything archived is in --out, and nothing of a session that was not.
+    archived = json.loads(stats.read_text())["sessions_archived"]
+    assert archived == counts["archived"]
+    written = _parquet(out, "stage_sessions")
+    assert len(written) == archived
+    assert not [p for p in written for m in named if m and m.group(1) in p.name]
+    # The functions' own output went to --lambda-logs only: each failed invocation's error.
+    records = [json.loads(x) for x in logs.read_text().splitlines()]
+    failures = [r for r in records if r.get("message", "").startswith("archive failed")]
+    assert len(failures) >= MAX_RECEIVES * len(named)
+    assert any("_aws" in r for r in records)  # asked for, the EMF metrics are there
+    assert not [x for x in result.stdout.splitlines() if x.startswith("{")]
+
+
+def test_a_stage_without_sessions_and_a_session_ten_years_old_are_archived(
+    tmp_path: Path,
+) -> None:
+    scenario = build_scenario(stages=2, sessions=1, participants=2)
+    old = datetime.now(UTC) - timedelta(days=3650 + 400)
+    session = scenario["stages"][1]["sessions"][0]
+    session["startTime"], session["endTime"] = iso(old), iso(old + timedelta(minutes=50))
+    for person in session["participants"]:
+        person["firstJoinTime"] = iso(old + timedelta(seconds=1))
+        for n, event in enumerate(person["events"]):
+            event["eventTime"] = iso(old + timedelta(seconds=1 + n))
+    scenario["stages"].append({"arn": scenario["stages"][0]["arn"][:-4] + "none", "name": "x"})
+    path = _write(tmp_path / "s.json", scenario)
+    out = tmp_path / "out"
+    result = local("run", "--scenario", path, "--out", out, "--tps", 200)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _counts(_line(result.stdout, "sessions:")) == {"total": 2, "archived": 2}
+    days = sorted(p.parent.parent.name for p in _parquet(out, "stage_sessions"))
+    assert days == sorted([f"dt={old:%Y-%m-%d}", "dt=2026-11-01"])
+
+
+def test_without_a_terminal_a_progress_line_comes_at_least_every_10_s(tmp_path: Path) -> None:
+    # 10 participants' events at 0.8 calls a second: about 13 s of archiving.
+    path = _write(tmp_path / "s.json", build_scenario(participants=10))
+    result = local("run", "--scenario", path, "--out", tmp_path / "out", "--tps", 1)
+    assert result.returncode == 0, result.stderr
+    stamps = [int(m.group(1)) for m in map(PROGRESS.match, result.stderr.splitlines()) if m]
+    assert len(stamps) == len(result.stderr.splitlines()) >= 3, result.stderr
+    assert stamps[0] <= 1 and stamps[-1] >= 10, stamps
+    assert all(later - earlier <= 11 for earlier, later in itertools.pairwise(stamps))
+    assert PROGRESS.match(result.stderr.splitlines()[-1]).groups()[1:] == ("1", "1")  # type: ignore[union-attr]
+
+
+def test_on_a_terminal_the_progress_is_a_bar_redrawn_in_place(tmp_path: Path) -> None:
+    path = _write(tmp_path / "s.json", build_scenario(participants=3))
+    status, shown, stdout = on_terminal(
+        "run", "--scenario", path, "--out", tmp_path / "out", "--tps", 200, stream="stderr"
+    )
+    assert status == 0, shown
+    assert "archiving" in shown and "1/1 sessions" in shown
+    assert "\x1b[" in shown or "\r" in shown  # redrawn, not line after line
+    assert not PROGRESS.search(shown)
+    assert _counts(_line(stdout, "sessions:")) == {"total": 1, "archived": 1}

@@ -1,0 +1,56 @@
+"""`python -m bench fleet` at a tiny size: the whole pipeline (schedule, discovery, two archive
+worker processes sharing the budget) archives every session, and the JSON has what the contract
+names."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.helpers import ROOT
+
+KEYS = {
+    "sessions",
+    "archived",
+    "elapsed_s",
+    "ideal_s",
+    "ratio",
+    "calls",
+    "minimum_calls",
+    "discovery_calls",
+    "worker_seconds",
+}
+
+
+def _fleet(tmp_path: Path, *args: str) -> dict[str, object]:
+    out = tmp_path / "fleet.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "fleet", "--stages", "4", "--sessions", "12",
+         "--seed", "3", "--large", "150", "--out", str(out), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    result: dict[str, object] = json.loads(out.read_text())
+    return result
+
+
+def test_a_backlog_is_archived_with_the_minimum_of_archive_calls(tmp_path: Path) -> None:
+    result = _fleet(tmp_path, "--mode", "backlog", "--tps", "200")
+    assert result.keys() >= KEYS
+    assert result["archived"] == result["sessions"] == 12
+    calls, minimum = result["calls"], result["minimum_calls"]
+    assert isinstance(calls, dict) and isinstance(minimum, dict)
+    for operation in ("ListParticipantEvents", "GetParticipant", "GetStageSession"):
+        assert calls[operation] == minimum[operation], operation
+    assert calls.get("GetStage", 0) == 0
+    assert result["throttled"] == 0  # the workers' shares never passed the budget
+
+
+def test_a_live_day_reports_the_lag(tmp_path: Path) -> None:
+    result = _fleet(tmp_path, "--mode", "live", "--tps", "1000", "--hours", "0.5")
+    assert KEYS | {"lag_s"} <= result.keys()
+    assert result["archived"] == result["sessions"] == 12
+    lag = result["lag_s"]
+    assert isinstance(lag, dict) and 0 < lag["p50"] <= lag["p95"] <= lag["max"]
