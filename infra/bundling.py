@@ -7,7 +7,8 @@ Everything the functions import is bundled, boto3 and botocore included: the run
 lags the service, and an older `ivs-realtime` model would drop new API members without a word.
 What the functions never load is left out (`UNUSED`, `ONLY`): most of pyarrow's optional
 modules, every AWS service model but those of the services called, what pyiceberg's Hive catalog
-and CLI need; tests/integration/infra/test_asset_files.py proves a local archive loads nothing the bundle lacks.
+and CLI need; tests/integration/infra/test_asset_files.py proves a local archive loads nothing
+the bundle lacks.
 
 The pip result is cached by a hash of requirements.txt and the pip arguments, so a repeated
 synth only copies files. The asset hash is computed from the same inputs (CUSTOM), so CDK skips
@@ -50,8 +51,9 @@ PIP_PLATFORM_ARGS = (
     "--implementation",
     "cp",
 )
-# What the functions never load, as globs under the bundle's root. tests/integration/infra/test_asset_files.py
-# proves it: a local archive, with its Iceberg commit through the Glue catalog, loads none of it.
+# What the functions never load, as globs under the bundle's root.
+# tests/integration/infra/test_asset_files.py proves it: a local archive, with its Iceberg
+# commit through the Glue catalog, loads none of it.
 UNUSED = (
     # pyarrow: Arrow Flight, the Substrait and ORC modules, Gandiva, the GCS, Azure and HDFS
     # filesystems, its C++ test module and sources. libarrow_substrait stays: libarrow_python links

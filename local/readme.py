@@ -2,8 +2,8 @@
 
 `GENERATED` lists them: a file, the marker of its block (`<!-- columns:start -->` ...
 `<!-- columns:end -->` for the marker `columns`; none: the whole file is generated) and the
-function that writes what goes there. tests/unit/local/test_readme.py checks that each is current. To add
-one, add an entry.
+function that writes what goes there. tests/unit/local/test_readme.py checks that each is
+current. To add one, add an entry.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Where the archiver leans on a library's behaviour beyond its documented API: each trick here
-names the version it was written against, and tests/integration/archiver/test_compat.py fails the day
-a pinned version (requirements.txt) behaves otherwise.
+names the version it was written against, and tests/integration/archiver/test_compat.py fails
+the day a pinned version (requirements.txt) behaves otherwise.
 
 - CPython 3.13's cyclic garbage collector: paused while a handler module loads, and what the
   module built frozen out of every later collection (`pause_collector`, `handler_loaded`).
