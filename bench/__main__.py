@@ -107,6 +107,14 @@ def main(argv: list[str] | None = None) -> int:
         from bench import year
 
         return year.main(argv[1:])
+    if argv[:1] == ["commits"]:
+        from bench import commits
+
+        return commits.main(argv[1:])
+    if argv[:1] == ["storage"]:
+        from bench import storage
+
+        return storage.main(argv[1:])
     args = _parser().parse_args(argv)
     setup = Setup(
         tps=args.tps,

@@ -31,3 +31,20 @@ def test_a_case_that_fails_to_import_is_an_error(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(coldstart, "CASES", {BASELINE: "import no_such_module_here"})
     with pytest.raises(RuntimeError, match="no_such_module_here"):
         coldstart.main(["--runs", "1"])
+
+
+def test_from_source_compiles_every_module_and_takes_longer(tmp_path: Path) -> None:
+    """Without byte code every import compiles its module: the handler takes longer."""
+    from bench import coldstart
+
+    cached = coldstart.report(coldstart.measure(1))
+    compiled = coldstart.report(coldstart.measure(1, from_source=True))
+    handler = "archive handler"
+    assert compiled[handler]["cpu_s"] > 1.5 * cached[handler]["cpu_s"]
+
+
+def test_split_names_where_the_import_time_goes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["coldstart", "--split", "archive handler", "--runs", "1"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    packages = {line.split()[0] for line in printed[1:]}
+    assert {"archiver", "pydantic", "aws_lambda_powertools", "botocore", "pyarrow"} <= packages

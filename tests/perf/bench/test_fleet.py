@@ -24,7 +24,8 @@ KEYS = {
 }
 
 
-def _fleet(tmp_path: Path, *args: str) -> dict[str, object]:
+def _fleet(tmp_path: Path, *args: str) -> tuple[dict[str, object], str]:
+    """(the JSON it wrote, what it printed)."""
     out = tmp_path / "fleet.json"
     done = subprocess.run(
         [sys.executable, "-m", "bench", "fleet", "--stages", "4", "--sessions", "12",
@@ -33,12 +34,13 @@ def _fleet(tmp_path: Path, *args: str) -> dict[str, object]:
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     result: dict[str, object] = json.loads(out.read_text())
-    return result
+    return result, " ".join(done.stdout.replace("│", " ").split())
 
 
 def test_a_backlog_is_archived_with_the_minimum_of_archive_calls(tmp_path: Path) -> None:
-    result = _fleet(tmp_path, "--mode", "backlog", "--tps", "200")
+    result, printed = _fleet(tmp_path, "--mode", "backlog", "--tps", "200")
     assert result.keys() >= KEYS
+    assert f"{result['elapsed_s']} s / {result['ideal_s']} s = {result['ratio']}" in printed
     assert result["archived"] == result["sessions"] == 12
     calls, minimum = result["calls"], result["minimum_calls"]
     assert isinstance(calls, dict) and isinstance(minimum, dict)
@@ -49,8 +51,12 @@ def test_a_backlog_is_archived_with_the_minimum_of_archive_calls(tmp_path: Path)
 
 
 def test_a_live_day_reports_the_lag(tmp_path: Path) -> None:
-    result = _fleet(tmp_path, "--mode", "live", "--tps", "1000", "--hours", "0.5")
+    result, printed = _fleet(tmp_path, "--mode", "live", "--tps", "1000", "--hours", "0.5")
     assert KEYS | {"lag_s"} <= result.keys()
+    # Live, the day sets the pace: no ratio, and the table says so instead of `= None`.
+    assert result["ratio"] is None and "None" not in printed
+    assert f"elapsed {result['elapsed_s']} s, the day's replay: " in printed
+    assert f"no ratio to the ideal ({result['ideal_s']} s)" in printed
     assert result["archived"] == result["sessions"] == 12
     lag = result["lag_s"]
     assert isinstance(lag, dict) and 0 < lag["p50"] <= lag["p95"] <= lag["max"]
