@@ -10,7 +10,7 @@ from pathlib import Path
 from console.athena import Athena
 from console.deployment import DATABASE, WORKGROUP, Deployment
 from console.errors import UsageError
-from console.output import Output
+from console.output import Output, counted
 from console.sources import athena_session, local_session
 from console.timeline import WRITERS, timeline_of, words, write
 
@@ -80,7 +80,8 @@ def run(
     stage = timeline.stage_name or timeline.stage_arn
     out.line(
         f"wrote {written}: session {timeline.session_id} of {stage}, "
-        f"{len(rows.participants):,} participants, {len(rows.events):,} events, "
-        f"{len(timeline.lanes):,} lanes{folded} (from {source})"
+        f"{counted(len(rows.participants), 'participant')}, "
+        f"{counted(len(rows.events), 'event')}, "
+        f"{counted(len(timeline.lanes), 'lane')}{folded} (from {source})"
     )
     return 0

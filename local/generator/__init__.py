@@ -156,12 +156,14 @@ def main(*, stages: int, sessions: int, participants: int, seed: int, out: Path 
 def describe(scenario: dict[str, Any]) -> str:
     """What a scenario holds, counted as `python -m local run` accounts for it: `3 stages,
     10 sessions (9 ended, 1 still active), 385 participants, 10,074 events`."""
+    from shared.render import counted  # (rich: only when a command prints)
+
     sessions = [session for stage in scenario["stages"] for session in stage.get("sessions", [])]
     active = sum(session.get("endTime") is None for session in sessions)
     participants = [p for session in sessions for p in session.get("participants", [])]
     events = sum(len(p.get("events", [])) for p in participants)
     return (
-        f"{len(scenario['stages']):,} stages, {len(sessions):,} sessions "
+        f"{counted(len(scenario['stages']), 'stage')}, {counted(len(sessions), 'session')} "
         f"({len(sessions) - active:,} ended, {active:,} still active), "
-        f"{len(participants):,} participants, {events:,} events"
+        f"{counted(len(participants), 'participant')}, {counted(events, 'event')}"
     )

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import sqlglot
+from rich.cells import cell_len
 
 from archiver.rows import event_rows, participant_row, session_row, stage_id
 from archiver.schema import PARTICIPANT_EVENTS, PARTICIPANTS, STAGE_SESSIONS, TABLES
@@ -25,7 +26,7 @@ from local.query import connect, main, run_query, run_sql
 from local.transpile import to_duckdb
 from queries import FOLDER as QUERIES
 from queries import load as load_queries
-from shared.render import cell, duration
+from shared.render import cell, counted, duration, shortened
 from tests.helpers.cli import local, on_terminal
 
 CHUNK = 4  # participants per Parquet part: several parts per session
@@ -569,6 +570,84 @@ def test_on_a_terminal_tables_fit_its_width_and_read_as_durations_and_times(arch
     assert not re.search(r"\b(varchar|bigint|int64|timestamp)\b", text, re.I)  # no type row
 
 
+def known_values(scenario) -> set[str]:
+    """The ids, names and codes the queries print, whole: stage ids and names, session,
+    participant and user ids, event names and error codes."""
+    values = set()
+    for stage in scenario["stages"]:
+        values |= {stage["arn"].rsplit("/", 1)[-1], stage.get("name") or ""}
+        for session in stage["sessions"]:
+            values.add(session["sessionId"])
+            for person in session["participants"]:
+                values |= {person["participantId"], person.get("userId") or ""}
+                for event in person["events"]:
+                    values |= {event["name"], event.get("errorCode") or ""}
+    return values - {""}
+
+
+def broken(text: str, values: set[str]) -> list[str]:
+    """The words of `text` that are the start or the end of a value but not the whole of it
+    (`st-Ufj` / `9bKCOL`), or a value shortened into something else than its head and tail
+    around an ellipsis."""
+    found = []
+    for word in re.findall(r"[^\s,()]+", text):
+        if word in values:
+            continue
+        if "…" in word:
+            head, tail = word.split("…", 1)
+            if not any(v.startswith(head) and v.endswith(tail) for v in values):
+                found.append(word)
+        elif len(word) >= 4 and any(v.startswith(word) or v.endswith(word) for v in values):
+            found.append(word)
+    return found
+
+
+QUERIES_SHOWN = ("errors_by_code", "publish_time", "publisher_audience", "session_timeline")
+
+
+def shown_on(columns: int, archive: Path) -> list[str]:
+    status, shown, errors = on_terminal(
+        "query", "--dir", archive, *QUERIES_SHOWN, columns=columns, timeout=60
+    )
+    assert status == 0, errors
+    return ANSI.sub("", shown).replace("\r", "").splitlines()
+
+
+def test_on_an_80_column_terminal_no_value_is_broken(scenario, archive):
+    """A table too wide shortens its longest words in the middle (and says so), or shows its
+    rows as records when even that does not fit; no value is ever split across lines."""
+    lines = shown_on(80, archive)
+    assert max(map(len, lines)) <= 80
+    text = "\n".join(lines)
+    values = known_values(scenario)
+    assert broken(text, values) == []
+    assert "…" in text  # errors_by_code and publisher_audience fit only shortened
+    assert "… marks values shortened to fit: piped (| less -S) they are whole" in text.replace(
+        "\n", " "
+    )
+    # publish_time and session_timeline cannot fit at all: one record per row, values whole.
+    records = [line for line in lines if re.fullmatch(r"── \d+ ─+", line)]
+    assert records
+    ids = [line.split()[1] for line in lines if re.fullmatch(r"session_id +st-\S+", line)]
+    assert ids and set(ids) <= values
+    columns, rows = run_query(archive, "publish_time")
+    first = dict(zip(columns, rows[0], strict=True))
+    assert f"participant_id  {first['participant_id']}" in text
+
+
+def test_on_a_200_column_terminal_every_table_fits_whole(scenario, archive):
+    lines = shown_on(200, archive)
+    assert max(map(len, lines)) <= 200
+    text = "\n".join(lines)
+    assert broken(text, known_values(scenario)) == []
+    assert "…" not in text and not any(re.fullmatch(r"── \d+ ─+", line) for line in lines)
+    header = next(line for line in lines if line.startswith("stage_name "))
+    assert header.split() == [
+        "stage_name", "session_id", "event_time", "elapsed", "participant_id", "user_id",
+        "event_seq", "event_name", "remote_participant_id", "error_code",
+    ]  # fmt: skip
+
+
 def test_into_a_pipe_tables_keep_their_natural_width(archive):
     result = local("query", "--dir", archive, "publish_time", "stage_health", timeout=60)
     assert result.returncode == 0, result.stderr
@@ -579,6 +658,8 @@ def test_into_a_pipe_tables_keep_their_natural_width(archive):
     assert "publish_ms" not in result.stdout  # shown as a duration, under its name without unit
     rows = [h for h in headers if h and h[0].startswith("st-")]
     assert rows and all(re.fullmatch(r"\d+h|\d+m|[\d.]+s|\d+ms", r[4]) for r in rows)
+    assert "…" not in result.stdout  # nothing shortened, nothing wrapped
+    assert max(map(len, result.stdout.splitlines())) > 100
 
 
 @pytest.mark.parametrize(
@@ -596,6 +677,27 @@ def test_into_a_pipe_tables_keep_their_natural_width(archive):
 )
 def test_durations_read_as_durations(seconds, text):
     assert duration(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "width", "short"),
+    [
+        ("st-Ufj9bKCOLKD6j", 16, "st-Ufj9bKCOLKD6j"),
+        ("st-Ufj9bKCOLKD6j", 10, "st-Uf…KD6j"),
+        ("st-Ufj9bKCOLKD6j", 11, "st-Uf…LKD6j"),
+        ("INTERNAL_SERVER_EXCEPTION", 13, "INTERN…EPTION"),
+        ("会議室ステージ", 9, "会議…ージ"),  # wide characters: two cells each
+    ],
+)
+def test_a_value_is_shortened_in_the_middle(text, width, short):
+    assert shortened(text, width) == short
+    assert cell_len(short) <= width
+
+
+def test_counts_read_in_the_singular_for_one():
+    assert [counted(n, "stage") for n in (0, 1, 2, 1000)] == [
+        "0 stages", "1 stage", "2 stages", "1,000 stages",
+    ]  # fmt: skip
 
 
 def test_cells():

@@ -8,6 +8,7 @@ import random
 import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import botocore.session
@@ -357,6 +358,23 @@ def test_cli_writes_stdout_and_rejects_bad_sizes(capsys: pytest.CaptureFixture[s
     assert "stages" in capsys.readouterr().err
     with pytest.raises(ValueError, match="sessions"):
         generate_scenario(sessions=151)
+
+
+def test_what_generate_says_counts_in_the_singular_for_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "one.json"
+    assert main(stages=1, sessions=1, participants=1, seed=1, out=out) == 0
+    scenario = json.loads(out.read_text())
+    [stage] = scenario["stages"]
+    [session] = stage["sessions"]
+    people = session["participants"]
+    events = sum(len(p["events"]) for p in people)
+    said = capsys.readouterr().err.strip()
+    assert said == (
+        f"wrote {out}: 1 stage, 1 session (1 ended, 0 still active), "
+        f"{len(people)} participant{'s' * (len(people) != 1)}, {events:,} events"
+    )
 
 
 def test_global_random_state_is_untouched() -> None:
