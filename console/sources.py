@@ -3,8 +3,10 @@ whatever their source):
 
 - `athena_session`: the query tables, through Athena in the deployment's workgroup;
 - `local_session`: a local copy of the archive (`python -m local run --out DIR`, or
-  `aws s3 sync` of the bucket): its Iceberg tables through DIR/catalog.db when it has one, else
-  (or for a session not committed yet) the landing objects.
+  `aws s3 sync` of the bucket): what `ivs-archive local query` reads of it (local/tables.py), its
+  Iceberg tables through DIR/catalog.db when it has one, else the landing objects. A session
+  that landed but is not in the tables (a run stopped before committing it) is not drawn: the
+  error says so, and how to commit it.
 """
 
 from __future__ import annotations
@@ -15,15 +17,18 @@ from typing import Any
 
 import pyarrow as pa
 
-from archiver.catalog import open_catalog, sqlite_uri
 from archiver.schema import PARTICIPANT_EVENTS, PARTICIPANTS, STAGE_SESSIONS, Table
 from console.athena import Athena
+from console.errors import UsageError
 from console.timeline import SessionNotFound, SessionRows, load_local_session
 from console.timeline.errors import ArchiveUnreadable
 from console.timeline.rows import Row
+from local import tables as local_tables
+from local.query import archive_error
 
-CATALOG_FILE = "catalog.db"
-NAMESPACE = "ivs_stage_archive"  # the local archive's namespace (local/tables.py)
+# The local archive's catalog file and namespace, as console/store.py names them.
+CATALOG_FILE = local_tables.CATALOG_FILE
+NAMESPACE = local_tables.NAMESPACE
 # A struct column's fields come back from Athena as columns of their own: `<column>__<field>`.
 FIELD = "__"
 
@@ -101,18 +106,16 @@ def athena_session(athena: Athena, session_id: str) -> SessionRows:
 
 
 def iceberg_session(directory: Path, session_id: str) -> SessionRows | None:
-    """The session from the Iceberg tables of a local archive; None when they lack it."""
+    """The session from the Iceberg tables of a local archive; None when they lack it (or the
+    folder has no tables)."""
     expressions: Any = importlib.import_module("pyiceberg.expressions")  # (untyped as called)
-    catalog = open_catalog(sqlite_uri(directory))
-    namespaces = [".".join(n) for n in catalog.list_namespaces()]
-    if NAMESPACE in namespaces:
-        namespace = NAMESPACE
-    elif len(namespaces) == 1:
-        namespace = namespaces[0]
-    else:
-        raise ArchiveUnreadable(
-            f"{directory / CATALOG_FILE}: expected one namespace, found {namespaces}"
-        )
+    try:
+        found = local_tables.tables_of(directory)
+    except ValueError as error:
+        raise ArchiveUnreadable(str(error)) from None
+    if found is None:
+        return None
+    catalog, namespace = found
 
     def read(table: Table) -> list[Row]:
         scan = catalog.load_table((namespace, table.name)).scan(
@@ -141,11 +144,27 @@ def iceberg_session(directory: Path, session_id: str) -> SessionRows | None:
 
 
 def local_session(directory: Path, session_id: str) -> tuple[SessionRows, str]:
-    """(the session's rows, where they came from: "tables" or "landing objects")."""
-    if not directory.is_dir():
-        raise SessionNotFound(f"--dir {directory}: no such folder")
-    if (directory / CATALOG_FILE).is_file():
-        found = iceberg_session(directory, session_id)
-        if found is not None:
-            return found, "Iceberg tables"
-    return load_local_session(directory, session_id), "landing objects"
+    """(the session's rows, where they came from: "Iceberg tables" or "landing objects"), read
+    as `ivs-archive local query` reads the archive. A folder that is no archive is bad input."""
+    error = archive_error(directory)
+    if error is not None:
+        raise UsageError(error)
+    try:
+        found = local_tables.tables_of(directory)
+    except ValueError as problem:
+        raise ArchiveUnreadable(str(problem)) from None
+    if found is None:
+        return load_local_session(directory, session_id), "landing objects"
+    rows = iceberg_session(directory, session_id)
+    if rows is not None:
+        return rows, "Iceberg tables"
+    left = local_tables.uncommitted(directory, *found)
+    where = f"session {session_id!r} is not in the Iceberg tables of {directory}"
+    if session_id in left.landed:
+        raise SessionNotFound(
+            f"{where}: it landed whole but was not committed (a run stopped first); "
+            f"`ivs-archive migrate --dir {directory}` commits it"
+        )
+    if session_id in left.partial:
+        raise SessionNotFound(f"{where}: it landed only in part (its archiving was cut short)")
+    raise SessionNotFound(f"{where}: not found")

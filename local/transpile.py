@@ -10,6 +10,9 @@ keeps by name but DuckDB computes differently is rewritten here on the syntax tr
   to double or real (`CAST(x AS double) / n`), which means the same in both engines.
 - `current_date` may be pinned to a given day (`today`), so queries with a look-back window
   give repeatable answers over an archive of a fixed date.
+- A query's parameters are the columns of its `params` CTE (`WITH params AS (SELECT '' AS
+  session_id)`): plain Athena SQL that runs as it is, each parameter at its default, and that
+  `to_duckdb(parameters=...)` gives other values.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import sqlglot
 from sqlglot import exp
 
 _FLOATS = {exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT}
+PARAMS = "params"  # the CTE whose columns are a query's parameters
 
 
 class UnsupportedQuery(ValueError):
@@ -31,9 +35,36 @@ def parse_athena(sql: str) -> exp.Expr:
     return sqlglot.parse_one(sql, read="athena")
 
 
-def to_duckdb(sql: str, *, today: date | None = None) -> str:
-    """The DuckDB statement that answers what the Athena statement `sql` answers."""
+def parameters(sql: str) -> dict[str, str]:
+    """The parameters the Athena statement `sql` declares, with their default values: the
+    string columns of its `params` CTE."""
+    select = _params(parse_athena(sql))
+    if select is None:
+        return {}
+    return {
+        column.alias: column.this.name
+        for column in select.expressions
+        if isinstance(column, exp.Alias)
+        and isinstance(column.this, exp.Literal)
+        and column.this.is_string
+    }
+
+
+def _params(tree: exp.Expr) -> exp.Select | None:
+    for cte in tree.find_all(exp.CTE):
+        if cte.alias == PARAMS and isinstance(cte.this, exp.Select):
+            return cte.this
+    return None
+
+
+def to_duckdb(
+    sql: str, *, today: date | None = None, parameters: dict[str, str] | None = None
+) -> str:
+    """The DuckDB statement that answers what the Athena statement `sql` answers, with
+    `parameters` (of those it declares) set to the values given."""
     tree = parse_athena(sql)
+    if parameters:
+        _set_parameters(tree, parameters)
 
     def rewrite(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.DateDiff):
@@ -45,6 +76,20 @@ def to_duckdb(sql: str, *, today: date | None = None) -> str:
         return node
 
     return tree.transform(rewrite).sql(dialect="duckdb")
+
+
+def _set_parameters(tree: exp.Expr, values: dict[str, str]) -> None:
+    select = _params(tree)
+    columns = {c.alias: c for c in select.expressions} if select is not None else {}
+    for name, value in values.items():
+        column = columns.get(name)
+        if not (
+            isinstance(column, exp.Alias)
+            and isinstance(column.this, exp.Literal)
+            and column.this.is_string
+        ):
+            raise UnsupportedQuery(f"the query has no parameter {name!r}")
+        column.set("this", exp.Literal.string(value))
 
 
 def _whole_units(node: exp.DateDiff) -> exp.Expr:

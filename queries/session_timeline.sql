@@ -1,6 +1,8 @@
 -- session_timeline: every event of one session in time order, with the seconds elapsed since the session started
 -- Which session: set `session_id` in `params` to a session id ('st-...'); '' picks the most recently
--- started archived session. Joining on `dt` lets Athena prune the events table to that one day.
+-- started archived session. On a laptop, a parameter is given after the query's name:
+-- `ivs-archive local query --dir DIR session_timeline session_id=st-...`.
+-- Joining on `dt` lets Athena prune the events table to that one day.
 WITH params AS (
     SELECT '' AS session_id
 ),

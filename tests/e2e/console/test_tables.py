@@ -367,7 +367,7 @@ def test_timeline_errors_are_one_line(archive: Path, capsys: Capture, tmp_path: 
     )
     assert status == 2 and "must end in .png or .html" in one_error(err, "timeline")
     status, _, err = run(capsys, "timeline", "st-NoSuchSession", "--dir", tmp_path / "nothing")
-    assert status == 1 and "no such folder" in one_error(err, "timeline")
+    assert status == 2 and "nothing is not a folder" in one_error(err, "timeline")
 
 
 def test_erase_in_a_local_archive(archive: Path, capsys: Capture) -> None:

@@ -23,7 +23,7 @@ from archiver.schema import PARTICIPANT_EVENTS, PARTICIPANTS, STAGE_SESSIONS, TA
 from archiver.writer import SessionKeys, parquet_bytes
 from local.generator import generate_scenario
 from local.query import connect, main, run_query, run_sql
-from local.transpile import to_duckdb
+from local.transpile import parameters, to_duckdb
 from queries import FOLDER as QUERIES
 from queries import load as load_queries
 from shared.render import cell, counted, duration, shortened
@@ -430,6 +430,44 @@ def test_timeline_of_a_chosen_session(scenario, archive):
     assert {r[1] for r in rows} == {oldest["sessionId"]}
     _, none = run_sql(archive, sql.replace("SELECT ''", "SELECT 'st-unknown'"))
     assert none == []
+
+
+def test_the_session_of_session_timeline_is_a_parameter(scenario, archive):
+    """In AWS the named query runs as it is (its `params` default: the newest session); locally
+    `session_id=ID` after the query's name picks another."""
+    assert parameters(load_queries()["session_timeline"].sql) == {"session_id": ""}
+    assert run_query(archive, "session_timeline")[1] == timeline(scenario)
+    for _, session in ended(scenario):
+        chosen = {"session_id": session["sessionId"]}
+        _, rows = run_query(archive, "session_timeline", parameters=chosen)
+        assert rows == timeline(scenario, session["sessionId"]), session["sessionId"]
+    _, oldest = min(ended(scenario), key=lambda c: c[1]["startTime"])
+    result = local(
+        "query", "--dir", archive, "session_timeline", f"session_id={oldest['sessionId']}",
+        "--limit", "0", timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert f"session_timeline (session_id = '{oldest['sessionId']}'): every event" in result.stdout
+    shown = {w for w in result.stdout.split() if re.fullmatch(r"st-\w{13}", w)}
+    assert shown == {oldest["sessionId"]}
+    assert f"({len(timeline(scenario, oldest['sessionId'])):,} rows)" in result.stdout
+    result = local(
+        "query", "--dir", archive, "session_timeline", "session_id=st-NoSuchSession", timeout=60
+    )
+    assert (
+        result.returncode == 0 and "no rows with session_id = 'st-NoSuchSession'" in result.stdout
+    )
+
+
+def test_a_parameter_no_query_takes_is_bad_input(archive):
+    for args, says in [
+        (["publish_time", "session_id=st-x"], "no query run takes it (none of them takes any)"),
+        (["session=st-x"], "no query run takes it (session_timeline takes session_id)"),
+    ]:
+        result = local("query", "--dir", archive, *args, timeout=60)
+        assert result.returncode == 2 and result.stdout == ""
+        [line] = result.stderr.splitlines()
+        assert line.startswith("python -m local query: error: parameter ") and says in line, line
 
 
 def test_views_have_the_contract_columns_and_partition(archive, tmp_path):

@@ -133,3 +133,30 @@ def test_like_escape_keeps_underscore_literal(con):
         "SELECT count_if(n LIKE '%\\_ERROR' ESCAPE '\\') FROM (VALUES 'JOIN_ERROR', 'XERROR') v(n)"
     )
     assert scalar(con, sql) == 1
+
+
+PARAMETERIZED = """
+WITH params AS (SELECT '' AS session_id, 'x' AS other, 3 AS number)
+SELECT p.session_id, p.other FROM params AS p
+"""
+
+
+def test_parameters_are_the_string_columns_of_the_params_cte():
+    from local.transpile import parameters
+
+    assert parameters(PARAMETERIZED) == {"session_id": "", "other": "x"}
+    assert parameters("SELECT 1 AS session_id") == {}  # no params CTE: no parameters
+    assert parameters("WITH other AS (SELECT '' AS a) SELECT a FROM other") == {}
+
+
+def test_parameters_are_given_as_literals_and_others_keep_their_defaults(con):
+    athena = con.execute(to_duckdb(PARAMETERIZED)).fetchall()
+    assert athena == [("", "x")]  # as Athena runs the named query: the defaults
+    given = to_duckdb(PARAMETERIZED, parameters={"session_id": "st-it's"})
+    assert con.execute(given).fetchall() == [("st-it's", "x")]
+
+
+@pytest.mark.parametrize("name", ["nope", "number"])
+def test_a_parameter_the_query_lacks_is_refused(name):
+    with pytest.raises(UnsupportedQuery, match=f"no parameter '{name}'"):
+        to_duckdb(PARAMETERIZED, parameters={name: "v"})
