@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from archiver import clock
+from archiver.ledger import Status
 from archiver.settings import STAGE_ARN_PATTERN
 from shared.arguments import integer, positive_up_to
 
@@ -45,6 +46,16 @@ def session_id(text: str) -> str:
             f"not a stage session id (st- and 13 letters or digits): {text!r}"
         )
     return text
+
+
+def status(text: str) -> Status:
+    """A ledger status, in any case: `ARCHIVED`, `failed`."""
+    try:
+        return Status(text.strip().upper())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a ledger status ({', '.join(Status)}): {text!r}"
+        ) from None
 
 
 # IVS calls a second per operation: above 0, at most the quota of 5.

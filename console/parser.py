@@ -97,8 +97,7 @@ def parser() -> argparse.ArgumentParser:
     )
     sessions.add_argument(
         "--status",
-        type=Status,
-        choices=list(Status),
+        type=arguments.status,
         metavar="STATUS",
         help=f"only sessions in this status ({', '.join(Status)})",
     )

@@ -72,6 +72,12 @@ def test_bad_input_is_one_line_and_exit_2(capsys: Capture) -> None:
     assert status == 2 and "expected a date" in err and len(err.strip().splitlines()) == 1
     status, _, err = run(capsys, "backfill", "--tps", "9")
     assert status == 2 and "at most 5" in err
+    status, _, err = run(capsys, "sessions", "--status", "DONE")
+    assert status == 2
+    assert one_error(err, "sessions") == (
+        "argument --status: not a ledger status (PENDING, IN_PROGRESS, ARCHIVED, EXPIRED, "
+        "FAILED): 'DONE' (see --help)"
+    )
 
 
 # --- finding the deployment ---------------------------------------------------------------------
@@ -297,5 +303,6 @@ def test_sessions_as_a_table(stack: Stack, ledger: Ledgers, capsys: Capture) -> 
     assert row.split()[:5] == [_session(11), "town-hall", "FAILED", "2026-12-01", "10:30:00"]
     assert row.endswith("1  GetParticipant: InternalServerException")
     assert lines[-1] == "(1 row)"
+    assert run(capsys, "sessions", *stack.args, "--status", "failed")[1] == out  # any case
     _, out, _ = run(capsys, "sessions", *stack.args, "--limit", "3")
     assert "(10 rows, 7 not shown (--limit 0 shows all))" in out
