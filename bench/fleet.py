@@ -266,7 +266,9 @@ def show(result: dict[str, Any]) -> None:
     table = Table(title=f"fleet benchmark, {result['mode']}", show_header=False)
     scale, minimum = result["scale"], result["minimum_calls"]
     archived = f"{result['archived']:,} of {result['sessions']:,}"
-    volume = f"{result['participants']:,} participants, {result['events']:,} events"
+    volume = (
+        f"{counted(result['participants'], 'participant')}, {counted(result['events'], 'event')}"
+    )
     calls = [f"{op} {n:,} ({minimum.get(op, '-')})" for op, n in sorted(result["calls"].items())]
     rows = [
         ("sessions archived", f"{archived} ({volume})"),
