@@ -101,9 +101,9 @@ class Backfill:
         found.stages = len(stages)
         with Progress("listing stages", len(stages), self.out.stderr) as progress:
             for number, (arn, name) in enumerate(stages):
-                progress.update(number, f"· {len(found.queued):,} sessions queued")
+                progress.update(number, f"· {counted(len(found.queued), 'session')} queued")
                 self._stage(arn, name, since, found)
-            progress.finish(len(stages), f"· {len(found.queued):,} sessions queued")
+            progress.finish(len(stages), f"· {counted(len(found.queued), 'session')} queued")
         found.calls = dict(sorted(self.ivs.calls.items()))
         return found
 

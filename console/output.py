@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from shared.render import Renderer, cell, duration
+from shared.render import Renderer, cell, counted, duration
 
 __all__ = ["Output", "cell", "counted", "duration", "iso", "when"]
 
@@ -26,11 +26,6 @@ def iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def counted(count: int, noun: str) -> str:
-    """`1 session`, `2,000 sessions`."""
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def when(moment: datetime) -> str:

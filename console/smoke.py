@@ -29,7 +29,7 @@ from console.deployment import (
     Deployment,
 )
 from console.errors import one_line
-from console.output import Output
+from console.output import Output, counted
 
 
 class CheckFailed(Exception):
@@ -187,7 +187,7 @@ class Smoke:
             rows = athena.rows(execution_id)
             count = next(iter(rows[0].values())) if rows and rows[0] else None
             if isinstance(count, int):
-                detail += f": {count:,} rows"
+                detail += f": {counted(count, 'row')}"
         return Check(check.name, True, detail)
 
 

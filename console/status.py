@@ -156,7 +156,7 @@ def _lines(deployment: Deployment, report: Report) -> list[tuple[str, str]]:
     else:
         text = (
             f"{_ago(run.at, now)}: {run.stages_listed:,} stages listed, the sessions of "
-            f"{run.stages_checked:,} listed, {run.enqueued:,} sessions queued"
+            f"{run.stages_checked:,} listed, {counted(run.enqueued, 'session')} queued"
         )
     lines.append(("last discovery", text))
     reconcile = report.reconcile

@@ -39,8 +39,8 @@ def subtitle(timeline: Timeline) -> str:
     parts = [
         f"{stamp(timeline.start)} {DASH} {clock(timeline.end)} UTC"
         f" ({duration(timeline.end - timeline.start)})",
-        f"{timeline.participant_count:,} participants ({timeline.published:,} published)",
-        f"{timeline.event_count:,} events",
+        f"{counted(timeline.participant_count, 'participant')} ({timeline.published:,} published)",
+        counted(timeline.event_count, "event"),
     ]
     if timeline.end.date() != timeline.start.date():
         parts[0] = f"{stamp(timeline.start)} {DASH} {stamp(timeline.end)} UTC"
@@ -106,7 +106,8 @@ def lane_details(lane: Lane) -> list[str]:
         lines.append(f"connected {_range(span)}")
     lines.append(
         f"{len(lane.spans_of('publishing'))} publishing spans, "
-        f"{len(lane.spans_of('subscribed'))} subscriptions, {lane.event_count} events"
+        f"{counted(len(lane.spans_of('subscribed')), 'subscription')}, "
+        f"{counted(lane.event_count, 'event')}"
     )
     lines += [f"{clock(m.time)} {m.kind} {m.error_code or ''}".rstrip() for m in lane.errors]
     lines += [f"{key}: {value}" for key, value in lane.info]
