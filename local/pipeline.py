@@ -19,7 +19,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -164,7 +164,7 @@ class EmbeddedPipeline:
         self.invocations: Counter[str] = Counter()
         self.invocation_errors = 0  # archive invocations that raised (their messages come back)
         self.last_error: dict[str, str] = {}  # message body -> why its last invocation raised
-        self._env: Any = None
+        self._stack = ExitStack()
         self.finished_at: float | None = None  # when the last archive invocation ended
         self.tables_dir: Path | None = None
         self._temporary_tables: Path | None = None
@@ -172,21 +172,34 @@ class EmbeddedPipeline:
 
     # --- lifecycle ----------------------------------------------------------------------------
     def __enter__(self) -> EmbeddedPipeline:
+        """Everything started; on a failure (or an interrupt) here, whatever had started is
+        stopped again, and its temporary folder removed, before the exception goes on."""
+        self._stack = ExitStack()
+        try:
+            self._start(self._stack)
+        except BaseException:
+            self._stack.close()
+            raise
+        self._started = time.monotonic()
+        return self
+
+    def _start(self, stack: ExitStack) -> None:
+        stack.callback(self._remove_temporary_tables)
         self._open_tables()
         self.simulator.start()
+        stack.callback(self.simulator.stop)
         self.account.start()
-        self._env = _environment(self._aws_environment())
-        self._env.__enter__()
+        stack.callback(self.account.stop)
+        stack.enter_context(_environment(self._aws_environment()))
         self.account.create_resources()
-        self._env_settings = _environment(self._settings_environment())
-        self._env_settings.__enter__()
+        stack.enter_context(_environment(self._settings_environment()))
+        stack.callback(self._forget_runtime)
         self._fresh_container()
         if self.options.live:  # the whole pipeline lives in the simulated time
             from archiver import clock
 
             clock.use(self.simulator.now)
-        self._started = time.monotonic()
-        return self
+            stack.callback(clock.use, None)
 
     def _fresh_container(self) -> None:
         """What a new Lambda container would have: settings read anew, no metrics left over
@@ -201,18 +214,20 @@ class EmbeddedPipeline:
         if isinstance(handler, logging.StreamHandler) and sys.__stdout__ is not None:
             handler.setStream(sys.__stdout__)  # the process's stdout, as in Lambda
 
-    def __exit__(self, *exc: object) -> None:
-        from archiver import clock, runtime
+    @staticmethod
+    def _forget_runtime() -> None:
+        from archiver import runtime
 
-        if self.options.live:
-            clock.use(None)
         runtime.runtime.cache_clear()
-        self._env_settings.__exit__(None, None, None)
-        self._env.__exit__(None, None, None)
-        self.account.stop()
-        self.simulator.stop()
+
+    def _remove_temporary_tables(self) -> None:
         if self._temporary_tables is not None:
             shutil.rmtree(self._temporary_tables, ignore_errors=True)
+            self._temporary_tables = None
+
+    def __exit__(self, *exc: object) -> None:
+        """Everything stopped, in the reverse order of its start."""
+        self._stack.close()
 
     def _tables(self) -> Path:
         if self.tables_dir is None:
@@ -223,7 +238,6 @@ class EmbeddedPipeline:
         """The query tables, new and empty, in a local SQL catalog (Glue in AWS)."""
         from local.tables import open_tables, reset
 
-        self._temporary_tables = None
         if self.options.tables_dir is None:
             self._temporary_tables = Path(tempfile.mkdtemp(prefix="ivs-archive-tables-"))
         self.tables_dir = self.options.tables_dir or self._temporary_tables

@@ -1,6 +1,6 @@
 """An archive worker in a process of its own, as a Lambda container is: `python -m local.worker
-STOP_FILE REPORT_FILE READY_FILE` with an embedded pipeline's environment (local/workers.py
-starts it; it touches READY_FILE once its handler is loaded).
+STOP_FILE REPORT_FILE READY_FILE` (in a folder of the workers' own) with an embedded pipeline's
+environment (local/workers.py starts it; it touches READY_FILE once its handler is loaded).
 
 It makes archive invocations, as the SQS event source would, whenever messages are visible,
 until STOP_FILE exists. Each failed invocation is a JSON line in REPORT_FILE (`{"bodies",
@@ -9,13 +9,22 @@ invocations: what Lambda bills).
 
 `LOCAL_WORKER_CLOCK="<start ISO>,<speed>,<origin>"` gives it a replay's simulated time (the
 simulator's SimClock: simulated now = start + speed x (time.time() - origin)).
+
+It ends quietly and at once, wherever it is, on SIGTERM or SIGINT (its starter ends it so when a
+run is interrupted), and when its standard input closes: the starter keeps a pipe open to it,
+which closes when the starter dies, however it dies. As a container is, it is frozen with what
+its invocation left behind: once it has seen STOP_FILE it exits without waiting for the threads
+a failed invocation may have left waiting.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import sys
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -38,8 +47,31 @@ def _use_simulated_time() -> None:
     clock.use(shared.now)
 
 
+def _end(signum: int, _frame: object = None) -> None:
+    """Exit now, quietly: no traceback, no waiting for threads (what a killed container does)."""
+    os._exit(128 + signum)
+
+
+def _end_with_starter(folder: Path) -> None:
+    """Exit once standard input closes: the process that started this one is gone, killed
+    outright; so is the folder it made for its workers (`folder`), which nobody needs now."""
+
+    def watch() -> None:
+        with open(sys.stdin.fileno(), "rb", buffering=0, closefd=False) as stdin:
+            while stdin.read(4096):
+                pass
+        shutil.rmtree(folder, ignore_errors=True)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="starter", daemon=True).start()
+
+
 def main(argv: list[str]) -> int:
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _end)
+    starter = os.getppid()
     stop_file, report_file, ready_file = (Path(arg) for arg in argv)
+    _end_with_starter(report_file.parent)
     _use_simulated_time()
     import boto3
 
@@ -57,7 +89,12 @@ def main(argv: list[str]) -> int:
     with report_file.open("a", encoding="utf-8") as report:
         while not stop_file.exists():
             started = time.monotonic()
-            response = archive_invocation(sqs, queue, invocation_ms, batch_size, window_s)
+            try:
+                response = archive_invocation(sqs, queue, invocation_ms, batch_size, window_s)
+            except Exception:
+                if os.getppid() != starter:  # the stand-ins went with the starter: nothing to say
+                    os._exit(0)
+                raise
             if response is None:
                 time.sleep(0.05)
                 continue
@@ -71,4 +108,9 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    status = main(sys.argv[1:])
+    # What the functions printed, then out at once: threads a failed invocation left waiting
+    # (on a rate limiter at 0, say) must not keep the process, and its starter, waiting.
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(status)

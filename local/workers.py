@@ -4,14 +4,21 @@ not share a Python interpreter (and its lock) with the stand-ins it talks to, as
 
 A context manager: the workers take the queue from the start, and `stop()` (or leaving the
 block) ends them once their invocations are over; what they reported (invocations, billed
-seconds, failed invocations) is then on the object, and handed to `report`.
+seconds, failed invocations) is then on the object, and handed to `report`. Left with an
+exception (an interrupted run: KeyboardInterrupt, or a failure), it ends them at once instead
+(`kill()`), as Lambda would end containers. Either way no worker and no folder of theirs is left.
+
+Each worker runs in a process group of its own, so that a terminal's Ctrl-C reaches only the
+run, which ends them; and it ends by itself when the process that started it dies (local/worker.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -25,6 +32,10 @@ from local import worker
 from local.simulator.clock import SimClock
 
 WARM_TIMEOUT_S = 60.0
+# How long `kill()` lets a worker end on SIGTERM (it exits at once) before SIGKILL.
+KILL_GRACE_S = 1.0
+# How long `stop()` waits beyond an invocation's length for a worker to finish it.
+STOP_MARGIN_S = 30.0
 
 
 class WorkerProcesses:
@@ -49,10 +60,20 @@ class WorkerProcesses:
         self.invocations = 0
         self.busy_s = 0.0
         self.failures: list[dict[str, Any]] = []
-        self._folder = Path(tempfile.mkdtemp(prefix="ivs-archive-workers-"))
+        self._folder = Path()  # made on entering, removed on leaving
         self._processes: list[subprocess.Popen[bytes]] = []
 
     def __enter__(self) -> WorkerProcesses:
+        self._folder = Path(tempfile.mkdtemp(prefix="ivs-archive-workers-"))
+        try:
+            self._start()
+            self._wait_until_warm()
+        except BaseException:
+            self.kill()
+            raise
+        return self
+
+    def _start(self) -> None:
         env = dict(os.environ) | {
             worker.INVOCATION_MS: str(self.invocation_ms),
             worker.WINDOW_S: str(self.window_s),
@@ -67,11 +88,14 @@ class WorkerProcesses:
             with open(self.log or os.devnull, "a", encoding="utf-8") as output:
                 self._processes.append(
                     subprocess.Popen(
-                        [sys.executable, "-m", "local.worker", *arguments], env=env, stdout=output
+                        [sys.executable, "-m", "local.worker", *arguments],
+                        env=env,
+                        stdout=output,
+                        # Held open while this process lives: the worker ends when it closes.
+                        stdin=subprocess.PIPE,
+                        start_new_session=True,
                     )
                 )
-        self._wait_until_warm()
-        return self
 
     def _wait_until_warm(self) -> None:
         """Until every worker has loaded its handler (warm containers, as a busy account's):
@@ -82,6 +106,11 @@ class WorkerProcesses:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"archive worker {n} did not start")
                 time.sleep(0.05)
+
+    @property
+    def pids(self) -> list[int]:
+        """The workers' process ids, while they run."""
+        return [process.pid for process in self._processes]
 
     def _ready(self, n: int) -> Path:
         return self._folder / f"worker-{n}.ready"
@@ -98,20 +127,46 @@ class WorkerProcesses:
         if not self._processes:
             return
         self._stop.touch()
-        for process in self._processes:
-            process.wait()
-        self._processes = []
-        for n in range(self.count):
-            for line in self._report(n).read_text(encoding="utf-8").splitlines():
-                entry = json.loads(line)
-                if "errorMessage" in entry:
-                    self.failures.append(entry)
-                else:
-                    self.invocations += entry["invocations"]
-                    self.busy_s += entry["busy_s"]
-        shutil.rmtree(self._folder, ignore_errors=True)
+        try:
+            for process in self._processes:
+                # One stuck past its invocation's end is ended by kill() below.
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=self.invocation_ms / 1000 + STOP_MARGIN_S)
+            self._read_reports()
+        finally:
+            self.kill()
         if self._report_to is not None:
             self._report_to(self.invocations, self.failures)
+
+    def _read_reports(self) -> None:
+        for n in range(self.count):
+            with contextlib.suppress(FileNotFoundError):  # a worker that never started
+                for line in self._report(n).read_text(encoding="utf-8").splitlines():
+                    entry = json.loads(line)
+                    if "errorMessage" in entry:
+                        self.failures.append(entry)
+                    else:
+                        self.invocations += entry["invocations"]
+                        self.busy_s += entry["busy_s"]
+
+    def kill(self) -> None:
+        """End the workers now, wherever they are (SIGTERM, then SIGKILL after KILL_GRACE_S),
+        and remove their folder: nothing they did since their last report is counted."""
+        processes, self._processes = self._processes, []
+        for process in processes:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + KILL_GRACE_S
+        for process in processes:
+            try:
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.stdin is not None:
+                process.stdin.close()
+        if self._folder != Path():
+            shutil.rmtree(self._folder, ignore_errors=True)
 
     def __exit__(
         self,
@@ -119,4 +174,7 @@ class WorkerProcesses:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        self.stop()
+        if kind is None:
+            self.stop()
+        else:
+            self.kill()
