@@ -178,6 +178,11 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
         help="folder to copy the archive into, same keys as the bucket (default out)",
     )
     run.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the archive --out holds already (without it, such a folder is refused)",
+    )
+    run.add_argument(
         "--tps",
         metavar="N",
         type=positive,

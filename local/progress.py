@@ -56,7 +56,8 @@ class Progress:
     ) -> None:
         self._stop.set()
         self._thread.join()
-        self.display.finish(*self.state())
+        if kind is None:  # cut short (interrupted, failed), the run says so in a line of its own
+            self.display.finish(*self.state())
         self.display.__exit__(kind, error, trace)
 
     def state(self) -> tuple[int, str]:

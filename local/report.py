@@ -110,9 +110,17 @@ def fates(
 
 
 def summary(
-    fates: list[Fate], stats: dict[str, Any], out: Path, objects: int, file: TextIO | None = None
+    fates: list[Fate],
+    stats: dict[str, Any],
+    out: Path,
+    objects: int,
+    file: TextIO | None = None,
+    *,
+    whole_s: float | None = None,
 ) -> None:
-    """Print the account of a run: where every session, participant and event went."""
+    """Print the account of a run: where every session, participant and event went, what to
+    do about those dead-lettered, and how long it took: the whole run (`whole_s`) and, of it,
+    the archiving (`stats["elapsed_s"]`, from the first discovery until the queue was empty)."""
     stream = file or sys.stdout
     by_kind: dict[str, list[Fate]] = {kind: [] for kind in KINDS}
     for fate in fates:
@@ -138,6 +146,9 @@ def summary(
             line(f"  {kind}{_LABELS.get(kind, '')}:")
             for text in _names(by_kind[kind]):
                 line(f"    {text}")
+            if kind == DEAD:
+                for text in _after_dead_letters(stats):
+                    line(f"  {text}")
     participants = sum(f.participants for f in fates)
     events = sum(f.events for f in fates)
     line(split(participants, stats["participants"], "participants", "participants"))
@@ -145,7 +156,23 @@ def summary(
     calls = ", ".join(f"{op} {n:,}" for op, n in sorted(stats["api_calls"].items()) if n)
     line(f"IVS calls: {calls or 'none'}")
     line(f"throttled: {stats['throttled']}  faults injected: {stats['faults_injected']}")
-    line(f"elapsed: {stats['elapsed_s']:.1f} s")
+    archiving = f"{stats['elapsed_s']:.1f} s archiving (from discovery to an empty queue)"
+    if whole_s is None:
+        line(f"elapsed: {archiving}")
+    else:
+        line(f"elapsed: {whole_s:.1f} s in all, of which {archiving}")
+
+
+def _after_dead_letters(stats: dict[str, Any]) -> list[str]:
+    """What to do about dead-lettered sessions, deployed and here."""
+    here = "here, run again with --force"
+    if stats.get("faults_injected"):  # the same faults again, unless...
+        here += " (the same --seed injects the same faults: change it, or --fault-rate)"
+    return [
+        "next: deployed, `ivs-archive redrive` would requeue them, each to resume where it "
+        "stopped;",
+        here,
+    ]
 
 
 _LABELS = {ACTIVE: " (archived once they end)", DEAD: f" (after {MAX_RECEIVES} deliveries each)"}

@@ -11,6 +11,7 @@ import argparse
 import math
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -116,12 +117,23 @@ def _blocked_by_file(path: Path) -> Path | None:
 
 
 def _writable(path: Path) -> None:
+    """`path` can be made (or written, if it exists): its nearest existing folder takes a new
+    file. Tried, not guessed from permission bits, which say yes to root everywhere (even in
+    /proc): an unnamed temporary file is made there and gone at once."""
     blocker = _blocked_by_file(path)
     if blocker is not None:
         raise argparse.ArgumentTypeError(f"{str(path)!r} cannot be made: {blocker} is a file")
     existing = next(p for p in [path, *path.absolute().parents] if p.exists())
-    if not os.access(existing, os.W_OK):
-        raise argparse.ArgumentTypeError(f"{str(path)!r} cannot be written in {existing}")
+    folder = existing if existing.is_dir() else existing.parent
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        verb = "written" if existing == path else "made"
+        raise argparse.ArgumentTypeError(
+            f"{str(path)!r} cannot be {verb} in {folder}: {error.strerror or error}"
+        ) from None
+    if existing == path and not os.access(path, os.W_OK):
+        raise argparse.ArgumentTypeError(f"{str(path)!r} cannot be written")
 
 
 def output_file(text: str) -> Path:

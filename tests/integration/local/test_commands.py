@@ -60,6 +60,21 @@ def _folder(tmp: Path) -> Path:
     return tmp / "a-folder"
 
 
+def _archive_in(*names: str) -> Setup:
+    """An --out that holds part of an archive already: `names`, files (a folder's end with /
+    hold one file)."""
+
+    def setup(tmp: Path) -> list[str]:
+        out = tmp / "old-archive"
+        for name in names:
+            path = out / name / "notes.txt" if name.endswith("/") else out / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("keep me")
+        return ["--out", str(out)]
+
+    return setup
+
+
 _INVALID = build_scenario()
 _INVALID["stages"][0]["sessions"][0]["participants"][1]["events"][0]["name"] = "JOIN"
 
@@ -80,6 +95,13 @@ RUN_CASES: dict[str, tuple[Setup, tuple[str, ...]]] = {
     "latency -5": (lambda tmp: ["--latency-ms", "-5"], ("--latency-ms",)),
     "out is a file": (_bad_path("--out", _file), ("--out", "a-file")),
     "out under a file": (_bad_path("--out", lambda tmp: _file(tmp) / "sub"), ("--out",)),
+    "out cannot be made": (lambda tmp: ["--out", "/proc/ivs-archive/out"], ("--out", "/proc")),
+    "out holds an archive": (_archive_in("catalog.db"), ("--out", "catalog.db", "--force")),
+    "out holds files in a table's folder": (
+        _archive_in("participants/"),
+        ("--out", "participants/", "--force"),
+    ),
+    "stats cannot be made": (lambda tmp: ["--stats", "/proc/ivs-archive/s.json"], ("--stats",)),
     "stats is a folder": (_bad_path("--stats", _folder), ("--stats", "a-folder")),
     "lambda logs is a folder": (_bad_path("--lambda-logs", _folder), ("--lambda-logs",)),
     "details maybe": (lambda tmp: ["--participant-details", "maybe"], ("--participant-details",)),
