@@ -1,15 +1,21 @@
 """Seeded fault injection and latency.
 
-Each decision is a hash of (seed, operation, request body, how many times this identical
-request was seen before), so thread interleaving does not change which requests fail: the
-n-th identical request that passes the quota fails or not whatever else runs beside it.
+Each decision is a hash of (seed, operation, the request, how many times this same request was
+seen before), so thread interleaving does not change which requests fail: the n-th identical
+request that passes the quota fails or not whatever else runs beside it, in this run and in any
+other with the same seed. The request is its parameters, with a `nextToken` taken for the page
+it asks for: a token is signed with the server's own secret, new at each start, and would make
+every page after the first a different request in each run.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from collections import Counter
+
+from local.simulator.pagination import position
 
 # (HTTP status, error code) of an injected fault; a quarter of them are 503s.
 INTERNAL = (500, "InternalServerException")
@@ -28,7 +34,7 @@ class Faults:
 
     def _draws(self, purpose: str, operation: str, body: bytes) -> tuple[float, float]:
         """Two uniform numbers in [0, 1) for the next identical request."""
-        digest = hashlib.sha256(body).digest()
+        digest = hashlib.sha256(_request(body)).digest()
         with self._lock:
             occurrence = self._seen[purpose, operation, digest]
             self._seen[purpose, operation, digest] += 1
@@ -56,3 +62,16 @@ class Faults:
         if draw >= self.fault_rate:
             return None
         return UNAVAILABLE if kind < 0.25 else INTERNAL
+
+
+def _request(body: bytes) -> bytes:
+    """What identifies a request: its parameters in one order, a nextToken as its page."""
+    try:
+        parameters = json.loads(body or b"{}")
+    except ValueError:
+        return body
+    if not isinstance(parameters, dict):
+        return body
+    if isinstance(parameters.get("nextToken"), str):
+        parameters["nextToken"] = position(parameters["nextToken"])
+    return json.dumps(parameters, sort_keys=True, separators=(",", ":")).encode()

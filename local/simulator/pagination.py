@@ -66,6 +66,16 @@ class Tokens:
         return _freeze(json.loads(payload))
 
 
+def position(token: str) -> str:
+    """What page a token asks for, without its signature: the same for the same page of the same
+    listing on any server (a malformed token is its own position)."""
+    try:
+        raw = base64.urlsafe_b64decode(token.encode("ascii"))
+    except (binascii.Error, ValueError):
+        return token
+    return raw[_MAC_BYTES:].decode("utf-8", "replace") if len(raw) > _MAC_BYTES else token
+
+
 def page(
     items: Sequence[T], after: Key | None, limit: int, key: Callable[[T], Key] | None = None
 ) -> tuple[list[T], Key | None]:

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ import pytest
 
 from archiver.observability import metrics
 from local.account import MAX_RECEIVES
+from tests.helpers import ROOT
 from tests.helpers.cli import local, on_terminal
 from tests.helpers.scenario import build_scenario, iso
 
@@ -110,10 +114,33 @@ def test_the_account_adds_up_to_what_generate_wrote_and_nothing_else_is_printed(
     by_events = _counts(_line(result.stdout, "events:"))
     assert by_events["total"] == events
     assert by_events["archived"] + by_events["still active"] == events
+    assert "  next: " not in result.stdout  # nothing dead-lettered: nothing to do
     shown = _section(result.stdout, "still active (archived once they end)")
     assert [x.split()[0] for x in shown] == active_ids
     assert len(_parquet(tmp_path / "out", "stage_sessions")) == ended
     assert all(PROGRESS.match(x) for x in result.stderr.splitlines()), result.stderr
+
+
+def _run_in(temp: Path, *args: object) -> subprocess.CompletedProcess[str]:
+    """`python -m local run ARGS` with a temporary folder of its own (`temp`, made here)."""
+    temp.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"} | {"TMPDIR": str(temp)}
+    return subprocess.run(
+        [sys.executable, "-m", "local", "run", *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+# At --fault-rate 0.5 how many sessions are dead-lettered depends, at some seeds, on the order of
+# the calls in a worker's threads (botocore's retry quota, one per worker, runs out; which call
+# meets it empty is a matter of timing): with seed 1 this test archived all 6 now and then.
+# Seed 3 dead-lettered 4 or 5 of the 6 in each of 11 runs on two busy cores, never none.
+DEAD_LETTER_SEED = 3
 
 
 def test_a_failing_session_is_retried_then_dead_lettered_and_the_rest_is_written(
@@ -121,15 +148,25 @@ def test_a_failing_session_is_retried_then_dead_lettered_and_the_rest_is_written
 ) -> None:
     path = _write(tmp_path / "s.json", build_scenario(stages=2, sessions=3, participants=12))
     out, stats, logs = tmp_path / "out", tmp_path / "stats.json", tmp_path / "lambda.log"
-    result = local(
-        "run", "--scenario", path, "--out", out, "--tps", 100, "--fault-rate", 0.5,
-        "--seed", 1, "--stats", stats, "--lambda-logs", logs, timeout=300,
+    temp = tmp_path / "tmp"
+    result = _run_in(
+        temp, "--scenario", path, "--out", out, "--tps", 100, "--fault-rate", 0.5,
+        "--seed", DEAD_LETTER_SEED, "--stats", stats, "--lambda-logs", logs,
     )  # fmt: skip
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
+    assert list(temp.iterdir()) == []  # a run that ends in failure leaves nothing behind
     counts = _counts(_line(result.stdout, "sessions:"))
     assert counts["total"] == 6 and counts["dead-lettered"] >= 1
     assert counts["archived"] + counts["dead-lettered"] == 6
+    # What to do next, deployed and here.
+    lines = result.stdout.splitlines()
+    after = lines.index(next(x for x in lines if x.startswith("  next: "))) + 1
+    assert "`ivs-archive redrive` would requeue them" in lines[after - 1]
+    assert lines[after] == (
+        "  here, run again with --force (the same --seed injects the same faults: change it, "
+        "or --fault-rate)"
+    )
     dead = _section(result.stdout, f"dead-lettered (after {MAX_RECEIVES} deliveries each)")
     named = [
         re.fullmatch(r"(st-\w+) \(stage-\d\): (\w+): (\w+) \(Injected fault\)", x) for x in dead
@@ -151,6 +188,29 @@ def test_a_failing_session_is_retried_then_dead_lettered_and_the_rest_is_written
     assert len(failures) >= MAX_RECEIVES * len(named)
     assert any("_aws" in r for r in records)  # asked for, the EMF metrics are there
     assert not [x for x in result.stdout.splitlines() if x.startswith("{")]
+
+
+def test_the_same_seed_injects_the_same_faults_and_a_run_repeats(tmp_path: Path) -> None:
+    """Faults are a function of the seed and the call (its parameters, a nextToken taken for the
+    page it asks for, and how many times the same call was made): at a fault rate where every
+    session is archived, two runs with the same --seed make the same calls and meet the same
+    faults, whatever the order of their threads, pages after the first included (250 events a
+    participant: three pages of ListParticipantEvents, signed by each run's own simulator)."""
+    path = _write(tmp_path / "s.json", build_scenario(sessions=2, participants=4, events=250))
+
+    def run(name: str) -> dict[str, Any]:
+        stats = tmp_path / f"{name}.json"
+        result = local(
+            "run", "--scenario", path, "--out", tmp_path / name, "--tps", 200,
+            "--fault-rate", 0.2, "--seed", 5, "--stats", stats,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        numbers: dict[str, Any] = json.loads(stats.read_text())
+        return {k: numbers[k] for k in ("api_calls", "faults_injected", "sessions_archived")}
+
+    first = run("first")
+    assert first["faults_injected"] > 0 and first["api_calls"]["ListParticipantEvents"] == 24
+    assert run("again") == first
 
 
 def test_a_stage_without_sessions_and_a_session_ten_years_old_are_archived(
