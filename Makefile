@@ -29,9 +29,10 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# --force: a demo run replaces the archive of the one before.
 demo: $(STAMP)
 	$(VENV)/bin/ivs-archive local generate --seed 7 --out $(DEMO_OUT)/scenario.json
-	$(VENV)/bin/ivs-archive local run --scenario $(DEMO_OUT)/scenario.json --out $(DEMO_OUT)/archive --tps $(DEMO_TPS) --stats $(DEMO_OUT)/stats.json
+	$(VENV)/bin/ivs-archive local run --scenario $(DEMO_OUT)/scenario.json --out $(DEMO_OUT)/archive --tps $(DEMO_TPS) --force --stats $(DEMO_OUT)/stats.json
 	$(VENV)/bin/ivs-archive local query --dir $(DEMO_OUT)/archive
 
 lint: $(STAMP)

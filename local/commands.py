@@ -288,7 +288,11 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
         help="rows to print per query, 0 for all (default 40)",
     )
     query.add_argument(
-        "names", nargs="*", metavar="NAME", help="query names (default: all of queries/)"
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help="query names (default: all of queries/), and NAME=VALUE parameters of a query's "
+        "params CTE (session_timeline session_id=st-...)",
     )
 
 
