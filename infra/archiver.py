@@ -26,7 +26,7 @@ from archiver.runtime import BATCH_WINDOW_S, MAX_BATCH
 from archiver.schema import TABLES
 from archiver.settings import Settings
 from infra.bundling import lambda_code
-from infra.storage import Storage
+from infra.storage import ArchiveStore
 
 DISCOVER_HANDLER = "archiver.handlers.discover.handler"
 ARCHIVE_HANDLER = "archiver.handlers.archive.handler"
@@ -90,10 +90,21 @@ RETENTION = {
 
 class Archiver(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, settings: Settings, storage: Storage
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: Settings,
+        storage: ArchiveStore,
+        landing_objects: list[str] | None = None,
+        archive_role_name: str | None = None,
     ) -> None:
+        """`landing_objects`: the object ARNs the archive function may write (default: under
+        the three tables' folders); `archive_role_name`: a name the home can trust it by."""
         super().__init__(scope, construct_id)
         self.settings = settings
+        self._landing_objects = landing_objects
+        self._role_names = {"Archive": archive_role_name}
         self.ledger = dynamodb.Table(
             self,
             "Ledger",
@@ -158,7 +169,7 @@ class Archiver(Construct):
         self._triggers()
         self._grants(storage)
 
-    def environment(self, storage: Storage) -> dict[str, str]:
+    def environment(self, storage: ArchiveStore) -> dict[str, str]:
         """The functions' settings (archiver.settings, with this stack's resources filled in),
         Powertools' own variables, and pydantic's."""
         wired = self.settings.model_copy(
@@ -183,7 +194,7 @@ class Archiver(Construct):
         *,
         code: lambda_.Code,
         handler: str,
-        storage: Storage,
+        storage: ArchiveStore,
         **props: object,
     ) -> lambda_.Function:
         log_group = logs.LogGroup(
@@ -196,6 +207,7 @@ class Archiver(Construct):
         role = iam.Role(
             self,
             f"{name}Role",
+            role_name=self._role_names.get(name),
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"IVS Stage Archive {name.lower()} function",
         )
@@ -242,7 +254,7 @@ class Archiver(Construct):
             return list(self.settings.stage_allow_list)
         return [Stack.of(self).format_arn(service="ivs", resource="stage", resource_name="*")]
 
-    def _grants(self, storage: Storage) -> None:
+    def _grants(self, storage: ArchiveStore) -> None:
         stages = self.stage_resources()
         discover_role = self._role(self.discover)
         archive_role = self._role(self.archive)
@@ -269,16 +281,14 @@ class Archiver(Construct):
         # A message that can never succeed (invalid input) is parked at once, with its reason.
         self.dead_letter_queue.grant_send_messages(archive_role)
         # Landing objects under the three table prefixes only (ARCHIVE_S3_ACTIONS).
-        prefixes = [f"{storage.prefix}{name}/" for name in TABLES]
+        landing = self._landing_objects or [
+            storage.bucket.arn_for_objects(f"{storage.prefix}{name}/*") for name in TABLES
+        ]
         archive_role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=list(ARCHIVE_S3_ACTIONS),
-                resources=[storage.bucket.arn_for_objects(f"{p}*") for p in prefixes],
-            )
+            iam.PolicyStatement(actions=list(ARCHIVE_S3_ACTIONS), resources=landing)
         )
-        if storage.key:
-            # SSE-KMS: a data key to put, Decrypt to read back.
-            storage.key.grant(archive_role, *ARCHIVE_KMS_ACTIONS)
+        # SSE-KMS: a data key to put, Decrypt to read back.
+        storage.grant_key(archive_role, *ARCHIVE_KMS_ACTIONS)
 
     @staticmethod
     def _role(function: lambda_.Function) -> iam.IRole:

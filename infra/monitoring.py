@@ -64,7 +64,9 @@ class Monitoring(Construct):
         *,
         settings: Settings,
         archiver: Archiver,
+        dashboard_name: str | None = None,
     ) -> None:
+        """`dashboard_name`: default `name` (dashboards are per account, not per region)."""
         super().__init__(scope, construct_id)
         self.key = kms.Key(
             self,
@@ -130,7 +132,7 @@ class Monitoring(Construct):
             "Sessions are archived more than 6 hours after they ended.",
         )
         self._let_alarms_publish()
-        self.dashboard = self._dashboard(settings.name, archiver)
+        self.dashboard = self._dashboard(dashboard_name or settings.name, archiver)
 
     def _let_alarms_publish(self) -> None:
         """CloudWatch publishes for these alarms only (confused deputy): sns:Publish on the

@@ -48,11 +48,21 @@ WILDCARD_RESOURCES: tuple[tuple[re.Pattern[str], frozenset[str], str], ...] = (
         "stages (stageAllowList narrows this to named stages).",
     ),
     (
-        re.compile(r"/(stage_sessions|participants|participant_events)/\*$"),
+        re.compile(
+            r"/(stage_sessions|participants|participant_events)/"
+            r"(dt=\*/(<AWS::AccountId>|[0-9]{12})/)?\*$"
+        ),
         frozenset({"s3:PutObject", "s3:PutObjectTagging", "s3:GetObject"}),
         "Object keys carry the date, stage and session: the archive function may only put "
         "(tagged) and read back objects, and only under the three table prefixes of the "
-        "archive bucket.",
+        "archive bucket (with places, only its own account's folders of them).",
+    ),
+    (
+        re.compile(r":kms:[a-z0-9-]+:(<AWS::AccountId>|[0-9]{12}):key/\*$"),
+        frozenset({"kms:GenerateDataKey", "kms:Decrypt"}),
+        "A collector finds the home's archive key by its alias, not its id (the key is in "
+        "another stack, perhaps another region or account): the grant holds only for the key "
+        "under the archive's alias (condition kms:ResourceAliases).",
     ),
     (
         re.compile(r"/iceberg/\*$"),

@@ -1,4 +1,6 @@
-"""The IVS Stage Archive stack: storage, catalog, archiver, queries and monitoring."""
+"""The single stack of a deployment without places: the home (storage, catalog, query tables,
+Athena; infra/home.py) and one collector (discovery, queues, ledger, archive workers, alarms;
+infra/collector.py) in the CDK's account and region, as every deployment was before places."""
 
 from __future__ import annotations
 
@@ -8,13 +10,9 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from archiver.settings import Settings
-from infra.archiver import Archiver
-from infra.catalog import Catalog
-from infra.monitoring import Monitoring
+from infra.collector import build_collector
+from infra.home import build_home
 from infra.nag import acknowledge_stack
-from infra.queries import Queries
-from infra.storage import Storage
-from infra.tables import QueryTables
 
 
 class IvsStageArchiveStack(Stack):
@@ -37,41 +35,19 @@ class IvsStageArchiveStack(Stack):
         self.settings = settings or Settings.from_context(self.node.get_all_context())
         # The most participants per chunk at a worker's rate (the archiver lowers chunkSize to it).
         self.chunk_limit = self.settings.chunk_limit
-        self.storage = Storage(self, "Storage", settings=self.settings)
-        self.catalog = Catalog(self, "Catalog", settings=self.settings, bucket=self.storage.bucket)
-        self.archiver = Archiver(self, "Archiver", settings=self.settings, storage=self.storage)
-        self.tables = QueryTables(
-            self, "Tables", settings=self.settings, storage=self.storage, catalog=self.catalog
+        home = build_home(self, self.settings)
+        self.storage, self.catalog, self.tables, self.queries = (
+            home.storage,
+            home.catalog,
+            home.tables,
+            home.queries,
         )
-        self.tables.grant_commit(self.archiver.archive.role)
-        self.queries = Queries(
-            self,
-            "Queries",
-            settings=self.settings,
-            database=self.catalog.database_name,
-            results_location=self.storage.results_location,
-            key=self.storage.key,
+        collector = build_collector(
+            self, self.settings, store=home.storage, grant_commit=home.tables.grant_commit
         )
-        self.monitoring = Monitoring(
-            self, "Monitoring", settings=self.settings, archiver=self.archiver
-        )
+        self.archiver, self.monitoring = collector.archiver, collector.monitoring
         # What the operator's console (`ivs-archive`, console/deployment.py) finds the stack by.
-        outputs = {
-            "ArchiveBucketName": self.storage.bucket.bucket_name,
-            # The Iceberg tables' root and the landing objects' prefix: s3://<bucket>/<prefix>
-            "TablesLocation": f"s3://{self.storage.bucket.bucket_name}/{self.settings.prefix}",
-            "ResultsBucketName": self.storage.results_bucket.bucket_name,
-            "DatabaseName": self.catalog.database_name,
-            "WorkGroupName": self.queries.workgroup.ref,
-            "LedgerTableName": self.archiver.ledger.table_name,
-            "WorkQueueUrl": self.archiver.queue.queue_url,
-            "DeadLetterQueueUrl": self.archiver.dead_letter_queue.queue_url,
-            "DiscoverFunctionName": self.archiver.discover.function_name,
-            "ArchiveFunctionName": self.archiver.archive.function_name,
-            "AlarmTopicArn": self.monitoring.topic.topic_arn,
-            "DashboardName": self.monitoring.dashboard.dashboard_name,
-        }
-        for name, value in outputs.items():
+        for name, value in (home.outputs(self.settings) | collector.outputs()).items():
             CfnOutput(self, name, value=value)
         created = [self.storage.results_bucket]
         if self.storage.created_bucket:

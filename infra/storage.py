@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -15,15 +18,39 @@ RESULTS_EXPIRATION_DAYS = 30
 NONCURRENT_VERSION_DAYS = 30
 
 
+class ArchiveStore(Protocol):
+    """The archive bucket as the functions see it: the home's own (Storage), or, from a
+    collector's stack, the home's by name (infra/collector.py)."""
+
+    @property
+    def bucket(self) -> s3.IBucket: ...
+
+    @property
+    def prefix(self) -> str: ...
+
+    def grant_key(self, grantee: iam.IGrantable, *actions: str) -> None:
+        """`actions` on the bucket's KMS key, if it has one."""
+
+
 class Storage(Construct):
     """The archive bucket (created, or an existing one by name) and an Athena results bucket.
 
-    Both are retained on `cdk destroy`: the archive is the point of the stack.
+    Both are retained on `cdk destroy`: the archive is the point of the stack. With places the
+    created bucket and its key get the names the collectors find them by (`bucket_name`,
+    `key_alias`, from infra/places.py).
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: Settings,
+        bucket_name: str | None = None,
+        key_alias: str | None = None,
+    ) -> None:
         super().__init__(scope, construct_id)
-        self.prefix = settings.prefix
+        self._prefix = settings.prefix
         self.key: kms.Key | None = None
         if settings.encryption == "KMS":
             self.key = kms.Key(
@@ -32,6 +59,7 @@ class Storage(Construct):
                 description="IVS Stage Archive: archive bucket and Athena query results",
                 enable_key_rotation=True,
                 removal_policy=RemovalPolicy.RETAIN,
+                alias=key_alias,
             )
         self.created_bucket: s3.Bucket | None = None
         if settings.bucket_name:
@@ -43,6 +71,7 @@ class Storage(Construct):
                 "ArchiveBucket",
                 versioned=True,
                 lifecycle_rules=self._archive_rules(settings),
+                bucket_name=bucket_name,
             )
             self.bucket = self.created_bucket
         self.results_bucket = self._bucket(
@@ -59,15 +88,29 @@ class Storage(Construct):
         )
 
     @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    @property
     def results_location(self) -> str:
         return f"s3://{self.results_bucket.bucket_name}/{RESULTS_PREFIX}"
 
+    def grant_key(self, grantee: iam.IGrantable, *actions: str) -> None:
+        if self.key:
+            self.key.grant(grantee, *actions)
+
     def _bucket(
-        self, construct_id: str, *, versioned: bool, lifecycle_rules: list[s3.LifecycleRule]
+        self,
+        construct_id: str,
+        *,
+        versioned: bool,
+        lifecycle_rules: list[s3.LifecycleRule],
+        bucket_name: str | None = None,
     ) -> s3.Bucket:
         return s3.Bucket(
             self,
             construct_id,
+            bucket_name=bucket_name,
             encryption=s3.BucketEncryption.KMS if self.key else s3.BucketEncryption.S3_MANAGED,
             encryption_key=self.key,
             bucket_key_enabled=bool(self.key),

@@ -26,7 +26,7 @@ from infra.archiver import RETENTION
 from infra.bundling import lambda_code
 from infra.catalog import Catalog
 from infra.nag import acknowledge, acknowledge_wildcards
-from infra.storage import Storage
+from infra.storage import ArchiveStore, Storage
 
 TABLES_HANDLER = "archiver.handlers.tables.handler"
 ICEBERG_FOLDER = "iceberg/"
@@ -68,6 +68,12 @@ TABLES_GLUE_ACTIONS = (
     "glue:CreateTable",
     "glue:UpdateTable",
     "glue:DeleteTable",
+)
+# What the custom resource calls to keep the collectors' statements in the catalog's policy.
+CATALOG_POLICY_ACTIONS = (
+    "glue:GetResourcePolicy",
+    "glue:PutResourcePolicy",
+    "glue:DeleteResourcePolicy",
 )
 # What a commit (or an erasure) calls on the Glue catalog.
 COMMIT_GLUE_ACTIONS = ("glue:GetDatabase", "glue:GetTable", "glue:UpdateTable")
@@ -250,38 +256,58 @@ class QueryTables(Construct):
         )
 
     # --- grants ---------------------------------------------------------------------------------
+    def grant_catalog_policy(self) -> None:
+        """The custom resource's function may edit the Glue catalog's resource policy (the
+        collectors' statements in it, infra/home.py)."""
+        role = self.function.role
+        if role is None:
+            raise ValueError("the tables function has no role")
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=list(CATALOG_POLICY_ACTIONS), resources=self.catalog_arns[:1]
+            )
+        )
+
     def grant_commit(self, role: iam.IRole | None) -> None:
-        """What committing sessions (or erasing a user) needs: the tables in Glue, and objects
-        under the tables' folder. Reading the landing objects is the archiver's own grant."""
+        """What committing sessions (or erasing a user) needs: see `grant_commit`."""
         if role is None:
             raise ValueError("grant_commit needs a role")
-        role.add_to_principal_policy(
-            iam.PolicyStatement(actions=list(COMMIT_GLUE_ACTIONS), resources=self.catalog_arns)
-        )
-        self._grant_objects(role, ICEBERG_OBJECT_ACTIONS)
+        grant_commit(role, self.storage, self.catalog_arns)
 
     def _grant_objects(self, role: iam.IRole, actions: tuple[str, ...]) -> None:
-        bucket = self.storage.bucket
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=list(actions), resources=[bucket.arn_for_objects(f"{self.prefix}*")]
-            )
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["s3:ListBucket"],
-                resources=[bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{self.prefix}*"]}},
-            )
-        )
-        if self.storage.key:
-            self.storage.key.grant(role, "kms:Decrypt", "kms:GenerateDataKey")
+        grant_iceberg_objects(role, self.storage, actions)
 
     @staticmethod
     def _acknowledge(role: iam.Role) -> None:
         policy = role.node.try_find_child("DefaultPolicy")
         if isinstance(policy, iam.Policy):
             acknowledge_wildcards(policy)
+
+
+def grant_commit(role: iam.IRole, storage: ArchiveStore, catalog_arns: list[str]) -> None:
+    """What committing sessions (or erasing a user) needs: the tables in Glue (`catalog_arns`),
+    and objects under the tables' folder. Reading the landing objects is the archiver's own
+    grant."""
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=list(COMMIT_GLUE_ACTIONS), resources=catalog_arns)
+    )
+    grant_iceberg_objects(role, storage, ICEBERG_OBJECT_ACTIONS)
+
+
+def grant_iceberg_objects(role: iam.IRole, storage: ArchiveStore, actions: tuple[str, ...]) -> None:
+    """`actions` on the objects under the tables' folder, listing it, and its key."""
+    bucket, prefix = storage.bucket, f"{storage.prefix}{ICEBERG_FOLDER}"
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=list(actions), resources=[bucket.arn_for_objects(f"{prefix}*")])
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["s3:ListBucket"],
+            resources=[bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+        )
+    )
+    storage.grant_key(role, "kms:Decrypt", "kms:GenerateDataKey")
 
 
 def _camel(kind: str) -> str:

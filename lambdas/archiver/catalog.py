@@ -51,6 +51,15 @@ def open_catalog(uri: str, properties: Mapping[str, str] | None = None) -> Catal
     raise ValueError(f"unknown Iceberg catalog {uri!r}: expected 'glue' or 'sqlite:///PATH'")
 
 
+def home_properties(account: str | None, region: str | None) -> dict[str, str]:
+    """pyiceberg's properties for the home's Glue catalog when it is in another account
+    (`glue.id`) or region (the catalog's and the bucket's): a collector's, with places."""
+    properties = {"glue.id": account} if account else {}
+    if region:
+        properties |= {"glue.region": region, "s3.region": region}
+    return properties
+
+
 def local_root(uri: str) -> str:
     """The folder of a local catalog's database, as a `file://` URI ending with '/'."""
     return Path(uri.removeprefix(SQLITE)).resolve().parent.as_uri() + "/"

@@ -51,9 +51,13 @@ class Shared:
         """The query tables' catalog, opened on the first commit (pyiceberg loads then: it is
         not part of a cold start)."""
         if self._catalog is None:
-            from archiver.catalog import open_catalog
+            from archiver.catalog import home_properties, open_catalog
 
-            self._catalog = open_catalog(self.settings.iceberg_catalog)
+            settings = self.settings
+            self._catalog = open_catalog(
+                settings.iceberg_catalog,
+                home_properties(settings.home_account, settings.home_region),
+            )
         return self._catalog
 
     def commit(self, sessions: list[LandedSession], written: dict[str, bytes]) -> None:

@@ -42,6 +42,16 @@ MIN_CHUNK_LIMIT = 10
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS: tuple[int, ...] = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400)
 LOG_RETENTION_DAYS += (545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+# The regions of IVS Real-Time (AWS docs, "Amazon IVS endpoints and quotas").
+IVS_REALTIME_REGIONS = (
+    "us-east-1",
+    "us-west-2",
+    "eu-west-1",
+    "eu-central-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-south-1",
+)
 DEFAULT_NAME = "ivs-stage-archive"
 # The CloudFormation stack of the default name: the one deployments before `name` existed use.
 DEFAULT_STACK_NAME = "IvsStageArchive"
@@ -86,6 +96,34 @@ def _arns(value: object) -> object:
         for arn in value:
             if not STAGE_ARN_PATTERN.match(arn):
                 raise ValueError(f"must be a list of IVS stage ARNs: {arn!r} is not one")
+    return value
+
+
+def _listed(value: object) -> object:
+    """A list (JSON) or a comma-separated string (`-c key=a,b`) as a tuple of non-empty items."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if isinstance(value, list | tuple):
+        return tuple(str(item).strip() for item in value if str(item).strip())
+    return value
+
+
+def _regions(value: tuple[str, ...]) -> tuple[str, ...]:
+    wrong = [region for region in value if region not in IVS_REALTIME_REGIONS]
+    if wrong:
+        raise ValueError(
+            f"must be regions of IVS Real-Time ({', '.join(IVS_REALTIME_REGIONS)}): "
+            f"{', '.join(map(repr, wrong))} is not one"
+        )
+    if len(set(value)) != len(value):
+        raise ValueError("must name each region once")
+    return value
+
+
+def _accounts(value: tuple[str, ...]) -> tuple[str, ...]:
+    wrong = [account for account in value if not re.fullmatch(r"[0-9]{12}", account)]
+    if wrong:
+        raise ValueError(f"must be 12-digit AWS account ids: {', '.join(map(repr, wrong))}")
     return value
 
 
@@ -303,6 +341,56 @@ class Settings(BaseModel):
         "keep them); the Iceberg query tables hold every committed session.",
     )
 
+    # --- places: one home, a collector per (account, region) ---------------------------------
+    regions: Annotated[tuple[str, ...], BeforeValidator(_listed), AfterValidator(_regions)] = (
+        setting(
+            (),
+            key="regions",
+            env=None,
+            allowed="IVS Real-Time regions, comma-separated",
+            description="A collector stack in each of these regions, all committing into one home "
+            "(`cdk deploy --all`). Empty: one stack in the CDK's region, home and collector in "
+            "one.",
+        )
+    )
+    home_region: OptionalText = setting(
+        None,
+        key="homeRegion",
+        env="HOME_REGION",
+        pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$",
+        allowed="empty, or an AWS region",
+        description="The home's region (bucket, Glue database and tables, Athena): the first of "
+        "`regions` when empty.",
+    )
+    home_account: OptionalText = setting(
+        None,
+        key="homeAccount",
+        env="HOME_ACCOUNT",
+        pattern=r"^[0-9]{12}$",
+        allowed="empty, or a 12-digit account id",
+        description="In a collector account: the home's account (only collectors are deployed "
+        "here). Empty: this account is the home.",
+    )
+    collector_accounts: Annotated[
+        tuple[str, ...], BeforeValidator(_listed), AfterValidator(_accounts)
+    ] = setting(
+        (),
+        key="collectorAccounts",
+        env=None,
+        allowed="12-digit account ids, comma-separated",
+        description="Other accounts whose collectors the home lets write into it (bucket, key "
+        "and Glue catalog policies name exactly these).",
+    )
+    organization_id: OptionalText = setting(
+        None,
+        key="organizationId",
+        env=None,
+        pattern=r"^o-[a-z0-9]{10,32}$",
+        allowed="empty, or an organization id `o-...`",
+        description="Instead of collectorAccounts: let the collectors of every account of this "
+        "AWS Organization write into the home.",
+    )
+
     # --- filled in by the stack (or the local pipeline) ----------------------------------------
     ledger_table: str = setting(
         "", key=None, env="LEDGER_TABLE", description="The DynamoDB ledger table."
@@ -367,6 +455,18 @@ class Settings(BaseModel):
 
     @model_validator(mode="after")
     def _fits(self) -> Settings:
+        if self.collector_accounts and self.organization_id:
+            raise ValueError(
+                "'collectorAccounts' and 'organizationId': give one, the accounts or the "
+                "organization the home trusts"
+            )
+        if self.home_account and (self.collector_accounts or self.organization_id):
+            raise ValueError(
+                "'homeAccount' is for a collector account, 'collectorAccounts' and "
+                "'organizationId' for the home's: give them in their own accounts' deployments"
+            )
+        if self.home_account and not self.regions:
+            raise ValueError("'homeAccount': the collectors of this account need 'regions'")
         if self.api_tps_budget > self.ivs_tps_quota:
             raise ValueError(
                 f"'apiTpsBudget': must be at most the IVS quota, {self.ivs_tps_quota:g} calls a "

@@ -269,3 +269,63 @@ def test_custom_resource_failure_is_answered_with_its_reason(
     handler({**_event("Create", response_url.url), "RequestType": "Bogus"}, CONTEXT)
     assert response_url.received[-1]["body"]["Status"] == "FAILED"
     assert "unknown RequestType 'Bogus'" in response_url.received[-1]["body"]["Reason"]
+
+
+def test_the_catalog_policy_resource_keeps_the_policys_other_statements(
+    moto: MotoServer, response_url: _ResponseURL
+) -> None:
+    """With places, the home lets other accounts' collectors commit (infra/home.py): the custom
+    resource writes their statements into the catalog's one policy and takes them out on
+    delete, leaving what else was there."""
+    from archiver.handlers.tables import handler
+
+    glue = boto3.client("glue")
+    others = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "SomebodyElse",
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::333333333333:root"},
+                "Action": "glue:GetDatabase",
+                "Resource": "arn:aws:glue:us-east-1:123456789012:catalog",
+            }
+        ],
+    }
+    glue.put_resource_policy(PolicyInJson=json.dumps(others))
+    ours = [
+        {
+            "Sid": "IvsStageArchiveCollectors0",
+            "Effect": "Allow",
+            "Principal": {"AWS": ["arn:aws:iam::222222222222:root"]},
+            "Action": ["glue:GetDatabase", "glue:GetTable", "glue:UpdateTable"],
+            "Resource": ["arn:aws:glue:us-east-1:123456789012:catalog"],
+        }
+    ]
+
+    def event(kind: str) -> dict[str, Any]:
+        return {
+            **_event(kind, response_url.url),
+            "ResourceType": "Custom::CatalogPolicy",
+            "LogicalResourceId": "TablesCatalogPolicy",
+            "ResourceProperties": {
+                "SidPrefix": "IvsStageArchive",
+                "Statements": json.dumps(ours),
+            },
+        }
+
+    def sids() -> list[str]:
+        policy = json.loads(glue.get_resource_policy()["PolicyInJson"])
+        return [s["Sid"] for s in policy["Statement"]]
+
+    handler(event("Create"), CONTEXT)
+    assert response_url.received[-1]["body"]["Status"] == "SUCCESS"
+    assert (
+        response_url.received[-1]["body"]["PhysicalResourceId"] == "IvsStageArchive/catalog-policy"
+    )
+    assert sids() == ["SomebodyElse", "IvsStageArchiveCollectors0"]
+    handler(event("Update"), CONTEXT)  # the same statements again: nothing to change
+    assert response_url.received[-1]["body"]["Data"] == {"CatalogPolicy": "unchanged"}
+    handler(event("Delete"), CONTEXT)
+    assert response_url.received[-1]["body"]["Status"] == "SUCCESS"
+    assert sids() == ["SomebodyElse"]

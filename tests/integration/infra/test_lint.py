@@ -2,7 +2,9 @@
 
 The default settings are synthesized once per region, with a concrete account and region as
 `cdk deploy` synthesizes them (app.py); the variant with every optional feature on is linted,
-region-agnostic, against all seven. Bundling is skipped: the template does not depend on the
+region-agnostic, against all seven; a deployment with places (a home and a collector in each of
+the seven regions, trusting another account's collectors, KMS) and a collector account's each
+template in its own region. Bundling is skipped: the template does not depend on the
 asset's content. Every finding fails the test unless IGNORED explains it, and every explanation
 must still match a finding, so none outlives its warning.
 """
@@ -20,19 +22,19 @@ from cfnlint.api import lint
 from cfnlint.config import ManualArgs
 from cfnlint.rules import Match
 
+from archiver.settings import IVS_REALTIME_REGIONS as REGIONS
+from archiver.settings import Settings
+from infra.deployment import define
 from infra.stack import IvsStageArchiveStack
 from tests.helpers import ROOT
 
-# Where IVS Real-Time runs (docs/design.md).
-REGIONS = (
-    "us-east-1",
-    "us-west-2",
-    "eu-west-1",
-    "eu-central-1",
-    "ap-northeast-1",
-    "ap-northeast-2",
-    "ap-south-1",
-)
+PLACES = {
+    "regions": ",".join(REGIONS),
+    "homeRegion": "eu-central-1",
+    "collectorAccounts": "222222222222",
+    "encryption": "KMS",
+}
+COLLECTOR_ACCOUNT = {"regions": "us-west-2,ap-south-1", "homeAccount": "123456789012"}
 VARIANT = {
     "bucketName": "my-existing-archive",
     "prefix": "ivs/archive/",
@@ -66,7 +68,7 @@ def context(overrides: dict[str, Any]) -> dict[str, Any]:
 def templates() -> list[tuple[str, dict[str, Any], list[str]]]:
     """(what, template, regions to lint it for)."""
     app = cdk.App(context=context({}))
-    built = [
+    built: list[tuple[str, cdk.Stack, list[str]]] = [
         (
             f"defaults in {region}",
             IvsStageArchiveStack(
@@ -80,6 +82,11 @@ def templates() -> list[tuple[str, dict[str, Any], list[str]]]:
     ]
     variant = cdk.App(context=context(VARIANT))
     built.append(("variant", IvsStageArchiveStack(variant, "IvsStageArchive"), list(REGIONS)))
+    for overrides, account in ((PLACES, "123456789012"), (COLLECTOR_ACCOUNT, "222222222222")):
+        places = cdk.App(context=context(overrides))
+        settings = Settings.from_context(places.node.get_all_context())
+        for stack in define(places, settings, account=account, region="us-east-1"):
+            built.append((f"{stack.stack_name} in {stack.region}", stack, [stack.region]))
     return [(what, dict(Template.from_stack(stack).to_json()), r) for what, stack, r in built]
 
 
