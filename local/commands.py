@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from local.generator import LIMITS
+from local.generator.places import MOST_ACCOUNTS
 from shared.arguments import (
     fail,
     fraction,
@@ -23,6 +24,19 @@ from shared.arguments import (
     output_folder,
     positive,
 )
+
+
+def regions(text: str) -> list[str]:
+    """IVS Real-Time regions, comma-separated."""
+    from local.generator.places import places
+
+    listed = [region.strip() for region in text.split(",") if region.strip()]
+    try:
+        places(listed, 1)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return listed
+
 
 DESCRIPTION = """\
 The archiver on a laptop, with no AWS account: an IVS Real-Time simulator, a moto server and
@@ -154,6 +168,20 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
         type=output_file,
         default=None,
         help="file to write (default: standard output)",
+    )
+    gen.add_argument(
+        "--regions",
+        metavar="R,...",
+        type=regions,
+        default=None,
+        help="spread the stages over these IVS Real-Time regions (default: us-east-1 only)",
+    )
+    gen.add_argument(
+        "--accounts",
+        metavar="N",
+        type=integer(1, MOST_ACCOUNTS),
+        default=1,
+        help="and over this many accounts, each with every region (default 1)",
     )
 
     run = command(
@@ -326,6 +354,8 @@ def run(args: argparse.Namespace) -> int:
             participants=args.participants,
             seed=args.seed,
             out=args.out,
+            regions=args.regions,
+            accounts=args.accounts,
         )
     if args.local_command == "run":
         from local.run import main as run_archive

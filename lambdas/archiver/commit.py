@@ -22,7 +22,7 @@ import pyarrow as pa
 from archiver.catalog import expressions
 from archiver.compat import without_commit_retries
 from archiver.landing import read_parquet
-from archiver.rows import stage_id
+from archiver.rows import PLACE, legacy_session_key, place_of, session_key
 from archiver.schema import (
     PARTICIPANT_EVENTS,
     PARTICIPANTS,
@@ -30,7 +30,7 @@ from archiver.schema import (
     STAGE_SESSIONS,
     Table,
 )
-from archiver.writer import SessionKeys
+from archiver.writer import SessionKeys, legacy_key
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -39,8 +39,9 @@ if TYPE_CHECKING:
 # Rows reach the tables in this order, the session row last: a query that finds a session in
 # stage_sessions finds all of its participants and events.
 COMMIT_ORDER: tuple[Table, ...] = (PARTICIPANT_EVENTS, PARTICIPANTS, STAGE_SESSIONS)
-# Snapshot summary property: the sessions (`<stage_id>/<session_id>`, comma-separated) an append
-# added. The ids are IVS's: letters, digits and '-', never a comma.
+# Snapshot summary property: the sessions (`<account>/<region>/<stage_id>/<session_id>`,
+# comma-separated; `<stage_id>/<session_id>` before places) an append added. The ids are IVS's:
+# letters, digits and '-', never a comma.
 SESSIONS_PROPERTY = "ivs-stage-archive.sessions"
 # Commits lost to concurrent writers before giving up (each with a random backoff).
 COMMIT_ATTEMPTS = 12
@@ -58,7 +59,12 @@ class LandedSession:
 
     @property
     def id(self) -> str:
-        return f"{stage_id(self.keys.stage_arn)}/{self.keys.session_id}"
+        return session_key(self.keys.stage_arn, self.keys.session_id)
+
+    @property
+    def ids(self) -> frozenset[str]:
+        """Its name now and the one earlier versions recorded (a commit they made counts)."""
+        return frozenset({self.id, legacy_session_key(self.keys.stage_arn, self.keys.session_id)})
 
     def objects(self, table: Table) -> list[str]:
         if table is STAGE_SESSIONS:
@@ -94,7 +100,8 @@ def sessions_with_rows(
     """The sessions whose row is in the stage_sessions table (of those `among`, or all), read
     from the data, so it holds however old the snapshot that added them, expired or not. The
     session row is committed last: such a session's participants and events are in the tables
-    too."""
+    too. Each is named both ways (`LandedSession.ids`), so a landing key of either layout
+    finds it."""
     ex = expressions()
     row_filter = ex.AlwaysTrue()
     if among is not None:
@@ -105,10 +112,13 @@ def sessions_with_rows(
             ex.In("session_id", {s.keys.session_id for s in among}),
         )
     data = stage_sessions.scan(
-        row_filter=row_filter, selected_fields=("stage_id", "session_id")
+        row_filter=row_filter, selected_fields=("stage_arn", "session_id")
     ).to_arrow()
-    stages, ids = data["stage_id"].to_pylist(), data["session_id"].to_pylist()
-    return {f"{stage}/{session}" for stage, session in zip(stages, ids, strict=True)}
+    arns, ids = data["stage_arn"].to_pylist(), data["session_id"].to_pylist()
+    found: set[str] = set()
+    for arn, session in zip(map(str, arns), map(str, ids), strict=True):
+        found |= {session_key(arn, session), legacy_session_key(arn, session)}
+    return found
 
 
 def commit_sessions(
@@ -126,7 +136,8 @@ def commit_sessions(
     report = CommitReport()
     # A session whose row is in stage_sessions is in every table, however long ago (its
     # snapshots may have expired): only the others are committed.
-    whole = sessions_with_rows(catalog.load_table((namespace, STAGE_SESSIONS.name)), unique)
+    rows = sessions_with_rows(catalog.load_table((namespace, STAGE_SESSIONS.name)), unique)
+    whole = {s.id for s in unique if s.ids & rows}
     pending = [s for s in unique if s.id not in whole]
     for table in COMMIT_ORDER:
         iceberg = catalog.load_table((namespace, table.name))  # as it is now, for each table
@@ -165,8 +176,8 @@ def _commit_table(
                 report.conflicts += 1
                 iceberg.refresh()
             there = sessions_in(iceberg)
-            pending = [s for s in sessions if s.id not in there]
-            report.skipped[table.name] = [s.id for s in sessions if s.id in there]
+            pending = [s for s in sessions if not s.ids & there]
+            report.skipped[table.name] = [s.id for s in sessions if s.ids & there]
             report.added[table.name], report.rows[table.name] = [], 0
             if not pending:
                 return
@@ -196,13 +207,28 @@ def _landing_rows(session: LandedSession, table: Table, read_object: ReadObject)
     parts = []
     for key in session.objects(table):
         try:
-            body = read_object(key)
+            body = _read(key, read_object)
         except Exception as exc:
             raise LandingError(f"landing object {key} of session {session.id}: {exc}") from exc
         parts.append(read_parquet(body))
     if not parts:
         return table.arrow_schema.empty_table()
     return pa.concat_tables(parts, promote_options="default")
+
+
+def _read(key: str, read_object: ReadObject) -> bytes:
+    """A landing object, or, if it is missing, what an earlier version (before places) wrote
+    for it (a session whose first chunks it had landed)."""
+    try:
+        return read_object(key)
+    except Exception as missing:
+        legacy = legacy_key(key)
+        if legacy is None:
+            raise
+        try:
+            return read_object(legacy)
+        except Exception:
+            raise missing from None
 
 
 class LandingError(RuntimeError):
@@ -217,11 +243,16 @@ def _arrow_schema(iceberg: IcebergTable) -> pa.Schema:
 
 def _conform(rows: pa.Table, target: pa.Schema, dt: str) -> pa.Table:
     """Landing rows as the table's columns: timestamps lose the zone (they are UTC), `dt` is
-    the session's partition, and a column an older landing object lacks is null."""
+    the session's partition, the place columns an older landing object lacks come from the
+    stage's ARN, and any other column it lacks is null."""
     columns = []
     for target_field in target:
         if target_field.name == PARTITION_COLUMN:
             columns.append(pa.array([dt] * rows.num_rows, target_field.type))
+        elif target_field.name in PLACE and target_field.name not in rows.column_names:
+            arns = rows["stage_arn"].to_pylist()
+            places = [place_of(str(arn))[target_field.name] for arn in arns]
+            columns.append(pa.array(places, target_field.type))
         elif target_field.name in rows.column_names:
             columns.append(rows.column(target_field.name).cast(target_field.type))
         else:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import reduce
 from typing import TYPE_CHECKING, Any
 
@@ -22,8 +23,8 @@ import pyarrow.compute as pc
 from archiver.catalog import expressions
 from archiver.commit import sessions_with_rows
 from archiver.landing import Landing, LandingKey, parquet_bytes, parse_key, read_parquet
-from archiver.rows import stage_id
 from archiver.schema import PARTICIPANT_EVENTS, PARTICIPANTS, STAGE_SESSIONS
+from archiver.writer import SessionKeys, legacy_key
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -159,15 +160,14 @@ def _total_records(table: IcebergTable) -> int:
 
 def _rewrite_landing(landing: Landing, prefix: str, found: Found) -> list[str]:
     """Rewrites each landing object of the sessions found without the participants' rows."""
-    by_folder = {
-        (dt, stage_id(arn), session_id): participants
-        for (dt, arn, session_id), participants in found.items()
-    }
     rewritten = []
     for table in (PARTICIPANTS, PARTICIPANT_EVENTS):
-        for (dt, stage, session_id), participants in sorted(by_folder.items()):
-            folder = f"{prefix}{table.name}/dt={dt}/{stage}/{session_id}/"
-            for key in landing.keys(folder):
+        for (dt, arn, session_id), participants in sorted(found.items()):
+            day = datetime.fromisoformat(dt).replace(tzinfo=UTC)
+            folder = SessionKeys(prefix, arn, session_id, day).chunk(table, 0).rsplit("/", 1)[0]
+            # Its folder now, and the one an earlier version (before places) landed it in.
+            folders = [f"{folder}/", *filter(None, [legacy_key(f"{folder}/")])]
+            for key in (key for each in folders for key in landing.keys(each)):
                 parsed: LandingKey | None = parse_key(key, prefix)
                 if parsed is None:
                     continue

@@ -77,7 +77,8 @@ class FolderLanding:
 
 @dataclass(frozen=True)
 class LandingKey:
-    """What a landing object's key says: its table, partition, stage, session and chunk."""
+    """What a landing object's key says: its table, partition, place (none in a key written
+    before places), stage, session and chunk."""
 
     key: str
     table: str
@@ -85,14 +86,29 @@ class LandingKey:
     stage_id: str
     session_id: str
     chunk: int | None  # None for the session row
+    account_id: str | None = None
+    region: str | None = None
 
     @property
     def session(self) -> str:
-        """`<stage_id>/<session_id>`, as the tables' snapshot summaries name a session."""
-        return f"{self.stage_id}/{self.session_id}"
+        """The session as the tables name it (archiver.rows.session_key; before places,
+        `<stage_id>/<session_id>`)."""
+        place = f"{self.account_id}/{self.region}/" if self.account_id else ""
+        return f"{place}{self.stage_id}/{self.session_id}"
+
+    @property
+    def folder(self) -> str:
+        """The key's folder of its session, without the table: the same for each object of
+        one session."""
+        place = f"{self.account_id}/{self.region}/" if self.account_id else ""
+        return f"dt={self.dt}/{place}{self.stage_id}/{self.session_id}"
 
 
-_DT = r"dt=(?P<dt>\d{4}-\d{2}-\d{2})"
+# The day, then the place's folders (none in a key written before places).
+_DT = (
+    r"dt=(?P<dt>\d{4}-\d{2}-\d{2})/"
+    r"(?:(?P<account>[0-9]{12})/(?P<region>[a-z]{2}(?:-[a-z]+)+-[0-9])/)?"
+)
 
 
 def parse_key(key: str, prefix: str) -> LandingKey | None:
@@ -102,10 +118,10 @@ def parse_key(key: str, prefix: str) -> LandingKey | None:
     rest = key[len(prefix) :]
     chunked = "|".join(re.escape(t.name) for t in (PARTICIPANTS, PARTICIPANT_EVENTS))
     match = re.fullmatch(
-        rf"(?P<table>{chunked})/{_DT}/(?P<stage>[^/]+)/(?P<session>[^/]+)/part-(?P<n>\d{{5}})\.parquet",
+        rf"(?P<table>{chunked})/{_DT}(?P<stage>[^/]+)/(?P<session>[^/]+)/part-(?P<n>\d{{5}})\.parquet",
         rest,
     ) or re.fullmatch(
-        rf"(?P<table>{re.escape(STAGE_SESSIONS.name)})/{_DT}/(?P<stage>[^/]+)/(?P<session>[^/]+)\.parquet",
+        rf"(?P<table>{re.escape(STAGE_SESSIONS.name)})/{_DT}(?P<stage>[^/]+)/(?P<session>[^/]+)\.parquet",
         rest,
     )
     if match is None:
@@ -119,6 +135,8 @@ def parse_key(key: str, prefix: str) -> LandingKey | None:
         parts["stage"],
         parts["session"],
         int(number) if number is not None else None,
+        parts.get("account"),
+        parts.get("region"),
     )
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from archiver.commit import CommitReport, LandedSession, commit_sessions, sessions_with_rows
 from archiver.landing import Landing, parse_key, read_parquet
 from archiver.schema import PARTICIPANTS, STAGE_SESSIONS
-from archiver.writer import SessionKeys
+from archiver.writer import SessionKeys, legacy_key
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -29,7 +29,7 @@ def uncommitted_sessions(
     for key in landing.keys(f"{prefix}{PARTICIPANTS.name}/"):
         parsed = parse_key(key, prefix)
         if parsed is not None and parsed.chunk is not None:
-            chunks[parsed.session] = max(chunks[parsed.session], parsed.chunk + 1)
+            chunks[parsed.folder] = max(chunks[parsed.folder], parsed.chunk + 1)
     found = []
     for key in landing.keys(f"{prefix}{STAGE_SESSIONS.name}/"):
         parsed = parse_key(key, prefix)
@@ -37,9 +37,10 @@ def uncommitted_sessions(
             continue
         (row,) = read_parquet(landing.read(key)).to_pylist()
         keys = SessionKeys(prefix, row["stage_arn"], row["session_id"], row["start_time"])
-        if keys.session() != key:
+        if key not in (keys.session(), legacy_key(keys.session())):
             raise ValueError(f"landing object {key} holds session {keys.session()}")
-        found.append(LandedSession(keys, chunks[parsed.session]))
+        # A session landed before places keeps its objects' keys: the commit reads them there.
+        found.append(LandedSession(keys, chunks[parsed.folder]))
     return found
 
 

@@ -72,6 +72,9 @@ def api_source(
 # `new_token` struct columns).
 TOKEN_SOURCE = api_source("ExchangedParticipantToken", TOKEN.arrow.names)  # type: ignore[attr-defined]
 
+# The place columns: from the stage's ARN.
+PLACE = ("account_id", "region")
+
 SESSION_SOURCE = api_source(
     "StageSession",
     STAGE_SESSIONS.column_names,
@@ -82,6 +85,7 @@ SESSION_SOURCE = api_source(
         "participant_count",
         "event_count",
         "archived_at",
+        *PLACE,
     ),
 )
 
@@ -101,7 +105,7 @@ DETAILS_ONLY = frozenset(
         "isp_name",
     }
 )
-_PARTICIPANT_GIVEN = ("stage_arn", "session_id", "event_count")
+_PARTICIPANT_GIVEN = ("stage_arn", "session_id", "event_count", *PLACE)
 PARTICIPANT_SOURCE = api_source("Participant", PARTICIPANTS.column_names, given=_PARTICIPANT_GIVEN)
 PARTICIPANT_SUMMARY_SOURCE = api_source(
     "ParticipantSummary",
@@ -112,7 +116,7 @@ PARTICIPANT_SUMMARY_SOURCE = api_source(
 EVENT_SOURCE = api_source(
     "Event",
     PARTICIPANT_EVENTS.column_names,
-    given=("stage_arn", "session_id", "participant_id", "user_id", "event_seq"),
+    given=("stage_arn", "session_id", "participant_id", "user_id", "event_seq", *PLACE),
     renamed={"event_name": "name"},
     nested={"previous_token": TOKEN_SOURCE, "new_token": TOKEN_SOURCE},
 )
@@ -132,6 +136,27 @@ def stage_id(stage_arn: str) -> str:
     return stage_arn.rsplit("/", 1)[-1]
 
 
+def place_of(stage_arn: str) -> Row:
+    """The place of a stage, from its ARN (`arn:aws:ivs:REGION:ACCOUNT:stage/ID`): the account
+    and region columns."""
+    parts = stage_arn.split(":")
+    if len(parts) < 6 or not parts[3] or not parts[4]:
+        raise ValueError(f"not a stage ARN: {stage_arn!r}")
+    return {"account_id": parts[4], "region": parts[3]}
+
+
+def session_key(stage_arn: str, session_id: str) -> str:
+    """One session's name across places: `<account>/<region>/<stage_id>/<session_id>` (stage
+    ids are unique per region only)."""
+    place = place_of(stage_arn)
+    return f"{place['account_id']}/{place['region']}/{stage_id(stage_arn)}/{session_id}"
+
+
+def legacy_session_key(stage_arn: str, session_id: str) -> str:
+    """The name earlier versions gave a session (in snapshot summaries): no place."""
+    return f"{stage_id(stage_arn)}/{session_id}"
+
+
 def session_row(
     stage_arn: str,
     stage_name: str | None,
@@ -148,6 +173,7 @@ def session_row(
         "participant_count": participant_count,
         "event_count": event_count,
         "archived_at": archived_at,
+        **place_of(stage_arn),
     }
     return SESSION_SOURCE.row(session, given)
 
@@ -156,7 +182,12 @@ def participant_row(
     stage_arn: str, session_id: str, participant: ApiRecord, *, event_count: int
 ) -> Row:
     """From a `Participant` or, with participant details off, a `ParticipantSummary`."""
-    given: Row = {"stage_arn": stage_arn, "session_id": session_id, "event_count": event_count}
+    given: Row = {
+        "stage_arn": stage_arn,
+        "session_id": session_id,
+        "event_count": event_count,
+        **place_of(stage_arn),
+    }
     return PARTICIPANT_SOURCE.row(participant, given)
 
 
@@ -172,5 +203,6 @@ def event_rows(
         "session_id": session_id,
         "participant_id": participant_id,
         "user_id": user_id,
+        **place_of(stage_arn),
     }
     return [EVENT_SOURCE.row(event, given | {"event_seq": seq}) for seq, event in enumerate(events)]

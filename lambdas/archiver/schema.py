@@ -90,6 +90,13 @@ def _key(name: str, doc: str, type_: ColumnType = STRING) -> Column:
     return Column(name, type_, doc, nullable=False)
 
 
+# The place a row came from (the stage's account and region: its ARN's), appended to each table
+# when an archive spanned places; rows committed before are null here (stage_arn holds both).
+PLACE_COLUMNS = (
+    Column("account_id", STRING, "AWS account of the stage (the place the row came from)."),
+    Column("region", STRING, "AWS region of the stage (the place the row came from)."),
+)
+
 STAGE_SESSIONS = Table(
     "stage_sessions",
     "One row per archived stage session.",
@@ -103,6 +110,7 @@ STAGE_SESSIONS = Table(
         Column("participant_count", INT, "Participants in the session."),
         Column("event_count", BIGINT, "Participant events archived for the session."),
         Column("archived_at", TIMESTAMP, "When the archive of this session was completed."),
+        *PLACE_COLUMNS,
     ),
 )
 
@@ -135,6 +143,7 @@ PARTICIPANTS = Table(
         Column("redundant_ingest", BOOLEAN, "Whether the participant uses redundant ingest."),
         Column("ingest_configuration_arn", STRING, "Ingest configuration, for RTMP/WHIP ingest."),
         Column("event_count", INT, "Events archived for this participant."),
+        *PLACE_COLUMNS,
     ),
 )
 
@@ -156,6 +165,7 @@ PARTICIPANT_EVENTS = Table(
         Column("destination_session_id", STRING, "Replication events: destination session."),
         Column("previous_token", TOKEN, "TOKEN_EXCHANGED: the token before the exchange."),
         Column("new_token", TOKEN, "TOKEN_EXCHANGED: the token after the exchange."),
+        *PLACE_COLUMNS,
     ),
 )
 

@@ -14,7 +14,6 @@ queues, the function's timeout) or the local pipeline does (the simulated quota)
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -535,6 +534,8 @@ class Settings(BaseModel):
         """The deployment's settings from the CDK context (cdk.json and `-c key=value`). A key
         that looks like one of ours but is not (a typo) is refused, naming the key it probably
         meant; keys that are not ours (CDK's feature flags) are left alone."""
+        import difflib  # the stack's, not the functions': not loaded at their cold start
+
         keys = context_keys()
         for given in context:
             if given in keys:

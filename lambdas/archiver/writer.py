@@ -7,6 +7,7 @@ overwrites, never duplicates. S3 replaces an object atomically, so a reader neve
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from archiver.rows import Row, stage_id
+from archiver.rows import Row, place_of, stage_id
 from archiver.schema import PARTICIPANT_EVENTS, PARTICIPANTS, STAGE_SESSIONS, Table
 
 # Every landing object carries this tag: the bucket's lifecycle rule expires only tagged objects
@@ -38,7 +39,14 @@ class SessionKeys:
         return f"{self.start_time.astimezone(UTC):%Y-%m-%d}"
 
     def _folder(self, table: Table) -> str:
-        return f"{self.prefix}{table.name}/dt={self.dt}/{stage_id(self.stage_arn)}"
+        """`<prefix><table>/dt=<day>/<account>/<region>/<stage_id>`: a place's own folder under
+        each day, so that two places never share a key (stage ids are unique per region only)
+        and the home can let each account write its own only."""
+        place = place_of(self.stage_arn)
+        return (
+            f"{self.prefix}{table.name}/dt={self.dt}/{place['account_id']}/{place['region']}/"
+            f"{stage_id(self.stage_arn)}"
+        )
 
     def session(self) -> str:
         return f"{self._folder(STAGE_SESSIONS)}/{self.session_id}.parquet"
@@ -51,6 +59,16 @@ class SessionKeys:
 
     def events(self, number: int) -> str:
         return self.chunk(PARTICIPANT_EVENTS, number)
+
+
+_PLACE_FOLDERS = re.compile(r"(/dt=\d{4}-\d{2}-\d{2}/)[0-9]{12}/[a-z0-9-]+/")
+
+
+def legacy_key(key: str) -> str | None:
+    """Where an earlier version (before places) kept the landing object `key`: the same key
+    without the place's folders; None for a key that has none."""
+    legacy, count = _PLACE_FOLDERS.subn(r"\1", key, count=1)
+    return legacy if count else None
 
 
 class RowBuffer:

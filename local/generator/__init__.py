@@ -134,12 +134,26 @@ def latest_time(scenario: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(latest)
 
 
-def main(*, stages: int, sessions: int, participants: int, seed: int, out: Path | None) -> int:
-    """The `generate` command: write the scenario to `out` or standard output."""
+def main(
+    *,
+    stages: int,
+    sessions: int,
+    participants: int,
+    seed: int,
+    out: Path | None,
+    regions: list[str] | None = None,
+    accounts: int = 1,
+) -> int:
+    """The `generate` command: write the scenario to `out` or standard output, its stages over
+    the places of `regions` and `accounts` when given (local.generator.places)."""
+    from local.generator.places import spread
+
     try:
         scenario = generate_scenario(
             stages=stages, sessions=sessions, participants=participants, seed=seed
         )
+        if regions or accounts > 1:
+            scenario = spread(scenario, regions or ["us-east-1"], accounts)
     except ValueError as error:
         print(f"generate: {error}", file=sys.stderr)
         return 2
@@ -162,8 +176,11 @@ def describe(scenario: dict[str, Any]) -> str:
     active = sum(session.get("endTime") is None for session in sessions)
     participants = [p for session in sessions for p in session.get("participants", [])]
     events = sum(len(p.get("events", [])) for p in participants)
+    places = {tuple(stage["arn"].split(":")[3:5]) for stage in scenario["stages"]}
+    where = f" in {counted(len(places), 'place')}" if len(places) > 1 else ""
     return (
-        f"{counted(len(scenario['stages']), 'stage')}, {counted(len(sessions), 'session')} "
+        f"{counted(len(scenario['stages']), 'stage')}{where}, "
+        f"{counted(len(sessions), 'session')} "
         f"({len(sessions) - active:,} ended, {active:,} still active), "
         f"{counted(len(participants), 'participant')}, {counted(events, 'event')}"
     )

@@ -80,8 +80,15 @@ def expected_events(scenario: dict[str, Any]) -> dict[Key, dict[str, Any]]:
                     "destination_session_id": event.get("destinationSessionId"),
                     "previous_token": _token(event.get("previousToken")),
                     "new_token": _token(event.get("newToken")),
+                    **_place(stage["arn"]),
                 }
     return expected
+
+
+def _place(stage_arn: str) -> dict[str, str]:
+    """The place columns a row of this stage holds: its ARN's account and region."""
+    _, _, _, region, account, _ = stage_arn.split(":")
+    return {"account_id": account, "region": region}
 
 
 # ParticipantSummary members: what ListParticipants gives when participant details are off.
@@ -121,6 +128,7 @@ def expected_participants(scenario: dict[str, Any], *, details: bool) -> dict[Ke
                 "stage_arn": stage["arn"],
                 "session_id": session["sessionId"],
                 "event_count": len(p["events"]),
+                **_place(stage["arn"]),
             }
             for column, member in SUMMARY_COLUMNS.items():
                 row[column] = p.get(member)
@@ -142,6 +150,7 @@ def expected_sessions(scenario: dict[str, Any]) -> dict[Key, dict[str, Any]]:
             "end_time": iso(session["endTime"]),
             "participant_count": len(session["participants"]),
             "event_count": sum(len(p["events"]) for p in session["participants"]),
+            **_place(stage["arn"]),
         }
         for stage, session in ended_sessions(scenario)
     }

@@ -93,13 +93,15 @@ def test_keys_and_partitions_follow_the_contract(
     expected = set()
     for stage, session in ended_sessions(scenario):
         dt = session["startTime"][:10]
-        stage_id = stage["arn"].rsplit("/", 1)[-1]
+        _, _, _, region, account, resource = stage["arn"].split(":")
+        # The day, the place (account, region), the stage, the session.
+        folder = f"dt={dt}/{account}/{region}/{resource.removeprefix('stage/')}"
         sid = session["sessionId"]
-        expected.add(f"stage_sessions/dt={dt}/{stage_id}/{sid}.parquet")
+        expected.add(f"stage_sessions/{folder}/{sid}.parquet")
         chunks = math.ceil(len(session["participants"]) / 500)
         for n in range(chunks):
-            expected.add(f"participants/dt={dt}/{stage_id}/{sid}/part-{n:05d}.parquet")
-            expected.add(f"participant_events/dt={dt}/{stage_id}/{sid}/part-{n:05d}.parquet")
+            expected.add(f"participants/{folder}/{sid}/part-{n:05d}.parquet")
+            expected.add(f"participant_events/{folder}/{sid}/part-{n:05d}.parquet")
     assert set(archived["keys"]) == expected
 
 
@@ -108,7 +110,7 @@ def test_column_types_follow_the_contract() -> None:
     contract = {
         "stage_sessions": "stage_arn string, stage_id string, stage_name string, session_id "
         "string, start_time timestamp, end_time timestamp, participant_count int, event_count "
-        "bigint, archived_at timestamp",
+        "bigint, archived_at timestamp, account_id string, region string",
         "participants": "stage_arn string, session_id string, participant_id string, user_id "
         "string, state string, first_join_time timestamp, published boolean, attributes "
         "map<string,string>, recording_state string, recording_s3_bucket_name string, "
@@ -116,12 +118,12 @@ def test_column_types_follow_the_contract() -> None:
         "browser_name string, browser_version string, sdk_version string, isp_name string, "
         "replication_type string, replication_state string, source_stage_arn string, "
         "source_session_id string, redundant_ingest boolean, ingest_configuration_arn string, "
-        "event_count int",
+        "event_count int, account_id string, region string",
         "participant_events": "stage_arn string, session_id string, participant_id string, "
         "user_id string, event_seq int, event_name string, event_time timestamp, "
         "remote_participant_id string, error_code string, replica boolean, "
         "destination_stage_arn string, destination_session_id string, previous_token TOKEN, "
-        "new_token TOKEN",
+        "new_token TOKEN, account_id string, region string",
     }
     token = (
         "struct<capabilities:array<string>,attributes:map<string,string>,user_id:string,"

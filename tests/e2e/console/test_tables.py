@@ -240,7 +240,8 @@ def test_timeline_from_athena(stack: Stack, capsys: Capture, tmp_path: Path) -> 
     stack.pipeline.mirror(copy)
     session = stack.pipeline.account.ledger_sessions()[0]["sk"].removeprefix("SESSION#")
     landed = load_local_session(copy, session)
-    dt = next(copy.glob(f"stage_sessions/dt=*/*/{session}.parquet")).parent.parent.name[3:]
+    row = next(copy.glob(f"stage_sessions/dt=*/*/*/*/{session}.parquet"))
+    dt = row.relative_to(copy / "stage_sessions").parts[0].removeprefix("dt=")
 
     seed_session(landed, dt)
     athena = Athena(stack.client("athena"), stack.workgroup, stack.database, sleep=lambda _: None)
@@ -315,7 +316,7 @@ def archive(local_archive: Path, tmp_path: Path) -> Path:
 
 
 def sessions_in(folder: Path) -> list[str]:
-    return sorted(p.stem for p in folder.glob("stage_sessions/dt=*/*/*.parquet"))
+    return sorted(p.stem for p in folder.glob("stage_sessions/dt=*/**/*.parquet"))
 
 
 def users_in(folder: Path) -> set[str]:

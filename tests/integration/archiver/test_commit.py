@@ -3,6 +3,7 @@ racing committers; on pyiceberg's SQL catalog (SQLite) and on its Glue catalog a
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -16,8 +17,10 @@ import pytest
 from archiver.catalog import GLUE, location_root, open_catalog, sqlite_uri
 from archiver.commit import (
     SESSIONS_PROPERTY,
+    CommitReport,
     LandedSession,
     LandingError,
+    _commit_table,
     commit_sessions,
     sessions_in,
 )
@@ -244,7 +247,9 @@ def test_concurrent_committers_of_overlapping_batches_add_every_session_once(
 
 
 def _session(row: dict[str, Any]) -> str:
-    return f"{row['stage_arn'].rsplit('/', 1)[-1]}/{row['session_id']}"
+    """The session of a row, as the commit names it: its place, stage and id."""
+    _, _, _, region, account, resource = row["stage_arn"].split(":")
+    return f"{account}/{region}/{resource.removeprefix('stage/')}/{row['session_id']}"
 
 
 def test_a_missing_landing_object_adds_nothing_to_that_table(
@@ -309,3 +314,117 @@ def test_a_folder_landing_lists_only_its_prefix(tmp_path: Path) -> None:
     assert list(landing.keys("a/b/")) == ["a/b/x.parquet"]
     assert list(landing.keys("a/b")) == ["a/b/x.parquet", "a/bc/y.parquet"]
     assert list(landing.keys("")) == ["a/b/x.parquet", "a/bc/y.parquet", "c.parquet"]
+
+
+# --- places (issue 17) ----------------------------------------------------------------------
+def _in_region(data: dict[str, Any], region: str) -> dict[str, Any]:
+    """`data` with every stage moved to `region`: the same stage ids and session ids."""
+    text = json.dumps(data).replace("arn:aws:ivs:us-east-1:", f"arn:aws:ivs:{region}:")
+    moved: dict[str, Any] = json.loads(text)
+    return moved
+
+
+def test_the_same_stage_and_session_ids_in_two_places_land_apart_and_commit_once_each(
+    catalogs: Catalogs, tmp_path: Path
+) -> None:
+    """Stage ids are unique per region only: the same stage id and session id in two regions
+    are two sessions, with keys of their own, each committed once."""
+    landing = folder(tmp_path / "landing")
+    here = scenario(seed=5, stages=1, sessions=2, participants=4)
+    there = _in_region(here, "ap-northeast-1")
+    sessions = land(here, landing) + land(there, landing)
+    keys = [k for s in sessions for t in TABLES.values() for k in s.objects(t)]
+    assert len(keys) == len(set(keys))  # no key shared
+    assert len({s.id for s in sessions}) == len(sessions) == 4
+    assert {s.keys.session_id for s in sessions[:2]} == {s.keys.session_id for s in sessions[2:]}
+    catalog = catalogs()
+    commit_sessions(catalog, NAMESPACE, sessions, landing.read)
+    for name in TABLES:
+        rows = table_rows(catalog, name)
+        assert by_key(rows) == by_key(landing_rows(landing, name)), name  # once each
+        assert {(r["account_id"], r["region"]) for r in rows} == {
+            ("123456789012", "us-east-1"),
+            ("123456789012", "ap-northeast-1"),
+        }
+    again = commit_sessions(catalogs(), NAMESPACE, list(reversed(sessions)), landing.read)
+    assert all(not added for added in again.added.values())
+
+
+def test_a_session_crossing_midnight_lives_in_the_partition_of_its_start(
+    catalogs: Catalogs, tmp_path: Path
+) -> None:
+    data = scenario(seed=6, stages=1, sessions=1, participants=3)
+    session = next(s for s in data["stages"][0]["sessions"] if s.get("endTime"))
+    session["startTime"], session["endTime"] = (
+        "2026-03-01T23:50:00.000Z",
+        "2026-03-02T00:20:00.000Z",
+    )
+    for person in session["participants"]:
+        person["firstJoinTime"] = "2026-03-01T23:55:00.000Z"
+        for n, event in enumerate(person["events"]):
+            event["eventTime"] = f"2026-03-02T00:{n % 20:02d}:00.000Z"  # after midnight
+    landing = folder(tmp_path / "landing")
+    [landed] = [s for s in land(data, landing) if s.keys.session_id == session["sessionId"]]
+    assert all("/dt=2026-03-01/" in k for t in TABLES.values() for k in landed.objects(t))
+    catalog = catalogs()
+    commit_sessions(catalog, NAMESPACE, [landed], landing.read)
+    for name in TABLES:
+        days = {
+            r["dt"] for r in table_rows(catalog, name) if r["session_id"] == landed.keys.session_id
+        }
+        assert days == {"2026-03-01"}, name
+
+
+def test_a_session_landed_before_places_commits_from_its_old_keys_with_its_place(
+    catalogs: Catalogs, tmp_path: Path
+) -> None:
+    """An earlier version landed a session's objects without the place's folders and columns:
+    the commit reads them there and gives the rows their place from the stage's ARN."""
+    import pyarrow.parquet as pq
+
+    from archiver.writer import legacy_key
+
+    root = tmp_path / "landing"
+    landing = folder(root)
+    sessions = land(scenario(seed=8, stages=1, sessions=1, participants=5), landing)
+    for session in sessions:
+        for table in TABLES.values():
+            for key in session.objects(table):
+                old = legacy_key(key)
+                assert old is not None
+                data = pq.read_table(root / key).drop_columns(["account_id", "region"])
+                (root / old).parent.mkdir(parents=True, exist_ok=True)
+                pq.write_table(data, root / old)
+                (root / key).unlink()
+    catalog = catalogs()
+    commit_sessions(catalog, NAMESPACE, sessions, landing.read)
+    for name in TABLES:
+        rows = table_rows(catalog, name)
+        assert rows and {(r["account_id"], r["region"]) for r in rows} == {
+            ("123456789012", "us-east-1")
+        }, name
+
+
+def test_a_commit_of_an_earlier_version_counts_as_done(catalogs: Catalogs, tmp_path: Path) -> None:
+    """Snapshots an earlier version committed name sessions without their place: a session it
+    committed in part (its participant_events, not yet its session row) is not added again."""
+    landing = folder(tmp_path / "landing")
+    sessions = land(scenario(seed=9, stages=1, sessions=2, participants=4), landing)
+    catalog = catalogs()
+    events = catalog.load_table((NAMESPACE, "participant_events"))
+    earlier = CommitReport()
+    old: list[LandedSession] = [LegacySession(s.keys, s.chunks) for s in sessions[:1]]
+    _commit_table(events, TABLES["participant_events"], old, landing.read, earlier, attempts=3)
+    assert earlier.added["participant_events"] == [old[0].id] != [sessions[0].id]
+    report = commit_sessions(catalog, NAMESPACE, sessions, landing.read)
+    assert report.skipped["participant_events"] == [sessions[0].id]
+    rows = by_key(table_rows(catalog, "participant_events"))  # raises on a duplicate
+    assert rows == by_key(landing_rows(landing, "participant_events"))
+
+
+class LegacySession(LandedSession):
+    """A session as an earlier version (before places) named it in snapshot summaries."""
+
+    @property
+    def id(self) -> str:
+        return f"{self.keys.stage_arn.rsplit('/', 1)[-1]}/{self.keys.session_id}"

@@ -365,13 +365,13 @@ def test_the_loader_reads_folders_with_glob_characters_and_names_what_is_wrong(
         len(p["events"]) for p in session["participants"]
     )
 
-    (part,) = odd.glob("participants/dt=*/*/*/part-00000.parquet")
+    (part,) = odd.glob("participants/dt=*/*/*/*/*/part-00000.parquet")
     part.write_bytes(b"not parquet")
     with pytest.raises(ArchiveUnreadable) as unreadable:
         load_local_session(odd, sid)
     assert one_line(unreadable).startswith(f"cannot read {part}: ")
 
-    (row,) = odd.glob(f"stage_sessions/dt=*/*/{sid}.parquet")
+    (row,) = odd.glob(f"stage_sessions/dt=*/*/*/*/{sid}.parquet")
     row.unlink()
     with pytest.raises(SessionNotFound) as unfinished:
         load_local_session(odd, sid)

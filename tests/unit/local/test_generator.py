@@ -440,3 +440,47 @@ def test_extreme_sizes_stay_coherent(stages: int, sessions: int, participants: i
     validate(scenario)
     assert problems(scenario, sessions, anchor(0)) == []
     assert len({stage["name"] for stage in scenario["stages"]}) == stages
+
+
+# --- places (issue 17) ----------------------------------------------------------------------
+def test_a_scenario_spread_over_places_moves_each_stage_with_its_resources() -> None:
+    from local.generator.places import spread
+
+    plain = generate_scenario(stages=5, sessions=2, participants=6, seed=4)
+    spread_out = spread(plain, ["us-east-1", "ap-northeast-1"], 2)
+    validate(spread_out)
+    places = [tuple(stage["arn"].split(":")[3:5]) for stage in spread_out["stages"]]
+    assert places == [
+        ("us-east-1", "123456789012"),
+        ("ap-northeast-1", "123456789012"),
+        ("us-east-1", "234567890121"),
+        ("ap-northeast-1", "234567890121"),
+        ("us-east-1", "123456789012"),
+    ]
+    # The same stages, sessions and events; only where they are changed.
+    for before, after in zip(plain["stages"], spread_out["stages"], strict=True):
+        assert before["arn"].rsplit("/", 1)[1] == after["arn"].rsplit("/", 1)[1]
+        assert len(before["sessions"]) == len(after["sessions"])
+    moved = {b["arn"]: a["arn"] for b, a in zip(plain["stages"], spread_out["stages"], strict=True)}
+    text = json.dumps(spread_out)
+    assert not any(old in text for old, new in moved.items() if old != new)
+    for stage in spread_out["stages"]:  # a stage's own resources are in its place
+        prefix = stage["arn"].rsplit(":", 1)[0]
+        arns = re.findall(r'"(arn:aws:ivs:[^"]+)"', json.dumps(stage))
+        own = [a for a in arns if ":stage/" not in a]
+        assert all(a.startswith(prefix) for a in own), stage["arn"]
+
+
+@pytest.mark.parametrize(
+    ("regions", "accounts", "named"),
+    [
+        (["us-east-9"], 1, "us-east-9"),
+        (["us-east-1", "us-east-1"], 1, "once"),
+        (["eu-west-1"], 13, "accounts"),
+    ],
+)
+def test_places_that_cannot_be_are_refused(regions: list[str], accounts: int, named: str) -> None:
+    from local.generator.places import spread
+
+    with pytest.raises(ValueError, match=named):
+        spread(generate_scenario(stages=1, sessions=1, participants=2), regions, accounts)
