@@ -1,6 +1,8 @@
 """The stand-in AWS account of an embedded pipeline (local/pipeline.py): a moto server on
 loopback with what the stack creates (the archive bucket, the ledger table, the work queue and
-its dead-letter queue), each under a name of its own, and what a run leaves in them."""
+its dead-letter queue), each under a name of its own, and what a run leaves in them. A run
+over several places (local/places.py) adds a collector's resources per place
+(`add_collector`): one bucket, as one home holds it, and a ledger and queues per place."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import json
 import logging
 import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,15 @@ MAX_RECEIVES = 5  # then SQS moves the message to the dead-letter queue
 RETRY_AFTER_S = 1
 
 
+@dataclass(frozen=True)
+class Collector:
+    """A collector's own resources: its ledger, work queue and dead-letter queue."""
+
+    ledger_table: str
+    queue_url: str
+    dlq_url: str
+
+
 class StandInAccount:
     """Use `start()`, then `create_resources()` with `environment()` in effect, and `stop()`."""
 
@@ -38,6 +50,7 @@ class StandInAccount:
         self.bucket = f"{NAME}-{suffix}"
         self.ledger_table = f"{NAME}-ledger-{suffix}"
         self._queue_name = f"{NAME}-work-{suffix}"
+        self._suffix = suffix
         self.url = ""
         self.queue_url = ""
         self.dlq_url = ""
@@ -64,42 +77,52 @@ class StandInAccount:
         self.s3 = boto3.client("s3")
         self.sqs = boto3.client("sqs")
         self.s3.create_bucket(Bucket=self.bucket)
-        create_ledger(boto3.client("dynamodb"), self.ledger_table)
-        self.dlq_url = self.sqs.create_queue(QueueName=f"{self._queue_name}-dlq")["QueueUrl"]
-        dlq_arn = self.sqs.get_queue_attributes(QueueUrl=self.dlq_url, AttributeNames=["QueueArn"])[
+        own = self._collector(self.ledger_table, self._queue_name)
+        self.dlq_url, self.queue_url = own.dlq_url, own.queue_url
+        self.collectors: list[Collector] = []
+
+    def add_collector(self, name: str) -> Collector:
+        """A further collector's ledger and queues (a place of a run over several)."""
+        made = self._collector(
+            f"{NAME}-ledger-{name}-{self._suffix}", f"{NAME}-work-{name}-{self._suffix}"
+        )
+        self.collectors.append(made)
+        return made
+
+    def _collector(self, ledger_table: str, queue_name: str) -> Collector:
+        create_ledger(boto3.client("dynamodb"), ledger_table)
+        dlq_url = self.sqs.create_queue(QueueName=f"{queue_name}-dlq")["QueueUrl"]
+        dlq_arn = self.sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
         redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)}
-        self.queue_url = self.sqs.create_queue(
-            QueueName=self._queue_name,
+        queue_url = self.sqs.create_queue(
+            QueueName=queue_name,
             Attributes={
                 "VisibilityTimeout": str(RETRY_AFTER_S),
                 "RedrivePolicy": json.dumps(redrive),
             },
         )["QueueUrl"]
+        return Collector(ledger_table, queue_url, dlq_url)
 
-    def queue_depth(self) -> int:
-        """Messages in the work queue, visible or in flight."""
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=self.queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return sum(int(v) for v in attributes.values())
+    def queue_depth(self, queue_url: str | None = None) -> int:
+        """Messages in the work queue (or another collector's), visible or in flight."""
+        return queue_depth(self.sqs, queue_url or self.queue_url)
 
-    def ledger_sessions(self) -> list[dict[str, Any]]:
-        return Ledger(self.ledger_table).sessions()
+    def ledger_sessions(self, ledger_table: str | None = None) -> list[dict[str, Any]]:
+        return Ledger(ledger_table or self.ledger_table).sessions()
 
-    def dead_letters(self) -> list[str]:
-        """Take every message off the dead-letter queue; their bodies."""
+    def dead_letters(self, dlq_url: str | None = None) -> list[str]:
+        """Take every message off the dead-letter queue (or another collector's); their
+        bodies."""
+        url = dlq_url or self.dlq_url
         bodies: list[str] = []
-        while messages := self.sqs.receive_message(
-            QueueUrl=self.dlq_url, MaxNumberOfMessages=10
-        ).get("Messages", []):
+        while messages := self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        ):
             for message in messages:
                 bodies.append(message["Body"])
-                self.sqs.delete_message(
-                    QueueUrl=self.dlq_url, ReceiptHandle=message["ReceiptHandle"]
-                )
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
         return bodies
 
     def object_keys(self) -> list[str]:
@@ -120,6 +143,15 @@ class StandInAccount:
             target.parent.mkdir(parents=True, exist_ok=True)
             self.s3.download_file(self.bucket, key, str(target))
         return keys
+
+
+def queue_depth(sqs: Any, queue_url: str) -> int:
+    """Messages in a queue, visible or in flight."""
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return sum(int(v) for v in attributes.values())
 
 
 def create_ledger(dynamodb: Any, name: str) -> None:

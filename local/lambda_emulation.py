@@ -1,7 +1,8 @@
-"""Lambda, emulated for the embedded pipeline: an invocation's context (with a real deadline),
-and an archive invocation as the SQS event source makes it (a batch of records, the handler,
-then every message it did not fail deleted). Used by the pipeline's own thread and by the
-worker processes (local/worker.py) alike."""
+"""Lambda, emulated for the embedded pipeline: an invocation's context (with a real deadline), a
+discover invocation as the schedule (or the manual event) makes it, and an archive invocation
+as the SQS event source makes it (a batch of records, the handler, then every message it did
+not fail deleted). Used by the pipeline's own thread, the worker processes (local/worker.py)
+and the collectors of a run over several places (local/collector.py) alike."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import contextlib
 import math
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -17,6 +20,8 @@ from botocore.exceptions import ClientError
 from archiver.runtime import MAX_BATCH
 from local.account import ACCOUNT, REGION, RETRY_AFTER_S
 
+# Lambda tries an asynchronous (scheduled) invocation up to 3 times.
+DISCOVERY_ATTEMPTS = 3
 # Messages per archive invocation, as the stack's SQS event source sends them.
 BATCH_SIZE = MAX_BATCH
 # A received message is held this much longer than its invocation; one not deleted comes back
@@ -137,3 +142,62 @@ def _sqs_record(message: dict[str, Any], queue_url: str) -> dict[str, Any]:
         "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue_url.rsplit('/', 1)[-1]}",
         "awsRegion": REGION,
     }
+
+
+def scheduled_event() -> dict[str, Any]:
+    """What EventBridge's schedule sends the discover function."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "source": "aws.events",
+        "account": ACCOUNT,
+        "time": "2026-01-01T00:00:00Z",
+        "region": REGION,
+        "resources": [],
+        "detail-type": "Scheduled Event",
+        "detail": {},
+    }
+
+
+def discover_invocation(event: dict[str, Any] | None, invocation_ms: int) -> dict[str, Any]:
+    """One discover invocation on `event` (the schedule's when None); what it answered. The
+    environment must hold the archiver's settings."""
+    from archiver.handlers import discover
+
+    context = LambdaContext("discover", time.monotonic() * 1000 + invocation_ms)
+    result: dict[str, Any] = discover.handler(event or scheduled_event(), context)
+    return result
+
+
+def discover_scenario(
+    invoke: Callable[[dict[str, Any] | None], dict[str, Any]],
+    ended: Iterable[tuple[str, str, str]],
+    lookback_days: int,
+) -> str:
+    """Discovery as `local run` makes it: the scheduled run, then the manual event for each
+    ended session older than the look-back (`ended`: stage ARN, session id, end time), each
+    invocation tried again on failure, as Lambda retries an asynchronous one. Why sessions may
+    have been left unqueued ('' when nothing failed)."""
+    problem = _attempts(invoke, None)
+    cutoff = datetime.now(UTC) - timedelta(days=lookback_days - 1)
+    for stage_arn, session_id, end in ended:
+        if datetime.fromisoformat(end.replace("Z", "+00:00")) < cutoff:
+            event = {"stageArn": stage_arn, "sessionId": session_id}
+            problem = _attempts(invoke, event) or problem
+    return problem
+
+
+def _attempts(
+    invoke: Callable[[dict[str, Any] | None], dict[str, Any]], event: dict[str, Any] | None
+) -> str:
+    """One discover invocation, tried again on failure; why it failed in the end, or ''."""
+    reason = ""
+    for _ in range(DISCOVERY_ATTEMPTS):
+        try:
+            result = invoke(event)
+        except Exception as error:
+            reason = f"discovery failed {DISCOVERY_ATTEMPTS} times: {type(error).__name__}: "
+            reason += str(error).splitlines()[0] if str(error) else ""
+            continue
+        return f"discovery rejected it: {result['rejected']}" if "rejected" in result else ""
+    return reason

@@ -16,7 +16,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -29,8 +28,8 @@ from archiver.catalog import sqlite_uri
 from archiver.observability import ENVIRONMENT as POWERTOOLS_ENVIRONMENT
 from archiver.runtime import BATCH_WINDOW_S
 from archiver.settings import Settings
-from local.account import ACCOUNT, REGION, StandInAccount
-from local.lambda_emulation import BATCH_SIZE, LambdaContext, archive_invocation
+from local.account import StandInAccount
+from local.lambda_emulation import BATCH_SIZE, archive_invocation, discover_invocation
 from local.simulator import Simulator
 from local.workers import WorkerProcesses
 from shared.percentiles import percentiles
@@ -43,7 +42,8 @@ LOOKBACK_CAP: int = Settings.bound("lookback_days", "le")
 
 
 @contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """`values` in this process's environment while the block runs."""
     saved = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
     try:
@@ -145,7 +145,7 @@ class EmbeddedPipeline:
 
     def __init__(self, scenario: dict[str, Any], options: Options | None = None) -> None:
         self.options = options or Options()
-        self.lookback_days = _lookback_days(scenario)
+        self.lookback_days = lookback_days(scenario)
         self.simulator = Simulator(
             scenario,
             tps=self.options.tps,
@@ -190,9 +190,9 @@ class EmbeddedPipeline:
         stack.callback(self.simulator.stop)
         self.account.start()
         stack.callback(self.account.stop)
-        stack.enter_context(_environment(self._aws_environment()))
+        stack.enter_context(environment(self._aws_environment()))
         self.account.create_resources()
-        stack.enter_context(_environment(self._settings_environment()))
+        stack.enter_context(environment(self._settings_environment()))
         stack.callback(self._forget_runtime)
         self._fresh_container()
         if self.options.live:  # the whole pipeline lives in the simulated time
@@ -273,23 +273,8 @@ class EmbeddedPipeline:
     def discover(
         self, event: dict[str, Any] | None = None, invocation_ms: int = 300_000
     ) -> dict[str, Any]:
-        from archiver.handlers import discover
-
-        event = event or {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "source": "aws.events",
-            "account": ACCOUNT,
-            "time": "2026-01-01T00:00:00Z",
-            "region": REGION,
-            "resources": [],
-            "detail-type": "Scheduled Event",
-            "detail": {},
-        }
         self.invocations["discover"] += 1
-        context = LambdaContext("discover", time.monotonic() * 1000 + invocation_ms)
-        result: dict[str, Any] = discover.handler(event, context)
-        return result
+        return discover_invocation(event, invocation_ms)
 
     def archive_once(
         self, invocation_ms: int | None = None, window_s: float = 0.0
@@ -384,6 +369,13 @@ class EmbeddedPipeline:
         self.alongside_discovery(self.discover)
 
     # --- results ------------------------------------------------------------------------------
+    def ledger_tables(self) -> list[str]:
+        return [self.account.ledger_table]
+
+    def api_calls(self) -> int:
+        """IVS calls the simulator answered so far."""
+        return sum(self.simulator.stats()["api_calls"].values())
+
     def mirror(self, out: Path) -> list[str]:
         """Copy the bucket into `out` with the same keys (replacing the tables' folders)."""
         return self.account.mirror(out, self.options.prefix)
@@ -416,7 +408,7 @@ def _time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def _lookback_days(scenario: dict[str, Any]) -> int:
+def lookback_days(scenario: dict[str, Any]) -> int:
     """A look-back window that reaches the scenario's oldest session, within the archiver's
     cap (older sessions are not found by the schedule: queue them by hand, as `run` does)."""
     starts = [

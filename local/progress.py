@@ -1,5 +1,5 @@
-"""`python -m local run`'s progress on standard error: a thread reads how far the run got (the
-ledger and the simulator's counters) twice a second and shows it with the console's display
+"""`ivs-archive local run`'s progress on standard error: a thread reads how far the run got (the
+ledgers and the simulators' counters) twice a second and shows it with the console's display
 (shared/progress.py: an in-place bar on a terminal, otherwise a line at least every 10 s)."""
 
 from __future__ import annotations
@@ -9,16 +9,26 @@ import sys
 import threading
 from collections import Counter
 from types import TracebackType
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 import boto3
 
 from archiver.ledger import Ledger
-from local.pipeline import EmbeddedPipeline
 from local.report import ended_sessions, events_of
 from shared.progress import Progress as Display
 
 READ_EVERY_S = 0.5
+
+
+class Watched(Protocol):
+    """A run, as its progress reads it: an embedded pipeline, or a run over several places."""
+
+    @property
+    def invocation_errors(self) -> int: ...
+
+    def ledger_tables(self) -> list[str]: ...
+
+    def api_calls(self) -> int: ...
 
 
 class Progress:
@@ -27,7 +37,7 @@ class Progress:
     many IVS calls were answered."""
 
     def __init__(
-        self, pipeline: EmbeddedPipeline, scenario: dict[str, Any], stream: TextIO | None = None
+        self, pipeline: Watched, scenario: dict[str, Any], stream: TextIO | None = None
     ) -> None:
         self.pipeline = pipeline
         ended = list(ended_sessions(scenario))
@@ -37,13 +47,15 @@ class Progress:
         )
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._report, name="progress", daemon=True)
-        self._ledger: Ledger | None = None
+        self._ledgers: list[Ledger] = []
         self._state = (0, f"events, 0/{self.sessions} sessions")
 
     def __enter__(self) -> Progress:
         # A session of its own: boto3's default session is not for sharing between threads.
         resource = boto3.session.Session().resource("dynamodb")
-        self._ledger = Ledger(self.pipeline.account.ledger_table, resource=resource)
+        self._ledgers = [
+            Ledger(table, resource=resource) for table in self.pipeline.ledger_tables()
+        ]
         self.display.__enter__()
         self._thread.start()
         return self
@@ -68,12 +80,11 @@ class Progress:
         return self._state
 
     def _read(self) -> tuple[int, str]:
-        assert self._ledger is not None
-        items = self._ledger.sessions()
+        items = [item for ledger in self._ledgers for item in ledger.sessions()]
         statuses = Counter(item["status"] for item in items)
         done = statuses["ARCHIVED"] + statuses["EXPIRED"]
         written = sum(int(n) for item in items for n in item.get("eventsByChunk", {}).values())
-        calls = sum(self.pipeline.simulator.stats()["api_calls"].values())
+        calls = self.pipeline.api_calls()
         retried = self.pipeline.invocation_errors
         text = f"events, {done}/{self.sessions} sessions, {calls:,} IVS calls" + (
             f", {retried} failed invocations" if retried else ""

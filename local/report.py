@@ -36,6 +36,12 @@ def ended_sessions(scenario: dict[str, Any]) -> Iterator[tuple[dict[str, Any], d
                 yield stage, session
 
 
+def ended_of(scenario: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
+    """(stage ARN, session id, end time) for each ended session of the scenario."""
+    for stage, session in ended_sessions(scenario):
+        yield stage["arn"], session["sessionId"], session["endTime"]
+
+
 def events_of(session: dict[str, Any]) -> int:
     """How many events a scenario session holds."""
     return sum(len(p.get("events", [])) for p in session.get("participants", []))

@@ -31,7 +31,6 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,9 @@ from archiver.schema import TABLES
 from archiver.settings import IVS_TPS_QUOTA as IVS_QUOTA
 from archiver.settings import SettingsError
 from local import report
+from local.lambda_emulation import discover_scenario
 from local.pipeline import EmbeddedPipeline, Options
+from local.places import PlacesRun, places_of
 from local.progress import Progress
 from local.replay import Replay
 from local.simulator.scenario import ScenarioError, load
@@ -50,7 +51,6 @@ from shared.arguments import fail
 LIVE_SPEED = 60.0
 LIVE_EVENT_LOSS = 0.1
 LIVE_EVENT_DELAY_S = 120.0
-DISCOVERY_ATTEMPTS = 3  # Lambda tries an asynchronous (scheduled) invocation up to 3 times
 # In --out while a run holds it: the holder's pid, under an advisory lock (flock) that the
 # system lets go of when the holder ends, however it ends: a dead run's lock holds nobody up.
 LOCK_FILE = ".ivs-archive-run.lock"
@@ -84,6 +84,12 @@ def _main(args: argparse.Namespace, started: float) -> int:
     if live_only and not args.live:
         names = ", ".join("--" + flag.replace("_", "-") for flag in live_only)
         return fail(args.prog, f"argument {names}: only with --live")
+    if args.live and len(places := places_of(scenario)) > 1:
+        return fail(
+            args.prog,
+            f"argument --live: replays one place; the scenario spans {len(places)} "
+            f"({', '.join(place.name for place in places)})",
+        )
     options = Options(
         tps=args.tps,
         budget=args.budget,
@@ -135,7 +141,10 @@ def _main(args: argparse.Namespace, started: float) -> int:
 def _archive(
     args: argparse.Namespace, scenario: dict[str, Any], options: Options, out: OutFolder
 ) -> tuple[list[report.Fate], dict[str, Any], int]:
-    """The pipeline run, the bucket copied into --out: the account's makings."""
+    """The pipeline run, the bucket copied into --out: the account's makings. A scenario over
+    several places runs a collector per place into one home (local/places.py)."""
+    if len(places_of(scenario)) > 1:
+        return _archive_places(args, scenario, options, out)
     with (
         EmbeddedPipeline(scenario, options) as pipeline,
         _lambda_output(args.lambda_logs),
@@ -159,6 +168,22 @@ def _archive(
             not_queued,
         )
         return fates, stats, len(pipeline.account.object_keys())
+
+
+def _archive_places(
+    args: argparse.Namespace, scenario: dict[str, Any], options: Options, out: OutFolder
+) -> tuple[list[report.Fate], dict[str, Any], int]:
+    with PlacesRun(scenario, options) as run, _lambda_output(args.lambda_logs):
+        with Progress(run, scenario):
+            run.run()
+        run.mirror(out.path)
+        for table in TABLES:
+            (out.path / table).mkdir(parents=True, exist_ok=True)
+        stats = run.stats()
+        fates = report.fates(
+            scenario, run.ledger_sessions(), run.dead_letters(), run.last_error, run.not_queued
+        )
+        return fates, stats, len(run.account.object_keys())
 
 
 class Interrupted(BaseException):
@@ -380,25 +405,5 @@ def _lambda_output(path: Path | None) -> Iterator[None]:
 
 def _discover(pipeline: EmbeddedPipeline, scenario: dict[str, Any]) -> str:
     """Discovery as scheduled, then the manual event for each ended session older than the
-    look-back. Why sessions may have been left unqueued ('' when nothing failed)."""
-    problem = _invoke(pipeline, None)
-    cutoff = datetime.now(UTC) - timedelta(days=pipeline.lookback_days - 1)
-    for stage, session in report.ended_sessions(scenario):
-        if datetime.fromisoformat(session["endTime"].replace("Z", "+00:00")) < cutoff:
-            event = {"stageArn": stage["arn"], "sessionId": session["sessionId"]}
-            problem = _invoke(pipeline, event) or problem
-    return problem
-
-
-def _invoke(pipeline: EmbeddedPipeline, event: dict[str, Any] | None) -> str:
-    """One discover invocation, tried again on failure; why it failed in the end, or ''."""
-    reason = ""
-    for _ in range(DISCOVERY_ATTEMPTS):
-        try:
-            result = pipeline.discover(event)
-        except Exception as error:
-            reason = f"discovery failed {DISCOVERY_ATTEMPTS} times: {type(error).__name__}: "
-            reason += str(error).splitlines()[0] if str(error) else ""
-            continue
-        return f"discovery rejected it: {result['rejected']}" if "rejected" in result else ""
-    return reason
+    look-back (lambda_emulation.discover_scenario)."""
+    return discover_scenario(pipeline.discover, report.ended_of(scenario), pipeline.lookback_days)

@@ -47,12 +47,12 @@ def _use_simulated_time() -> None:
     clock.use(shared.now)
 
 
-def _end(signum: int, _frame: object = None) -> None:
+def end(signum: int, _frame: object = None) -> None:
     """Exit now, quietly: no traceback, no waiting for threads (what a killed container does)."""
     os._exit(128 + signum)
 
 
-def _end_with_starter(folder: Path) -> None:
+def end_with_starter(folder: Path | None = None) -> None:
     """Exit once standard input closes: the process that started this one is gone, killed
     outright; so is the folder it made for its workers (`folder`), which nobody needs now."""
 
@@ -60,7 +60,8 @@ def _end_with_starter(folder: Path) -> None:
         with open(sys.stdin.fileno(), "rb", buffering=0, closefd=False) as stdin:
             while stdin.read(4096):
                 pass
-        shutil.rmtree(folder, ignore_errors=True)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
         os._exit(0)
 
     threading.Thread(target=watch, name="starter", daemon=True).start()
@@ -68,10 +69,10 @@ def _end_with_starter(folder: Path) -> None:
 
 def main(argv: list[str]) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _end)
+        signal.signal(signum, end)
     starter = os.getppid()
     stop_file, report_file, ready_file = (Path(arg) for arg in argv)
-    _end_with_starter(report_file.parent)
+    end_with_starter(report_file.parent)
     _use_simulated_time()
     import boto3
 

@@ -63,7 +63,10 @@ class LandedSession:
 
     @property
     def ids(self) -> frozenset[str]:
-        """Its name now and the one earlier versions recorded (a commit they made counts)."""
+        """Its name now and the one earlier versions recorded in snapshot summaries (a commit
+        they made counts). Those wrote only for the place they ran in, the home's; the name
+        without a place is another place's as well only if IVS gave both the same session
+        id (its ids are random: not seen), and only while that old snapshot is kept."""
         return frozenset({self.id, legacy_session_key(self.keys.stage_arn, self.keys.session_id)})
 
     def objects(self, table: Table) -> list[str]:
@@ -101,7 +104,7 @@ def sessions_with_rows(
     from the data, so it holds however old the snapshot that added them, expired or not. The
     session row is committed last: such a session's participants and events are in the tables
     too. Each is named both ways (`LandedSession.ids`), so a landing key of either layout
-    finds it."""
+    finds it (a key before places is the home's own; see `ids`)."""
     ex = expressions()
     row_filter = ex.AlwaysTrue()
     if among is not None:
@@ -136,8 +139,10 @@ def commit_sessions(
     report = CommitReport()
     # A session whose row is in stage_sessions is in every table, however long ago (its
     # snapshots may have expired): only the others are committed.
+    # Matched by its name with its place only: a row always holds the whole stage ARN, and the
+    # name without one is another place's too when a stage id and session id repeat there.
     rows = sessions_with_rows(catalog.load_table((namespace, STAGE_SESSIONS.name)), unique)
-    whole = {s.id for s in unique if s.ids & rows}
+    whole = {s.id for s in unique if s.id in rows}
     pending = [s for s in unique if s.id not in whole]
     for table in COMMIT_ORDER:
         iceberg = catalog.load_table((namespace, table.name))  # as it is now, for each table
