@@ -32,7 +32,9 @@ from typing import Any
 
 from archiver.settings import IVS_TPS_QUOTA as IVS_QUOTA
 from archiver.settings import chunk_limit
+from bench.fleet_places import run_places, warm
 from bench.fleet_scenario import LARGE, fleet_scenario
+from local.commands import regions
 from local.pipeline import EmbeddedPipeline, Options, lags
 from local.replay import Replay
 from shared.percentiles import percentiles
@@ -107,6 +109,19 @@ def parser() -> argparse.ArgumentParser:
         help="live: most simulated seconds an event arrives late (default 120)",
     )
     p.add_argument(
+        "--regions",
+        type=regions,
+        default=None,
+        help="backlog: spread the day's stages over these IVS Real-Time regions, a collector "
+        "each at its own quota (default: one place)",
+    )
+    p.add_argument(
+        "--accounts",
+        type=int,
+        default=1,
+        help="with --regions: and over this many accounts, each with every region (default 1)",
+    )
+    p.add_argument(
         "--out",
         type=Path,
         default=None,
@@ -168,9 +183,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             min_remaining_ms=options.min_remaining_ms,
         ),
     )
+    if args.regions:
+        return _over_places(args, scenario, options, chunk)
     minimum, own = minimum_calls(scenario, chunk)
     with EmbeddedPipeline(scenario, options) as pipeline:
-        _warm(pipeline, scenario)
+        warm(pipeline.simulator.store, scenario)
         replay = Replay(
             pipeline, scenario, schedule=SCHEDULE, discover_invocation_ms=options.invocation_ms
         )
@@ -233,16 +250,42 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def _warm(pipeline: EmbeddedPipeline, scenario: dict[str, Any]) -> None:
-    """The simulator indexes a session on first use: do it before the clock starts (IVS has no
-    such warm-up)."""
-    store = pipeline.simulator.store
-    for stage in scenario["stages"]:
-        for session in stage["sessions"]:
-            for person in session["participants"][:1]:
-                ids = (stage["arn"], session["sessionId"], person["participantId"])
-                store.events(*ids)
-                store.participant(*ids)
+def _over_places(
+    args: argparse.Namespace, scenario: dict[str, Any], options: Options, chunk: int
+) -> dict[str, Any]:
+    """The backlog spread over places (bench/fleet_places.py), reported as a backlog is."""
+    got = run_places(
+        scenario,
+        options,
+        regions=args.regions,
+        accounts=args.accounts,
+        minimum=lambda part: minimum_calls(part, chunk)[0],
+    )
+    k = options.tps / IVS_QUOTA
+    calls = got["calls"]
+    discovery = sum(calls.get(op, 0) for op in DISCOVERY_OPERATIONS)
+    worker_seconds = got["busy_s"] * k
+    workers = options.archive_concurrency
+    return {
+        "mode": args.mode,
+        "finished": got["finished"],
+        "stages": args.stages,
+        "sessions": sum(1 for st in scenario["stages"] for s in st["sessions"] if s["endTime"]),
+        "scale": {
+            "k": k,
+            "tps": options.tps,
+            "budget": options.archiver_budget,
+            "workers": workers,
+            "chunk": chunk,
+        },
+        "discovery_calls": discovery,
+        "discovery_share": round(discovery / sum(calls.values()), 4) if calls else 0.0,
+        "worker_seconds": round(worker_seconds, 1),
+        "lambda_usd": round(
+            worker_seconds * MEMORY_GB * GB_SECOND_USD + got["invocations"] * REQUEST_USD, 4
+        ),
+        **{key: value for key, value in got.items() if key not in ("busy_s", "finished")},
+    }
 
 
 def _elapsed(result: dict[str, Any]) -> tuple[str, str]:
@@ -293,13 +336,29 @@ def show(result: dict[str, Any]) -> None:
         rows.append(
             ("lag - own archive time", f"p95 {over['p95']} (goal {result['lag_goal_s']:.0f})")
         )
+    if "places" in result:
+        rows.append(("commits redone (conflicts)", f"{result['commit_conflicts']:,}"))
+        for name, place in result["places"].items():
+            rows.append(
+                (
+                    f"  {name}",
+                    f"{place['sessions_archived']:,} sessions, {place['elapsed_s']} s / "
+                    f"{place['ideal_s']} s = {place['ratio']}, "
+                    f"{place['commit_conflicts']:,} commits redone",
+                )
+            )
     for name, value in rows:
         table.add_row(name, value)
     Console().print(table)
 
 
 def main(argv: list[str]) -> int:
-    args = parser().parse_args(argv)
+    commands = parser()
+    args = commands.parse_args(argv)
+    if args.regions and args.mode == "live":
+        commands.error("argument --regions: spreads a backlog only (--mode backlog)")
+    if args.accounts != 1 and not args.regions:
+        commands.error("argument --accounts: only with --regions")
     result = run(args)
     show(result)
     out = args.out or ROOT / "bench" / "results" / f"fleet-{args.mode}.json"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from archiver import clock
 from archiver.ledger import Status
-from archiver.settings import STAGE_ARN_PATTERN
+from archiver.settings import IVS_REALTIME_REGIONS, STAGE_ARN_PATTERN
 from shared.arguments import integer, positive_up_to
 
 _AGO = re.compile(r"^(?P<n>\d+)(?P<unit>[mhd])$")
@@ -62,3 +62,17 @@ def status(text: str) -> Status:
 rate = positive_up_to(5)
 seconds = positive_up_to(3600)
 count = integer(0)
+
+
+def account_id(text: str) -> str:
+    if not re.fullmatch(r"\d{12}", text.strip()):
+        raise argparse.ArgumentTypeError(f"not an AWS account id (12 digits): {text!r}")
+    return text.strip()
+
+
+def ivs_region(text: str) -> str:
+    if text.strip() not in IVS_REALTIME_REGIONS:
+        raise argparse.ArgumentTypeError(
+            f"not a region with IVS Real-Time ({', '.join(IVS_REALTIME_REGIONS)}): {text!r}"
+        )
+    return text.strip()

@@ -46,7 +46,9 @@ def _dispatch(args: argparse.Namespace, out: Output) -> int:
     )
 
     runners: dict[str, Callable[[], int]] = {
-        "status": lambda: status.show(_deployment(args), out),
+        "status": lambda: status.show(
+            _deployment(args), out, account=args.account, region=args.in_region
+        ),
         "sessions": lambda: sessions.show(
             _deployment(args), out, stage=args.stage, status=args.status, since=args.since
         ),

@@ -24,6 +24,7 @@ WORK_QUEUE = "WorkQueueUrl"
 DEAD_LETTER_QUEUE = "DeadLetterQueueUrl"
 DISCOVER_FUNCTION = "DiscoverFunctionName"
 ARCHIVE_FUNCTION = "ArchiveFunctionName"
+REGIONS = "Regions"  # only the home of a deployment with regions has it (and no ledger)
 # Every output some command reads (the stack has others, for people).
 OUTPUTS = (
     BUCKET,
@@ -48,9 +49,22 @@ class Deployment:
     def missing(self, *names: str) -> list[str]:
         return [name for name in names if not self.outputs.get(name)]
 
+    @property
+    def is_home(self) -> bool:
+        """The home of a deployment with regions: its collectors are stacks of their own."""
+        return bool(self.outputs.get(REGIONS)) and not self.outputs.get(LEDGER)
+
     def require(self, *names: str) -> None:
         """One error naming every output a command needs that the stack lacks."""
         missing = self.missing(*names)
+        if missing and self.is_home:
+            regions = self.outputs[REGIONS].split(",")
+            base = self.stack.removesuffix("-home")
+            raise ConsoleError(
+                f"stack {self.stack} is the home of collectors in {', '.join(regions)}: this "
+                f"command works on a collector (--stack {base}-{regions[0]} --region "
+                f"{regions[0]}, say)"
+            )
         if missing:
             plural = "s" if len(missing) > 1 else ""
             raise ConsoleError(

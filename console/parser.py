@@ -77,12 +77,25 @@ def parser() -> argparse.ArgumentParser:
         sub.set_defaults(prog=sub.prog)
         return sub
 
-    command(
+    status = command(
         "status",
-        "is the archive keeping up?",
+        "is the archive keeping up? every collector too",
         "Sessions by ledger status, the oldest session not archived and its age, the archive "
         "lag (p50, p95) of the sessions archived in the last 24 hours, the work queue and "
-        "dead-letter queue, and discovery's last scheduled run and last full reconcile.",
+        "dead-letter queue, and discovery's last scheduled run and last full reconcile. Then "
+        "every collector of the deployment (one per account and region), from the report each "
+        "writes into the home after its scheduled discovery: backlog, dead letters, archive lag, "
+        "last discovery; SILENT when it has not reported for three discovery intervals. On the "
+        "home of a deployment with regions (--stack NAME-home), the collectors alone.",
+    )
+    status.add_argument(
+        "--account", metavar="ID", type=arguments.account_id, help="only this account's collectors"
+    )
+    status.add_argument(
+        "--in-region",
+        metavar="REGION",
+        type=arguments.ivs_region,
+        help="only the collectors in this region (--region is where the stack is)",
     )
 
     sessions = command(

@@ -1,5 +1,6 @@
 """`ivs-archive status`: is the archive keeping up? Sessions by ledger status, the oldest one not
-archived, the archive lag of the last 24 hours, the queues, and discovery's last runs."""
+archived, the archive lag of the last 24 hours, the queues, and discovery's last runs; and every
+collector of the deployment, from the reports they write into the home (console.collectors)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,16 @@ from typing import Any
 from archiver import clock
 from archiver.discovery_state import DiscoveryState, ReconcileState
 from archiver.ledger import Status
-from console.deployment import DEAD_LETTER_QUEUE, LEDGER, WORK_QUEUE, Deployment
+from console import collectors
+from console.collectors import Collector, document
+from console.deployment import (
+    BUCKET,
+    DEAD_LETTER_QUEUE,
+    LEDGER,
+    TABLES_LOCATION,
+    WORK_QUEUE,
+    Deployment,
+)
 from console.ledger_view import LastRun, LedgerSession, last_run, sessions
 from console.output import Output, counted, duration, iso, when
 from console.queues import Depth, depth
@@ -167,8 +177,65 @@ def _lines(deployment: Deployment, report: Report) -> list[tuple[str, str]]:
     return lines
 
 
-def show(deployment: Deployment, out: Output) -> int:
-    report = gather(deployment)
-    out.data(_document(deployment, report))
-    out.fields(f"{deployment.stack} ({deployment.aws.region_name})", _lines(deployment, report))
+def show(
+    deployment: Deployment, out: Output, *, account: str | None = None, region: str | None = None
+) -> int:
+    """This collector's state from its ledger and queues (a stack with a ledger), and every
+    collector's last report into the home (`account`, `region`: only theirs). The home of a
+    deployment with places has no ledger: it shows the collectors alone."""
+    reports = _collectors(deployment, account, region)
+    now = clock.now()
+    if deployment.is_home:
+        out.data({"stack": deployment.stack, "collectors": [document(c, now) for c in reports]})
+    else:
+        report = gather(deployment)
+        out.data(
+            _document(deployment, report) | {"collectors": [document(c, now) for c in reports]}
+        )
+        title = f"{deployment.stack} ({deployment.aws.region_name})"
+        out.fields(title, _lines(deployment, report))
+    _table(out, reports, now, account, region)
     return 0
+
+
+def _collectors(deployment: Deployment, account: str | None, region: str | None) -> list[Collector]:
+    """The collectors' reports in the home's bucket (none if the stack names no bucket)."""
+    if deployment.missing(BUCKET, TABLES_LOCATION):
+        return []
+    found = collectors.read(deployment.client("s3"), deployment[BUCKET], deployment.prefix)
+    return collectors.chosen(found, account, region)
+
+
+def _table(
+    out: Output, reports: list[Collector], now: datetime, account: str | None, region: str | None
+) -> None:
+    if not reports:
+        where = " ".join(filter(None, [account, region]))
+        out.line(
+            f"collectors: none has reported{' in ' + where if where else ''} yet (each "
+            "reports after its scheduled discovery runs)"
+        )
+        return
+    rows = []
+    for c in reports:
+        if c.problem:
+            rows.append([c.place, c.problem, "", "", "", ""])
+            continue
+        assert c.reported_at is not None
+        age = duration((now - c.reported_at).total_seconds())
+        reported = f"SILENT: {age} ago" if c.silent(now) else f"{age} ago"
+        lag = "-" if c.lag_max_s is None else duration(c.lag_max_s)
+        found = c.discovery.get("enqueued", 0)
+        rows.append(
+            [
+                c.place,
+                reported,
+                f"{c.waiting:,} + {c.in_flight:,}",
+                f"{c.dead_letters:,}",
+                lag,
+                f"{counted(int(found), 'session')} queued",
+            ]
+        )
+    columns = ["place", "last report", "backlog (waiting + in flight)", "dead letters"]
+    columns += ["lag, max of 1 h", "last discovery"]
+    out.table("collectors", columns, rows)

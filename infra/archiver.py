@@ -10,7 +10,7 @@ lease in the ledger, so a burst of IVS events never multiplies its API calls.
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -21,6 +21,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from archiver.collector_report import FOLDER as REPORT_FOLDER
 from archiver.observability import ENVIRONMENT as POWERTOOLS_ENVIRONMENT
 from archiver.runtime import BATCH_WINDOW_S, MAX_BATCH
 from archiver.schema import TABLES
@@ -97,14 +98,15 @@ class Archiver(Construct):
         settings: Settings,
         storage: ArchiveStore,
         landing_objects: list[str] | None = None,
-        archive_role_name: str | None = None,
+        role_names: dict[str, str] | None = None,
     ) -> None:
         """`landing_objects`: the object ARNs the archive function may write (default: under
-        the three tables' folders); `archive_role_name`: a name the home can trust it by."""
+        the three tables' folders); `role_names`: the functions' roles' names ("Discover",
+        "Archive"), which the home can trust them by."""
         super().__init__(scope, construct_id)
         self.settings = settings
         self._landing_objects = landing_objects
-        self._role_names = {"Archive": archive_role_name}
+        self._role_names = role_names or {}
         self.ledger = dynamodb.Table(
             self,
             "Ledger",
@@ -289,9 +291,32 @@ class Archiver(Construct):
         )
         # SSE-KMS: a data key to put, Decrypt to read back.
         storage.grant_key(archive_role, *ARCHIVE_KMS_ACTIONS)
+        # After each scheduled run, discovery reports this collector to the home
+        # (archiver.collector_report): its own report object, its queues' depths, and its
+        # archive lag from CloudWatch (GetMetricStatistics names no resource: `*`).
+        discover_role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:PutObject"], resources=[report_object(storage)])
+        )
+        storage.grant_key(discover_role, "kms:GenerateDataKey")
+        discover_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["sqs:GetQueueAttributes"],
+                resources=[self.queue.queue_arn, self.dead_letter_queue.queue_arn],
+            )
+        )
+        discover_role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["cloudwatch:GetMetricStatistics"], resources=["*"])
+        )
 
     @staticmethod
     def _role(function: lambda_.Function) -> iam.IRole:
         if function.role is None:
             raise ValueError(f"{function.node.path} has no role")
         return function.role
+
+
+def report_object(storage: ArchiveStore) -> str:
+    """The one object the collector's discovery writes into the home: its report."""
+    return storage.bucket.arn_for_objects(
+        f"{storage.prefix}{REPORT_FOLDER}/{Aws.ACCOUNT_ID}/{Aws.REGION}.json"
+    )

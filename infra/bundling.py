@@ -100,8 +100,9 @@ UNUSED = (
 )
 # Folders of one subfolder per service or utility, and the subfolders kept; the others go.
 ONLY = {
-    # botocore's service models (~22 MB): the services the functions call (IVS, S3, SQS, DynamoDB;
-    # Glue and S3 from pyiceberg's Glue catalog, which writes files through pyarrow, not botocore),
+    # botocore's service models (~22 MB): the services the functions call (IVS, S3, SQS, DynamoDB,
+    # CloudWatch for the collector's report; Glue and S3 from pyiceberg's Glue catalog, which
+    # writes files through pyarrow, not botocore),
     # and those botocore's credential providers may call for a configured profile (STS, SSO,
     # SSO OIDC, sign-in). Lambda gives the functions credentials in the environment.
     "botocore/data": (
@@ -109,6 +110,7 @@ ONLY = {
         "s3",
         "sqs",
         "dynamodb",
+        "cloudwatch",
         "glue",
         "sts",
         "sso",

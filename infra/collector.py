@@ -63,7 +63,14 @@ def build_collector(
         landing_objects=(
             landing_objects(store.bucket, store.prefix, stack.account) if home else None
         ),
-        archive_role_name=home.collector_role_name(stack.region) if home else None,
+        role_names=(
+            {
+                "Archive": home.collector_role_name(stack.region),
+                "Discover": home.collector_role_name(stack.region, "discover"),
+            }
+            if home
+            else None
+        ),
     )
     role = archiver.archive.role
     if role is None:

@@ -16,7 +16,14 @@ from constructs import Construct
 from archiver.settings import Settings
 from infra.catalog import Catalog
 from infra.nag import acknowledge_stack
-from infra.places import Home, Trusted, iceberg_objects, landing_objects, trusted
+from infra.places import (
+    Home,
+    Trusted,
+    iceberg_objects,
+    landing_objects,
+    report_objects,
+    trusted,
+)
 from infra.queries import Queries
 from infra.storage import Storage
 from infra.tables import COMMIT_GLUE_ACTIONS, ICEBERG_OBJECT_ACTIONS, QueryTables
@@ -118,6 +125,12 @@ class Trust(Construct):
                 who,
                 ICEBERG_OBJECT_ACTIONS,
                 iceberg_objects(storage.bucket, storage.prefix),
+            )
+            self._allow(  # each collector's report (archiver.collector_report)
+                storage,
+                who,
+                ("s3:PutObject",),
+                [report_objects(storage.bucket, storage.prefix, who.account)],
             )
             if storage.key:
                 storage.key.add_to_resource_policy(

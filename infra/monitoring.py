@@ -202,11 +202,22 @@ class Monitoring(Construct):
                         "SessionsFailed",
                     )
                 ],
+                width=6,
             ),
-            graph("Archived rows", [metric("ParticipantsArchived"), metric("EventsArchived")]),
+            graph(
+                "Archived rows",
+                [metric("ParticipantsArchived"), metric("EventsArchived")],
+                width=6,
+            ),
             graph(
                 "Archive lag (session end to archived)",
                 [metric("ArchiveLagSeconds", "Maximum"), metric("ArchiveLagSeconds", "Average")],
+                width=6,
+            ),
+            graph(
+                "Commits redone (another writer committed first)",
+                [metric("CommitConflicts")],
+                width=6,
             ),
         )
         dashboard.add_widgets(

@@ -21,13 +21,21 @@ from constructs import IConstruct
 WILDCARD_RESOURCES: tuple[tuple[re.Pattern[str], frozenset[str], str], ...] = (
     (
         re.compile(r"^\*$"),
-        frozenset({"ivs:ListStages", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}),
+        frozenset(
+            {
+                "ivs:ListStages",
+                "xray:PutTraceSegments",
+                "xray:PutTelemetryRecords",
+                "cloudwatch:GetMetricStatistics",
+            }
+        ),
         "ivs:ListStages names no stage (it lists every stage of the account and region), so it "
         "cannot be narrowed to stageAllowList's stages; the service authorization reference "
         "gives it the stage resource type, but AWS documents no ARN that authorizes a call "
         "naming none and it cannot be tested here, so it gets '*' as in the IVS user guide's "
-        "policies. The X-Ray actions of Lambda active tracing have no resource-level "
-        "permissions.",
+        "policies. The X-Ray actions of Lambda active tracing and cloudwatch:"
+        "GetMetricStatistics (discovery reads the collector's archive lag for its report to "
+        "the home) have no resource-level permissions.",
     ),
     (
         re.compile(

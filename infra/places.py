@@ -15,6 +15,7 @@ from aws_cdk import Aws
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 
+from archiver.collector_report import FOLDER as REPORT_FOLDER
 from archiver.schema import TABLES
 from archiver.settings import Settings
 from infra.tables import ICEBERG_FOLDER
@@ -23,7 +24,7 @@ from infra.tables import ICEBERG_FOLDER
 # (archiver.writer.SessionKeys), so a collector can be let write its own account's only.
 PLACE_FOLDERS = "dt=*/{account}/*"
 
-# IAM role names are at most 64 characters: `<name>-collector-<region>`.
+# IAM role names are at most 64 characters: `<name>-collector-<region>-discover`.
 ROLE_NAME_MAX = 64
 
 
@@ -49,10 +50,11 @@ class Home:
         region = settings.home_region or settings.regions[0]
         home = cls(settings, settings.home_account or account or Aws.ACCOUNT_ID, region)
         for region in settings.regions:
-            if len(home.collector_role_name(region)) > ROLE_NAME_MAX:
+            longest = home.collector_role_name(region, "discover")
+            if len(longest) > ROLE_NAME_MAX:
                 raise PlacesError(
                     f"'name' ({settings.name!r}) is too long for the collectors' role names "
-                    f"({home.collector_role_name(region)!r} passes {ROLE_NAME_MAX} characters)"
+                    f"({longest!r} passes {ROLE_NAME_MAX} characters)"
                 )
         return home
 
@@ -66,9 +68,11 @@ class Home:
         """The alias of the archive's KMS key (encryption KMS)."""
         return f"alias/{self.settings.name}-archive"
 
-    def collector_role_name(self, region: str) -> str:
-        """The archive function's role of the collector in `region` (any account)."""
-        return f"{self.settings.name}-collector-{region}"
+    def collector_role_name(self, region: str, function: str = "") -> str:
+        """The archive function's role of the collector in `region` (any account), or its
+        `function`'s (`discover`): `<name>-collector-<region>[-<function>]`."""
+        suffix = f"-{function}" if function else ""
+        return f"{self.settings.name}-collector-{region}{suffix}"
 
     def arn(self, service: str, resource: str) -> str:
         return f"arn:{Aws.PARTITION}:{service}:{self.region}:{self.account}:{resource}"
@@ -134,6 +138,11 @@ def landing_objects(bucket: s3.IBucket, prefix: str, account: str) -> list[str]:
     """The landing objects of one account's places, in every table's folder."""
     folders = PLACE_FOLDERS.format(account=account)
     return [bucket.arn_for_objects(f"{prefix}{name}/{folders}") for name in TABLES]
+
+
+def report_objects(bucket: s3.IBucket, prefix: str, account: str) -> str:
+    """The reports of one account's collectors (archiver.collector_report)."""
+    return bucket.arn_for_objects(f"{prefix}{REPORT_FOLDER}/{account}/*")
 
 
 def iceberg_objects(bucket: s3.IBucket, prefix: str) -> list[str]:

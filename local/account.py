@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 
+from archiver.collector_report import FOLDER as REPORT_FOLDER
 from archiver.ledger import Ledger
 from archiver.schema import TABLES
 
@@ -126,6 +127,7 @@ class StandInAccount:
         return bodies
 
     def object_keys(self) -> list[str]:
+        """Every object of the bucket: the landing objects and the collectors' reports."""
         paginator = self.s3.get_paginator("list_objects_v2")
         return sorted(
             obj["Key"]
@@ -133,10 +135,16 @@ class StandInAccount:
             for obj in page.get("Contents", [])
         )
 
+    def landing_keys(self, prefix: str = "") -> list[str]:
+        """The landing objects alone (the three tables' folders under `prefix`)."""
+        folders = tuple(f"{prefix}{table}/" for table in TABLES)
+        return [key for key in self.object_keys() if key.startswith(folders)]
+
     def mirror(self, out: Path, prefix: str = "") -> list[str]:
-        """Copy the bucket into `out` with the same keys (replacing the tables' folders)."""
-        for table in TABLES:
-            shutil.rmtree(out / prefix / table, ignore_errors=True)
+        """Copy the bucket into `out` with the same keys (replacing the tables' folders and
+        the collectors' reports)."""
+        for folder in (*TABLES, REPORT_FOLDER):
+            shutil.rmtree(out / prefix / folder, ignore_errors=True)
         keys = self.object_keys()
         for key in keys:
             target = out / key

@@ -8,10 +8,11 @@ processes of their own (local/workers.py), until its work queue is empty; then i
 report (`REPORT` below) to the file the config names. It ends at once and quietly on SIGTERM
 or SIGINT, and when its standard input closes (its starter is gone): its workers go with it.
 
-CONFIG: `{"env": {...}, "scenario": FILE, "lookback_days": N, "workers": N, "invocation_ms":
-N, "batch_size": N, "window_s": X, "log": FILE or null, "report": FILE}`.
+CONFIG: `{"env": {...}, "account": ID, "region": R, "scenario": FILE, "lookback_days": N,
+"workers": N, "invocation_ms": N, "batch_size": N, "window_s": X, "log": FILE or null,
+"report": FILE}`.
 REPORT: `{"elapsed_s": X, "invocations": N, "failures": [{"bodies", "errorMessage"}],
-"not_queued": "why" or ""}`.
+"not_queued": "why" or "", "commit_conflicts": N, "busy_s": X}`.
 """
 
 from __future__ import annotations
@@ -59,14 +60,21 @@ def main(argv: list[str]) -> int:
     with workers:
         started = time.monotonic()  # the workers are warm: the archiving starts
         not_queued = discover_scenario(
-            lambda event: discover_invocation(event, config["invocation_ms"]),
+            lambda event: discover_invocation(
+                event, config["invocation_ms"], account=config["account"], region=config["region"]
+            ),
             ended_of(scenario),
             config["lookback_days"],
         )
         while queue_depth(sqs, queue):
             time.sleep(0.2)
         elapsed = time.monotonic() - started
-    report = made | {"elapsed_s": round(elapsed, 3), "not_queued": not_queued}
+    report = made | {
+        "elapsed_s": round(elapsed, 3),
+        "not_queued": not_queued,
+        "commit_conflicts": workers.commit_conflicts,
+        "busy_s": round(workers.busy_s, 3),
+    }
     Path(config["report"]).write_text(json.dumps(report), encoding="utf-8")
     return 0
 

@@ -37,10 +37,12 @@ class LambdaContext:
     deadline_ms: float
     memory_limit_in_mb: int = 1024
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    account: str = ACCOUNT  # the function's place: a collector's, in a run over several
+    region: str = REGION
 
     @property
     def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
+        return f"arn:aws:lambda:{self.region}:{self.account}:function:{self.function_name}"
 
     def get_remaining_time_in_millis(self) -> int:
         return int(self.deadline_ms - time.monotonic() * 1000)
@@ -159,12 +161,19 @@ def scheduled_event() -> dict[str, Any]:
     }
 
 
-def discover_invocation(event: dict[str, Any] | None, invocation_ms: int) -> dict[str, Any]:
-    """One discover invocation on `event` (the schedule's when None); what it answered. The
-    environment must hold the archiver's settings."""
+def discover_invocation(
+    event: dict[str, Any] | None,
+    invocation_ms: int,
+    *,
+    account: str = ACCOUNT,
+    region: str = REGION,
+) -> dict[str, Any]:
+    """One discover invocation on `event` (the schedule's when None) of the function in
+    `account` and `region`; what it answered. The environment must hold its settings."""
     from archiver.handlers import discover
 
-    context = LambdaContext("discover", time.monotonic() * 1000 + invocation_ms)
+    deadline = time.monotonic() * 1000 + invocation_ms
+    context = LambdaContext("discover", deadline, account=account, region=region)
     result: dict[str, Any] = discover.handler(event or scheduled_event(), context)
     return result
 

@@ -183,6 +183,8 @@ class PlacesRun:
             scenario.write_text(json.dumps(part), encoding="utf-8")
             config = {
                 "env": self.environment_of(place),
+                "account": place.account,
+                "region": place.region,
                 "scenario": str(scenario),
                 "lookback_days": lookback_days(part),
                 "workers": options.archive_concurrency,
@@ -215,6 +217,7 @@ class PlacesRun:
                     "failures": [],
                     "not_queued": f"the collector of {place.name} ended with status "
                     f"{process.returncode}",
+                    "commit_conflicts": 0,
                 }
         self.invocation_errors = sum(len(r["failures"]) for r in self.reports.values())
 
@@ -278,6 +281,7 @@ class PlacesRun:
                 "sessions_archived": len(archived),
                 "elapsed_s": self.reports.get(place, {}).get("elapsed_s", 0.0),
             }
+            totals.update(conflicts=self.reports.get(place, {}).get("commit_conflicts", 0))
         return {
             "api_calls": dict(calls),
             "throttled": totals["throttled"],
@@ -287,5 +291,7 @@ class PlacesRun:
             "events": totals["events"],
             # The places archive at once: the run's archiving takes its slowest place's time.
             "elapsed_s": max((p["elapsed_s"] for p in places.values()), default=0.0),
+            # Commits redone because another writer (another place's) committed first.
+            "commit_conflicts": totals["conflicts"],
             "places": places,
         }

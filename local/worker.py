@@ -77,6 +77,7 @@ def main(argv: list[str]) -> int:
     import boto3
 
     import archiver.handlers.archive  # noqa: F401  (a warm container: the handler loaded)
+    from archiver.runtime import runtime
     from local.lambda_emulation import archive_invocation
 
     ready_file.touch()
@@ -104,7 +105,9 @@ def main(argv: list[str]) -> int:
             if "errorMessage" in response:
                 report.write(json.dumps(response) + "\n")
                 report.flush()
-        report.write(json.dumps({"invocations": invocations, "busy_s": round(busy, 3)}) + "\n")
+        conflicts = runtime().shared.commit_conflicts if invocations else 0
+        totals = {"invocations": invocations, "busy_s": round(busy, 3)}
+        report.write(json.dumps(totals | {"commit_conflicts": conflicts}) + "\n")
     return 0
 
 

@@ -59,6 +59,7 @@ class WorkerProcesses:
         self._report_to = report
         self.invocations = 0
         self.busy_s = 0.0
+        self.commit_conflicts = 0  # commits redone because another writer committed first
         self.failures: list[dict[str, Any]] = []
         self._folder = Path()  # made on entering, removed on leaving
         self._processes: list[subprocess.Popen[bytes]] = []
@@ -148,6 +149,7 @@ class WorkerProcesses:
                     else:
                         self.invocations += entry["invocations"]
                         self.busy_s += entry["busy_s"]
+                        self.commit_conflicts += entry["commit_conflicts"]
 
     def kill(self) -> None:
         """End the workers now, wherever they are (SIGTERM, then SIGKILL after KILL_GRACE_S),

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from archiver.admission import Admission
-from archiver.commit import LandedSession, commit_sessions
+from archiver.commit import CommitReport, LandedSession, commit_sessions
 from archiver.fetching import Fetcher
 from archiver.group_commit import GroupCommit
 from archiver.ivs import PAGE_SIZE, IvsClient
@@ -46,6 +46,9 @@ class Shared:
     writer: ThreadPoolExecutor  # chunks' objects
     side: ThreadPoolExecutor  # the calls beside the participants': GetStageSession, GetStage
     _catalog: Catalog | None = field(default=None, init=False)
+    # Commits redone because another writer (another worker, another place's collector)
+    # committed first, since the container started.
+    commit_conflicts: int = field(default=0, init=False)
 
     def catalog(self) -> Catalog:
         """The query tables' catalog, opened on the first commit (pyiceberg loads then: it is
@@ -60,7 +63,7 @@ class Shared:
             )
         return self._catalog
 
-    def commit(self, sessions: list[LandedSession], written: dict[str, bytes]) -> None:
+    def commit(self, sessions: list[LandedSession], written: dict[str, bytes]) -> CommitReport:
         """Add the sessions' landing rows to the query tables (exactly once). The landing
         objects this invocation wrote come from `written` (taken out of it); the others, which
         earlier invocations of a session wrote, are read back from S3."""
@@ -71,7 +74,9 @@ class Shared:
                 body = self.s3.get_object(Bucket=self.settings.bucket_name, Key=key)["Body"].read()
             return body
 
-        commit_sessions(self.catalog(), self.settings.database_name, sessions, read)
+        report = commit_sessions(self.catalog(), self.settings.database_name, sessions, read)
+        self.commit_conflicts += report.conflicts  # one commit at a time (GroupCommit)
+        return report
 
     @classmethod
     def create(
@@ -110,10 +115,8 @@ class Invocation:
         self.turn = threading.Lock()
         # The landing objects this invocation wrote, until committed (no reading them back).
         self._written: dict[str, bytes] = {}
-        self.group_commit = GroupCommit(
-            lambda sessions: shared.commit(sessions, self._written),
-            interval_s=settings.commit_interval_ms / 1000,
-        )
+        self.commit_conflicts = 0  # this invocation's (CommitConflicts)
+        self.group_commit = GroupCommit(self._commit, interval_s=settings.commit_interval_ms / 1000)
         # Sessions of the batch still to fetch participants' calls for, and what to do once
         # none is (give up this worker's share of the budget: the rest is writes and commits).
         self._fetching = 0
@@ -121,6 +124,9 @@ class Invocation:
         self._sessions_started = 0
         self._names: dict[str, Future[str | None]] = {}
         self._lock = threading.Lock()
+
+    def _commit(self, sessions: list[LandedSession]) -> None:
+        self.commit_conflicts += self.shared.commit(sessions, self._written).conflicts
 
     def expect(self, sessions: int, on_fetched: Callable[[], None]) -> None:
         """The batch holds `sessions`; call `on_fetched` once none of them fetches any more."""

@@ -24,7 +24,7 @@ from archiver.rate_share import RateShare
 from archiver.settings import Settings
 
 if TYPE_CHECKING:
-    from archiver.discovery import Discovery
+    from archiver.discovery import Discovery, DiscoveryResult
     from archiver.discovery_state import DiscoveryState
     from archiver.invocation import Invocation, Shared
 
@@ -70,6 +70,47 @@ class Runtime:
     @cached_property
     def sqs(self) -> Any:
         return boto3.client("sqs")
+
+    @cached_property
+    def cloudwatch(self) -> Any:
+        return boto3.client("cloudwatch")
+
+    def report_to_home(self, result: DiscoveryResult, function_arn: str) -> None:
+        """This collector's report, after a scheduled discovery run, into the home's bucket
+        (archiver.collector_report)."""
+        import json
+
+        from archiver import collector_report as reports
+
+        settings, now = self.settings, clock.now()
+        account, region = reports.place_of_function(function_arn)
+        dead_letters = (
+            reports.queue_depth(self.sqs, settings.dead_letter_queue_url)["visible"]
+            if settings.dead_letter_queue_url
+            else 0
+        )
+        body = reports.report(
+            account=account,
+            region=region,
+            now=now,
+            schedule=settings.schedule,
+            discovery={
+                "stages_listed": result.stages_listed,
+                "stages_checked": result.stages_checked,
+                "enqueued": len(result.enqueued),
+                "not_queued": result.not_queued,
+                "reconcile": result.reconcile,
+            },
+            work_queue=reports.queue_depth(self.sqs, settings.queue_url),
+            dead_letters=dead_letters,
+            lag_s=reports.archive_lag(self.cloudwatch, now),
+        )
+        self.s3.put_object(
+            Bucket=settings.bucket_name,
+            Key=reports.report_key(settings.prefix, account, region),
+            Body=json.dumps(body).encode(),
+            ContentType="application/json",
+        )
 
     @cached_property
     def shared(self) -> Shared:

@@ -205,7 +205,7 @@ class Settings(BaseModel):
     schedule: Annotated[str, AfterValidator(_schedule)] = setting(
         "rate(10 minutes)",
         key="schedule",
-        env=None,
+        env="DISCOVERY_SCHEDULE",
         allowed="`rate(...)` or `cron(...)`",
         description="How often discovery runs (IVS has no session-ended event).",
     )

@@ -112,9 +112,12 @@ def _zip() -> bytes:
     return buffer.getvalue()
 
 
-def deploy(pipeline: EmbeddedPipeline, *, omit: Iterable[str] = ()) -> Stack:
+def deploy(
+    pipeline: EmbeddedPipeline, *, omit: Iterable[str] = (), add: dict[str, str] | None = None
+) -> Stack:
     """Everything infra/stack.py creates around the pipeline's resources, and the stack (whose
-    outputs leave out `omit`). The environment must point boto3 at the pipeline's moto."""
+    outputs leave out `omit`, and have `add` too). The environment must point boto3 at the
+    pipeline's moto."""
     moto_url = os.environ["AWS_ENDPOINT_URL"]
     moto_api(moto_url, "config", {"lambda": {"use_docker": False}})
     suffix = uuid.uuid4().hex[:8]
@@ -169,7 +172,7 @@ def deploy(pipeline: EmbeddedPipeline, *, omit: Iterable[str] = ()) -> Stack:
         "ArchiveFunctionName": stack.archive,
         "DashboardName": f"dashboard-{suffix}",
     }
-    stack.outputs = {k: v for k, v in outputs.items() if k not in set(omit)}
+    stack.outputs = {k: v for k, v in outputs.items() if k not in set(omit)} | (add or {})
     template = {
         "Resources": {"AlarmTopic": {"Type": "AWS::SNS::Topic"}},
         "Outputs": {

@@ -115,6 +115,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
                 event=event, record_handler=archive_record, processor=processor, context=context
             )
     finally:
+        if invocation.commit_conflicts:
+            metrics.add_metric(
+                name="CommitConflicts", unit=MetricUnit.Count, value=invocation.commit_conflicts
+            )
         rt.archive_api_metrics.flush()
         if fatal:
             raise fatal[0]

@@ -12,11 +12,22 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-import archiver.discovery  # noqa: F401 - every call needs it: loaded at init (runtime defers it)
-from archiver.eventbridge import parse_discover_event
+# Every call needs archiver.discovery: loaded at init (the runtime defers it).
+from archiver.discovery import DiscoveryResult
+from archiver.eventbridge import ScheduledEvent, parse_discover_event
 from archiver.messages import InvalidInput
 from archiver.observability import logger, metrics
 from archiver.runtime import runtime
+
+
+def _report_to_home(result: DiscoveryResult, function_arn: str) -> None:
+    """The collector's report for `ivs-archive status` on the home; a failure to write it is
+    logged and counted, and leaves the run's work (its sessions are queued) as it is."""
+    try:
+        runtime().report_to_home(result, function_arn)
+    except Exception:
+        logger.exception("collector report not written; the next scheduled run writes it")
+        metrics.add_metric(name="CollectorReportFailed", unit=MetricUnit.Count, value=1)
 
 
 @metrics.log_metrics
@@ -56,6 +67,8 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         )
     if result.skipped:
         return {"skipped": "another discovery run holds the lease"}
+    if isinstance(request, ScheduledEvent):
+        _report_to_home(result, context.invoked_function_arn)
     return {"enqueued": [m.model_dump() for m in result.enqueued]}
 
 

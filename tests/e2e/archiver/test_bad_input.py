@@ -100,7 +100,7 @@ def test_settings_errors_name_the_variable() -> None:
 
 
 def _nothing_written(pipeline: EmbeddedPipeline) -> None:
-    assert pipeline.account.object_keys() == []
+    assert pipeline.account.landing_keys() == []
     assert pipeline.account.ledger_sessions() == []
 
 

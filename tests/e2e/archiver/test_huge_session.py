@@ -56,7 +56,7 @@ def _archive(scenario: dict[str, Any], out: Path, options: Options) -> dict[str,
                 key: pipeline.account.s3.get_object(Bucket=pipeline.account.bucket, Key=key)[
                     "Body"
                 ].read()
-                for key in pipeline.account.object_keys()
+                for key in pipeline.account.landing_keys()
                 if not key.startswith("stage_sessions/")  # holds archived_at
             },
         }

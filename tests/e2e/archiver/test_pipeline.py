@@ -39,7 +39,8 @@ def _archive(scenario: dict[str, Any], out: Path, **options: Any) -> dict[str, A
             "stats": pipeline.stats(),
             "ops": pipeline.simulator.operation_stats(),
             "ledger": pipeline.account.ledger_sessions(),
-            "keys": pipeline.account.object_keys(),
+            "keys": pipeline.account.landing_keys(),
+            "all_keys": pipeline.account.object_keys(),
         }
 
 
@@ -103,6 +104,8 @@ def test_keys_and_partitions_follow_the_contract(
             expected.add(f"participants/{folder}/{sid}/part-{n:05d}.parquet")
             expected.add(f"participant_events/{folder}/{sid}/part-{n:05d}.parquet")
     assert set(archived["keys"]) == expected
+    # Beside them, the collector's report to its home (archiver.collector_report).
+    assert set(archived["all_keys"]) - expected == {"collectors/123456789012/us-east-1.json"}
 
 
 def test_column_types_follow_the_contract() -> None:
@@ -242,14 +245,14 @@ def test_an_expired_session_keeps_its_earlier_archive(
         pipeline.archive_once()  # chunk 0 written, a continuation queued
         before = {
             k: pipeline.account.s3.get_object(Bucket=pipeline.account.bucket, Key=k)["Body"].read()
-            for k in pipeline.account.object_keys()
+            for k in pipeline.account.landing_keys()
         }
         assert len(before) == 2
         pipeline.simulator.expire_session(arn, sid)
         pipeline.drain()
         after = {
             k: pipeline.account.s3.get_object(Bucket=pipeline.account.bucket, Key=k)["Body"].read()
-            for k in pipeline.account.object_keys()
+            for k in pipeline.account.landing_keys()
         }
         [item] = pipeline.account.ledger_sessions()
     assert after == before

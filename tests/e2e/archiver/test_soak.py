@@ -62,7 +62,7 @@ def _objects(pipeline: EmbeddedPipeline) -> Objects:
     """Every chunk object's bytes (session rows hold archived_at, so they are compared apart)."""
     return {
         key: pipeline.account.s3.get_object(Bucket=pipeline.account.bucket, Key=key)["Body"].read()
-        for key in pipeline.account.object_keys()
+        for key in pipeline.account.landing_keys()
         if not key.startswith("stage_sessions/")
     }
 
@@ -445,7 +445,7 @@ def quiet_pipeline(scenario: dict[str, Any]) -> Iterator[EmbeddedPipeline]:
 
 
 def _nothing_written(pipeline: EmbeddedPipeline) -> None:
-    assert pipeline.account.object_keys() == []
+    assert pipeline.account.landing_keys() == []
     table = boto3.resource("dynamodb").Table(pipeline.account.ledger_table)
     assert table.scan(Select="COUNT")["Count"] == 0  # no session, stage or discovery item
     assert pipeline.account.queue_depth() == 0

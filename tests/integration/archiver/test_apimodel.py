@@ -136,5 +136,5 @@ def test_an_archive_cold_start_with_an_old_model_writes_nothing(
         runtime.runtime.cache_clear()  # a new container, which loads the old model
         failed = pipeline.archive_once()  # the invocation fails, as Lambda reports it
         assert failed is not None and "Event.replica" in failed["errorMessage"]
-        assert pipeline.account.object_keys() == []
+        assert pipeline.account.landing_keys() == []
         assert pipeline.account.queue_depth() == queued  # still there, for a container that can

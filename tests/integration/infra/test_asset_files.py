@@ -43,6 +43,7 @@ SERVICE_MODELS = {
     "sqs": "2012-11-05",
     "dynamodb": "2012-08-10",
     "glue": "2017-03-31",
+    "cloudwatch": "2010-08-01",  # the collector's report reads its archive lag
 }
 
 # Run in a fresh process: a local archive, then its Iceberg commit through the Glue catalog.

@@ -176,7 +176,10 @@ def test_the_home_trusts_exactly_the_collector_roles_of_the_accounts_given(
     assert resources == {
         f"{bucket}/{table}/dt=*/{OTHER}/*"
         for table in ("stage_sessions", "participants", "participant_events")
-    } | {f"{bucket}/iceberg/*"}
+    } | {f"{bucket}/iceberg/*", f"{bucket}/collectors/{OTHER}/*"}
+    # Only the collector reports may be put, nothing read back or listed there.
+    [reports] = [s for s in others if "collectors/" in json.dumps(s["Resource"])]
+    assert _listed(reports["Action"]) == ["s3:PutObject"]
     # The key lets them use it; the Glue catalog's policy names them for the three tables.
     [key] = trusting.resources(home, "AWS::KMS::Key")
     key_statements = key["Properties"]["KeyPolicy"]["Statement"]
@@ -217,7 +220,8 @@ def test_an_organization_is_trusted_by_its_id_and_the_role_names() -> None:
     deployment = Deployment({"regions": "us-east-1", "organizationId": "o-abcdefghij"})
     statements = deployment.archive_bucket_policy("IvsStageArchive-home")
     trusted = [s for s in statements if s["Effect"] == "Allow"]
-    assert len(trusted) == 2  # its own account's landing objects, the tables' files
+    # Its own account's landing objects and reports, the tables' files.
+    assert len(trusted) == 3
     for statement in trusted:
         assert statement["Principal"] == {"AWS": "*"}
         assert statement["Condition"]["StringEquals"] == {"aws:PrincipalOrgID": "o-abcdefghij"}
@@ -225,3 +229,7 @@ def test_an_organization_is_trusted_by_its_id_and_the_role_names() -> None:
         assert arn == "arn:<AWS::Partition>:iam::*:role/ivs-stage-archive-collector-*"
     landing = {_text(r) for s in trusted for r in _listed(s["Resource"]) if "dt=" in _text(r)}
     assert all(r.endswith("/dt=*/${aws:PrincipalAccount}/*") for r in landing), landing
+    reports = {
+        _text(r) for s in trusted for r in _listed(s["Resource"]) if "collectors" in _text(r)
+    }
+    assert {r.rsplit("/", 2)[-2] for r in reports} == {"${aws:PrincipalAccount}"}

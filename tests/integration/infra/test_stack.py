@@ -531,7 +531,15 @@ def test_s3_access_is_limited_to_the_table_prefixes(
 ) -> None:
     built: Built = request.getfixturevalue(built_name)
     prefix = built.stack.settings.prefix
-    assert not actions(built.policy_statements(built.function("discover")), "s3:")
+    # Discovery writes one object: its collector's report to the home, and reads none.
+    [report] = [
+        s for s in built.policy_statements(built.function("discover")) if actions([s], "s3:")
+    ]
+    assert as_list(report["Action"]) == ["s3:PutObject"]
+    [resource] = as_list(report["Resource"])
+    assert text(resource).endswith(f"/{prefix}collectors/<AWS::AccountId>/<AWS::Region>.json"), (
+        text(resource)
+    )
     statements = built.policy_statements(built.function("archive"))
     s3_statements = [s for s in statements if actions([s], "s3:")]
     # The commit's grant (infra/tables.py): objects and listing under <prefix>iceberg/ only.
@@ -574,8 +582,13 @@ def test_kms_grants_only_data_keys_and_decrypt(
         kms_statements = [
             s for s in built.policy_statements(built.function(handler)) if actions([s], "kms:")
         ]
-        if handler == "discover" or not storage_keys:
+        if not storage_keys:
             assert kms_statements == []
+            continue
+        if handler == "discover":  # its report to the home: a data key, nothing to read
+            [statement] = kms_statements
+            assert as_list(statement["Action"]) == ["kms:GenerateDataKey"]
+            assert statement["Resource"] == {"Fn::GetAtt": [storage_keys[0], "Arn"]}
             continue
         # A data key to put objects, Decrypt to read them back (landing and Iceberg files).
         for statement in kms_statements:
@@ -591,20 +604,27 @@ def test_ledger_and_queue_access_only(default: Built) -> None:
     for handler in ("discover", "archive"):
         statements = default.policy_statements(default.function(handler))
         services = {a.split(":")[0] for s in statements for a in as_list(s["Action"])}
-        assert services <= {"ivs", "s3", "dynamodb", "sqs", "logs", "xray", "glue"}
+        assert services <= {"ivs", "s3", "dynamodb", "sqs", "logs", "xray", "glue", "cloudwatch"}
+        # Discovery reads its collector's archive lag for its report; nothing else of CloudWatch.
+        watched = {a for s in statements for a in as_list(s["Action"]) if a.startswith("cloud")}
+        assert watched == ({"cloudwatch:GetMetricStatistics"} if handler == "discover" else set())
         for statement in statements:
             if actions([statement], "dynamodb:"):
                 assert statement["Resource"] == {"Fn::GetAtt": [table_id, "Arn"]}
                 assert "dynamodb:Scan" not in as_list(statement["Action"])
         sqs = {
-            (statement["Resource"]["Fn::GetAtt"][0], action)
+            (resource["Fn::GetAtt"][0], action)
             for statement in statements
+            for resource in as_list(statement["Resource"])
             for action in as_list(statement["Action"])
             if action.startswith("sqs:")
         }
         assert (work_id, "sqs:SendMessage") in sqs
-        # Only the archive parks invalid messages in the dead-letter queue itself.
-        assert {q for q, _ in sqs} == ({work_id, dead_id} if handler == "archive" else {work_id})
+        # Only the archive parks invalid messages in the dead-letter queue itself; discovery
+        # counts both queues' messages for its report.
+        assert {q for q, _ in sqs} == {work_id, dead_id}
+        if handler == "discover":
+            assert {a for q, a in sqs if q == dead_id} == {"sqs:GetQueueAttributes"}
         assert {a for q, a in sqs if q == dead_id} <= {
             "sqs:SendMessage",
             "sqs:GetQueueAttributes",

@@ -22,6 +22,7 @@ from archiver.rows import event_rows, participant_row, session_row, stage_id
 from archiver.schema import PARTICIPANT_EVENTS, PARTICIPANTS, STAGE_SESSIONS, TABLES
 from archiver.writer import SessionKeys, parquet_bytes
 from local.generator import generate_scenario
+from local.generator.places import spread
 from local.query import connect, main, run_query, run_sql
 from local.transpile import parameters, to_duckdb
 from queries import FOLDER as QUERIES
@@ -98,7 +99,9 @@ def write(path: Path, data: bytes) -> None:
 
 @pytest.fixture(scope="module")
 def scenario() -> dict[str, Any]:
-    return generate_scenario(stages=3, sessions=3, participants=14, seed=5)
+    # Over two places, for sessions_by_place.
+    one_place = generate_scenario(stages=3, sessions=3, participants=14, seed=5)
+    return spread(one_place, ["us-east-1", "ap-northeast-1"], 1)
 
 
 @pytest.fixture(scope="module")
@@ -190,6 +193,23 @@ def sessions_per_day(scenario, since):
             *events[key],
         )
         for key, d in sorted(days.items())
+    ]
+
+
+def sessions_by_place(scenario, since):
+    places: dict[tuple[str, str, str], dict[str, Any]] = defaultdict(
+        lambda: {"stages": set(), "sessions": 0, "participants": 0, "events": 0}
+    )
+    for stage, session in ended(scenario, since):
+        _, _, _, region, account, _ = stage["arn"].split(":")
+        place = places[(day_of(session), account, region)]
+        place["stages"].add(stage["arn"])
+        place["sessions"] += 1
+        place["participants"] += len(session["participants"])
+        place["events"] += sum(len(p["events"]) for p in session["participants"])
+    return [
+        (*key, len(p["stages"]), p["sessions"], p["participants"], p["events"])
+        for key, p in sorted(places.items())
     ]
 
 
@@ -373,6 +393,7 @@ def join_failures_by_user(scenario, since):
 
 EXPECTED: dict[str, Callable[[dict[str, Any], str], list[tuple]]] = {
     "sessions_per_day": sessions_per_day,
+    "sessions_by_place": sessions_by_place,
     "session_timeline": lambda scenario, since: timeline(scenario),
     "errors_by_code": errors_by_code,
     "stage_health": stage_health,
@@ -403,6 +424,7 @@ def test_the_scenario_exercises_every_query(scenario):
     since = window(clock(scenario))
     for name, expected in EXPECTED.items():
         assert expected(scenario, since), name
+    assert {row[2] for row in sessions_by_place(scenario, since)} == {"us-east-1", "ap-northeast-1"}
     names = {event["name"] for *_, event in events_of(scenario, "")}
     assert {"PUBLISH_STARTED", "SUBSCRIBE_STARTED", "JOIN_ERROR", "JOINED"} <= names
     codes = {event.get("errorCode") for *_, event in events_of(scenario, "")}
