@@ -40,16 +40,18 @@ def define(
                 env=cdk.Environment(account=account, region=home_region),
             )
         )
+    home = stacks[0] if stacks else None
     for place in settings.regions:
-        stacks.append(
-            CollectorStack(
-                app,
-                stack_name(settings, place),
-                settings=settings,
-                home_account=settings.home_account,
-                env=cdk.Environment(account=account, region=place),
-            )
+        collector = CollectorStack(
+            app,
+            stack_name(settings, place),
+            settings=settings,
+            home_account=settings.home_account,
+            env=cdk.Environment(account=account, region=place),
         )
+        if home is not None:  # deployed after the home (an order only: no reference)
+            collector.add_dependency(home)
+        stacks.append(collector)
     return stacks
 
 

@@ -365,13 +365,21 @@ class Ledger:
             ExpressionAttributeValues=values,
         )
 
-    def sessions(self) -> list[dict[str, Any]]:
-        """Every session item (for the local run's summary, the console and tests)."""
+    def sessions(self, *attributes: str) -> list[dict[str, Any]]:
+        """Every session item (for the local run's summary, the console and tests); only
+        `attributes` of each, when given."""
+        names = {f"#a{n}": name for n, name in enumerate(attributes)}
+        projection = (
+            {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
+            if names
+            else {}
+        )
         return list(
             items(
                 self.table.scan,
                 FilterExpression="begins_with(sk, :session)",
                 ExpressionAttributeValues={":session": "SESSION#"},
+                **projection,
             )
         )
 

@@ -437,11 +437,13 @@ class Settings(BaseModel):
     )
     commit_interval_ms: Int = setting(
         5000,
-        key=None,
+        key="commitIntervalMs",
         env="COMMIT_INTERVAL_MS",
         ge=0,
+        le=60_000,
         description="The least time between two commits of a worker into the query tables "
-        "(each adds a snapshot).",
+        "(each adds a snapshot). With many places committing into one home, a longer one "
+        "commits more sessions a round and fewer rounds (docs/places.md).",
     )
     ivs_tps_quota: Float = setting(
         IVS_TPS_QUOTA,

@@ -121,6 +121,10 @@ def test_regions_give_a_home_in_the_first_region_and_a_collector_in_each(
         assert not one_account.resources(collector, "AWS::Glue::Database")
         assert one_account.resources(collector, "AWS::DynamoDB::Table")
         assert one_account.resources(collector, "AWS::SQS::Queue")
+        # cdk deploy --all deploys the home first: an order, not a reference between them.
+        assert [d.stack_name for d in one_account.stacks[collector].dependencies] == [
+            "IvsStageArchive-home"
+        ]
 
 
 def test_a_collector_commits_into_the_home_by_name(one_account: Deployment) -> None:

@@ -60,3 +60,35 @@ def test_a_live_day_reports_the_lag(tmp_path: Path) -> None:
     assert result["archived"] == result["sessions"] == 12
     lag = result["lag_s"]
     assert isinstance(lag, dict) and 0 < lag["p50"] <= lag["p95"] <= lag["max"]
+
+
+def test_a_backlog_spread_over_places_reports_each_place_and_the_conflicts(
+    tmp_path: Path,
+) -> None:
+    result, printed = _fleet(
+        tmp_path, "--tps", "200", "--regions", "us-east-1,eu-west-1", "--accounts", "2"
+    )
+    assert result.keys() >= KEYS | {"places", "commit_conflicts"}
+    places = result["places"]
+    assert isinstance(places, dict) and len(places) == 4
+    assert sum(p["sessions_archived"] for p in places.values()) == result["archived"] == 12
+    # The whole takes the slowest place's time, against the slowest place's ideal.
+    assert result["ideal_s"] == max(p["ideal_s"] for p in places.values())
+    assert result["elapsed_s"] == round(max(p["elapsed_s"] for p in places.values()), 1)
+    calls, minimum = result["calls"], result["minimum_calls"]
+    assert isinstance(calls, dict) and isinstance(minimum, dict)
+    for operation in ("ListParticipantEvents", "GetParticipant", "GetStageSession"):
+        assert calls[operation] == minimum[operation], operation
+    assert calls["ListStages"] >= 4  # each place's discovery lists its own stages
+    assert f"commits redone (conflicts) {result['commit_conflicts']}" in printed
+    for name in places:
+        assert f" {name} " in printed
+
+
+def test_places_spread_a_backlog_only(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "fleet", "--mode", "live", "--regions", "us-east-1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "argument --regions: spreads a backlog only (--mode backlog)" in done.stderr
