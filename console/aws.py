@@ -35,9 +35,12 @@ class Aws:
             )
         return name
 
-    def client(self, service: str, config: Config | None = None) -> Any:
+    def client(self, service: str, config: Config | None = None, region: str | None = None) -> Any:
+        """A client in the session's region, or in `region` (a collector's home, say)."""
         return self.session.client(
-            service, region_name=self.region_name, config=CLIENT_CONFIG.merge(config or Config())
+            service,
+            region_name=region or self.region_name,
+            config=CLIENT_CONFIG.merge(config or Config()),
         )
 
     def resource(self, service: str) -> Any:

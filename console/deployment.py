@@ -25,6 +25,7 @@ DEAD_LETTER_QUEUE = "DeadLetterQueueUrl"
 DISCOVER_FUNCTION = "DiscoverFunctionName"
 ARCHIVE_FUNCTION = "ArchiveFunctionName"
 REGIONS = "Regions"  # only the home of a deployment with regions has it (and no ledger)
+HOME_REGION = "HomeRegion"  # only a collector of a deployment with regions has it
 # Every output some command reads (the stack has others, for people).
 OUTPUTS = (
     BUCKET,
@@ -48,6 +49,20 @@ class Deployment:
 
     def missing(self, *names: str) -> list[str]:
         return [name for name in names if not self.outputs.get(name)]
+
+    @property
+    def is_collector(self) -> bool:
+        """A collector of a deployment with regions: the home is a stack of its own."""
+        return bool(self.outputs.get(HOME_REGION))
+
+    @property
+    def expected_outputs(self) -> tuple[str, ...]:
+        """The outputs a stack of this kind has: the home's, a collector's, or all."""
+        if self.is_home:
+            return (BUCKET, TABLES_LOCATION, RESULTS_BUCKET, DATABASE, WORKGROUP)
+        if self.is_collector:
+            return (BUCKET, TABLES_LOCATION, DATABASE, LEDGER, WORK_QUEUE, DEAD_LETTER_QUEUE)
+        return OUTPUTS
 
     @property
     def is_home(self) -> bool:

@@ -13,6 +13,7 @@ from functools import partial
 from botocore.exceptions import BotoCoreError, ClientError
 
 import queries
+from archiver.collector_report import report_key
 from archiver.schema import TABLES
 from console.athena import Athena, Execution
 from console.deployment import (
@@ -21,9 +22,10 @@ from console.deployment import (
     DATABASE,
     DEAD_LETTER_QUEUE,
     DISCOVER_FUNCTION,
+    HOME_REGION,
     LEDGER,
-    OUTPUTS,
     RESULTS_BUCKET,
+    TABLES_LOCATION,
     WORK_QUEUE,
     WORKGROUP,
     Deployment,
@@ -62,26 +64,52 @@ class Smoke:
             self.checks.append(Check(name, False, one_line(error)))
 
     def run(self) -> list[Check]:
+        """What the stack holds: everything (one stack), the home's part (bucket, tables,
+        Athena), or a collector's (ledger, queues, functions, and its report in the home)."""
         d = self.deployment
-        missing = d.missing(*OUTPUTS)
-        present = f"all {len(OUTPUTS)} present"
+        expected = d.expected_outputs
+        missing = d.missing(*expected)
+        present = f"all {len(expected)} present"
         detail = f"missing {', '.join(missing)}" if missing else present
         self.checks.append(Check("stack outputs", not missing, detail))
-        for output in (BUCKET, RESULTS_BUCKET):
-            name = f"bucket {d.outputs.get(output) or output}"
-            self.check(name, (output,), partial(self._bucket, output))
-        self.check(f"ledger {d.outputs.get(LEDGER) or LEDGER}", (LEDGER,), self._ledger)
-        for output in (WORK_QUEUE, DEAD_LETTER_QUEUE):
-            name = f"queue {(d.outputs.get(output) or output).rsplit('/', 1)[-1]}"
-            self.check(name, (output,), partial(self._queue, output))
-        for output in (DISCOVER_FUNCTION, ARCHIVE_FUNCTION):
-            name = f"function {d.outputs.get(output) or output}"
-            self.check(name, (output,), partial(self._function, output))
-            self.check(f"{name} invocable", (output,), partial(self._dry_run, output))
+        if not d.is_collector:
+            for output in (BUCKET, RESULTS_BUCKET):
+                name = f"bucket {d.outputs.get(output) or output}"
+                self.check(name, (output,), partial(self._bucket, output))
+        if not d.is_home:
+            self.check(f"ledger {d.outputs.get(LEDGER) or LEDGER}", (LEDGER,), self._ledger)
+            for output in (WORK_QUEUE, DEAD_LETTER_QUEUE):
+                name = f"queue {(d.outputs.get(output) or output).rsplit('/', 1)[-1]}"
+                self.check(name, (output,), partial(self._queue, output))
+            for output in (DISCOVER_FUNCTION, ARCHIVE_FUNCTION):
+                name = f"function {d.outputs.get(output) or output}"
+                self.check(name, (output,), partial(self._function, output))
+                self.check(f"{name} invocable", (output,), partial(self._dry_run, output))
+        if d.is_collector:
+            self.check("report in the home", (BUCKET, TABLES_LOCATION, HOME_REGION), self._report)
+            return self.checks
         for table in TABLES:
             self.check(f"table {table}", (DATABASE,), partial(self._table, table))
         self._athena()
         return self.checks
+
+    def _report(self) -> str:
+        """The collector's last report in the home's bucket: its discovery may write there
+        (the home's bucket policy, across accounts, and the key's)."""
+        d = self.deployment
+        account = d.client("sts").get_caller_identity()["Account"]
+        key = report_key(d.prefix, account, d.aws.region_name)
+        s3 = d.aws.client("s3", region=d[HOME_REGION])
+        try:
+            head = s3.head_object(Bucket=d[BUCKET], Key=key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                raise CheckFailed(
+                    f"no report at s3://{d[BUCKET]}/{key} yet: its discovery writes one after "
+                    "each scheduled run (see its logs for 'collector report not written')"
+                ) from None
+            raise
+        return f"s3://{d[BUCKET]}/{key}, written {head['LastModified']:%Y-%m-%d %H:%M} UTC"
 
     def _bucket(self, output: str) -> str:
         self.deployment.client("s3").head_bucket(Bucket=self.deployment[output])

@@ -145,6 +145,7 @@ class CollectorStack(Stack):
         )
         outputs = self.parts.outputs() | {
             "ArchiveBucketName": self.home.bucket_name,
+            "TablesLocation": f"s3://{self.home.bucket_name}/{settings.prefix}",
             "HomeRegion": self.home.region,
             "HomeAccount": self.home.account,
             "DatabaseName": settings.database_name,

@@ -150,3 +150,48 @@ def test_a_report_that_cannot_be_written_leaves_the_run_as_it_is(
     result = pipeline.discover()
     assert len(result["enqueued"]) == 4
     assert "collector report not written" in capfd.readouterr().out
+
+
+COLLECTOR_ONLY = ("ResultsBucketName", "WorkGroupName")
+
+
+def test_smoke_on_a_collector_checks_its_part_and_its_report_in_the_home(
+    pipeline: EmbeddedPipeline, capsys: Capture
+) -> None:
+    collector = deploy(
+        pipeline, omit=COLLECTOR_ONLY, add={"HomeRegion": "us-east-1", "HomeAccount": ACCOUNT}
+    )
+    status, out, _ = run(capsys, "smoke", *collector.args, "--json")
+    checks = {c["name"]: c for c in json.loads(out)["checks"]}
+    assert status == 1
+    assert checks["stack outputs"]["passed"], checks["stack outputs"]
+    report = checks["report in the home"]
+    assert not report["passed"]
+    assert report["detail"].startswith(
+        f"no report at s3://{pipeline.account.bucket}/collectors/{ACCOUNT}/us-east-1.json yet"
+    )
+    # A collector holds no tables and no workgroup: smoke looks for none there.
+    assert not [name for name in checks if name.startswith(("table ", "count(*)", "named query"))]
+
+    pipeline.discover()  # a scheduled run reports to the home
+    status, out, _ = run(capsys, "smoke", *collector.args, "--json")
+    data = json.loads(out)
+    assert status == 0, [c for c in data["checks"] if not c["passed"]]
+    names = {c["name"] for c in data["checks"]}
+    assert f"ledger {pipeline.account.ledger_table}" in names
+    assert f"function {collector.discover} invocable" in names
+
+
+def test_smoke_on_the_home_checks_the_home_alone(
+    pipeline: EmbeddedPipeline, capsys: Capture
+) -> None:
+    home = deploy(pipeline, omit=HOME_ONLY, add={"Regions": "us-east-1,eu-west-1"})
+    status, out, _ = run(capsys, "smoke", *home.args, "--json")
+    checks = {c["name"]: c for c in json.loads(out)["checks"]}
+    assert checks["stack outputs"] == {
+        "name": "stack outputs",
+        "passed": True,
+        "detail": "all 5 present",
+    }
+    assert not [name for name in checks if name.startswith(("ledger", "queue", "function"))]
+    assert {f"table {t}" for t in ("stage_sessions", "participants")} <= set(checks)
