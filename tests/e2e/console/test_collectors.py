@@ -186,7 +186,7 @@ def test_smoke_on_the_home_checks_the_home_alone(
     pipeline: EmbeddedPipeline, capsys: Capture
 ) -> None:
     home = deploy(pipeline, omit=HOME_ONLY, add={"Regions": "us-east-1,eu-west-1"})
-    status, out, _ = run(capsys, "smoke", *home.args, "--json")
+    _, out, _ = run(capsys, "smoke", *home.args, "--json")
     checks = {c["name"]: c for c in json.loads(out)["checks"]}
     assert checks["stack outputs"] == {
         "name": "stack outputs",
