@@ -21,7 +21,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from archiver.collector_report import FOLDER as REPORT_FOLDER
+from archiver.collector_report import report_key
 from archiver.observability import ENVIRONMENT as POWERTOOLS_ENVIRONMENT
 from archiver.runtime import BATCH_WINDOW_S, MAX_BATCH
 from archiver.schema import TABLES
@@ -317,6 +317,4 @@ class Archiver(Construct):
 
 def report_object(storage: ArchiveStore) -> str:
     """The one object the collector's discovery writes into the home: its report."""
-    return storage.bucket.arn_for_objects(
-        f"{storage.prefix}{REPORT_FOLDER}/{Aws.ACCOUNT_ID}/{Aws.REGION}.json"
-    )
+    return storage.bucket.arn_for_objects(report_key(storage.prefix, Aws.ACCOUNT_ID, Aws.REGION))

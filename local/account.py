@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 
+from archiver import collector_report
 from archiver.collector_report import FOLDER as REPORT_FOLDER
 from archiver.ledger import Ledger
 from archiver.schema import TABLES
@@ -154,12 +155,8 @@ class StandInAccount:
 
 
 def queue_depth(sqs: Any, queue_url: str) -> int:
-    """Messages in a queue, visible or in flight."""
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return sum(int(v) for v in attributes.values())
+    """Messages in a queue, visible or in flight (as a collector reports them to its home)."""
+    return sum(collector_report.queue_depth(sqs, queue_url).values())
 
 
 def create_ledger(dynamodb: Any, name: str) -> None:
