@@ -1,18 +1,22 @@
 """`ivs-archive smoke`: does a deployment work, end to end? Every check the tests cannot make in
 a real account: the stack's outputs, each resource they name answering, both functions
 invocable (a DryRun invocation checks the function and the right to invoke it, and runs
-nothing), each query table answering `SELECT count(*)` and each named query running in the
-workgroup. Prints what passed and what failed; exit status 1 on any failure."""
+nothing), each query table answering `SELECT count(*)`, each table's Glue optimizers (compaction,
+snapshot retention, orphan-file deletion) present, enabled and not failing (console/optimizers.py),
+and each named query running in the workgroup. Prints what passed and what failed; exit status 1
+on any failure."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
+from functools import cached_property, partial
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 import queries
+from archiver import clock
 from archiver.collector_report import report_key
 from archiver.schema import TABLES
 from console.athena import Athena, Execution
@@ -31,6 +35,7 @@ from console.deployment import (
     Deployment,
 )
 from console.errors import one_line
+from console.optimizers import OPTIMIZER_TYPES, Optimizer
 from console.output import Output, counted
 
 
@@ -90,6 +95,9 @@ class Smoke:
             return self.checks
         for table in TABLES:
             self.check(f"table {table}", (DATABASE,), partial(self._table, table))
+            for kind in OPTIMIZER_TYPES:
+                name = f"{kind} optimizer of {table}"
+                self.check(name, (DATABASE,), partial(self._optimizer, table, kind))
         self._athena()
         return self.checks
 
@@ -152,6 +160,24 @@ class Smoke:
         if kind.upper() != "ICEBERG":
             raise CheckFailed(f"not an Iceberg table (table_type {kind or 'unset'})")
         return "Iceberg table in Glue"
+
+    @cached_property
+    def _account(self) -> str:
+        """The caller's account: the Glue Data Catalog of the stack's own region."""
+        return str(self.deployment.client("sts").get_caller_identity()["Account"])
+
+    @cached_property
+    def _glue(self) -> Any:
+        return self.deployment.client("glue")
+
+    def _optimizer(self, table: str, kind: str) -> str:
+        """Present, enabled, and its last run not failed (no run yet passes: see why)."""
+        d = self.deployment
+        optimizer = Optimizer(self._glue, self._account, d[DATABASE], table, kind)
+        verdict = optimizer.verdict(clock.now())
+        if not verdict.healthy:
+            raise CheckFailed(verdict.detail)
+        return verdict.detail
 
     def _athena(self) -> None:
         """Every query is started first, then waited for: they run side by side."""

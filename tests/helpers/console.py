@@ -1,8 +1,8 @@
 """A deployment of the archive on loopback, for the console's tests: the embedded pipeline's IVS
 simulator, bucket, ledger and queues (local.pipeline), plus what the stack adds around them in
-moto (the two Lambda functions, the Iceberg tables in Glue, a results bucket, an Athena
-workgroup with the named queries) and a CloudFormation stack whose outputs name them all, as
-infra/stack.py's do. The console finds everything from that stack, as it would in AWS.
+moto (the two Lambda functions, the Iceberg tables in Glue and their optimizers, a results
+bucket, an Athena workgroup with the named queries) and a CloudFormation stack whose outputs name
+them all, as infra/stack.py's do. The console finds everything from that stack, as it would in AWS.
 
 moto cannot run a Lambda function without Docker: `LambdaFront` answers a RequestResponse
 invocation of the discover function by running the real handler (the pipeline's `discover`,
@@ -32,11 +32,14 @@ import pytest
 
 import queries
 from archiver.catalog import GLUE, open_catalog
+from archiver.schema import TABLES
 from archiver.settings import env_vars
 from archiver.tables import ensure_tables
 from console.cli import main
+from console.optimizers import OPTIMIZER_TYPES
 from local.moto_server import MotoServer
 from local.pipeline import EmbeddedPipeline
+from tests.helpers.glue_optimizers import add_optimizers
 
 REGION = "us-east-1"
 INVOKE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
@@ -144,6 +147,8 @@ def deploy(
             Environment={"Variables": environment},
         )
     ensure_tables(open_catalog(GLUE), stack.database, f"s3://{pipeline.account.bucket}/")
+    account = stack.client("sts").get_caller_identity()["Account"]
+    add_optimizers(account, stack.database, TABLES, OPTIMIZER_TYPES)  # enabled, no run yet
     stack.client("s3").create_bucket(Bucket=stack.results_bucket)
     athena = stack.client("athena")
     athena.create_work_group(
