@@ -22,7 +22,8 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from archiver.collector_report import report_key
-from archiver.observability import ENVIRONMENT as POWERTOOLS_ENVIRONMENT
+from archiver.eventbridge import stage_update_pattern
+from archiver.observability import powertools_environment
 from archiver.runtime import BATCH_WINDOW_S, MAX_BATCH
 from archiver.schema import TABLES
 from archiver.settings import Settings
@@ -173,7 +174,7 @@ class Archiver(Construct):
 
     def environment(self, storage: ArchiveStore) -> dict[str, str]:
         """The functions' settings (archiver.settings, with this stack's resources filled in),
-        Powertools' own variables, and pydantic's."""
+        Powertools' own variables (the service is this deployment's name), and pydantic's."""
         wired = self.settings.model_copy(
             update={
                 "bucket_name": storage.bucket.bucket_name,
@@ -184,7 +185,7 @@ class Archiver(Construct):
         )
         return {
             **wired.to_env(),
-            **POWERTOOLS_ENVIRONMENT,
+            **powertools_environment(self.settings.name),
             # The asset holds no pydantic plugin: spare each cold start pydantic's search of every
             # installed distribution's entry points for one (~5 ms).
             "PYDANTIC_DISABLE_PLUGINS": "__all__",
@@ -238,14 +239,19 @@ class Archiver(Construct):
             targets=[target],
         )
         # Best effort, possibly late: these events only make discovery of one stage sooner.
+        # Only the event names that can be a session's last pass (archiver.eventbridge,
+        # STAGE_UPDATE_ENDS): each event is one discover invocation, and a busy stage's
+        # "Participant Published" ones would spend a new account's concurrency for nothing.
+        pattern = stage_update_pattern(self.settings.stage_allow_list)
         events.Rule(
             self,
             "StageUpdates",
-            description="IVS stage updates: discover that stage's sessions sooner",
+            description="IVS stage updates that can end a session: discover that stage sooner",
             event_pattern=events.EventPattern(
-                source=["aws.ivs"],
-                detail_type=["IVS Stage Update"],
-                resources=list(self.settings.stage_allow_list) or None,
+                source=pattern["source"],
+                detail_type=pattern["detail-type"],
+                detail=pattern["detail"],
+                resources=pattern.get("resources"),
             ),
             targets=[target],
         )

@@ -1,7 +1,10 @@
 """Alarms, a dashboard and the alarm topic (with an optional e-mail subscription).
 
 The custom metrics are the ones the functions emit with Powertools (namespace IVSStageArchive,
-dimension service=ivs-stage-archive; ApiCalls/ApiThrottles also per IVS Operation).
+dimension service=<name>, the deployment's name; ApiCalls/ApiThrottles also per IVS Operation).
+Every custom metric, alarm and SEARCH here names this deployment's service, so that a second
+deployment in the same account and region (another `name`) neither trips these alarms nor shows
+on this dashboard.
 
 The topic is encrypted with a key of its own: CloudWatch can publish to an encrypted topic only
 if the key's policy lets cloudwatch.amazonaws.com use it, and the policy of the AWS-managed key
@@ -23,7 +26,6 @@ from constructs import Construct
 
 from archiver.ivs import OPERATIONS
 from archiver.observability import NAMESPACE as METRICS_NAMESPACE
-from archiver.observability import SERVICE as SERVICE_NAME
 from archiver.settings import Settings
 from infra.archiver import Archiver
 
@@ -35,19 +37,26 @@ THROTTLES_THRESHOLD = 100
 LAG_THRESHOLD = Duration.hours(6)
 
 
-def metric(name: str, statistic: str = "Sum", period: Duration = PERIOD, **dims: str) -> cw.Metric:
+def metric(
+    service: str, name: str, statistic: str = "Sum", period: Duration = PERIOD, **dims: str
+) -> cw.Metric:
+    """The custom metric `name` of the deployment whose functions run as `service` (its name:
+    archiver.observability.powertools_environment)."""
     return cw.Metric(
         namespace=METRICS_NAMESPACE,
         metric_name=name,
-        dimensions_map={"service": SERVICE_NAME, **dims},
+        dimensions_map={"service": service, **dims},
         statistic=statistic,
         period=period,
     )
 
 
-def per_operation(name: str, period: Duration = PERIOD) -> cw.MathExpression:
+def per_operation(service: str, name: str, period: Duration = PERIOD) -> cw.MathExpression:
     """The sum over every IVS operation (alarms accept math over named metrics, not SEARCH)."""
-    using = {f"op{i}": metric(name, period=period, Operation=op) for i, op in enumerate(OPERATIONS)}
+    using = {
+        f"op{i}": metric(service, name, period=period, Operation=op)
+        for i, op in enumerate(OPERATIONS)
+    }
     return cw.MathExpression(
         expression="SUM([" + ",".join(f"FILL({k}, 0)" for k in using) + "])",
         using_metrics=using,
@@ -68,6 +77,8 @@ class Monitoring(Construct):
     ) -> None:
         """`dashboard_name`: default `name` (dashboards are per account, not per region)."""
         super().__init__(scope, construct_id)
+        # The functions' service (infra/archiver.py sets it): this deployment's metrics only.
+        self.service = service = settings.name
         self.key = kms.Key(
             self,
             "AlarmKey",
@@ -115,19 +126,19 @@ class Monitoring(Construct):
             alarm(f"{name}Errors", errors, 0, f"The {name.lower()} function failed.")
         alarm(
             "ApiThrottled",
-            per_operation("ApiThrottles", THROTTLE_PERIOD),
+            per_operation(service, "ApiThrottles", THROTTLE_PERIOD),
             THROTTLES_THRESHOLD,
             "IVS throttles the archiver often: lower apiTpsBudget or archiveConcurrency.",
         )
         alarm(
             "SessionsExpired",
-            metric("SessionsExpired"),
+            metric(service, "SessionsExpired"),
             0,
             "IVS no longer knew a session before it was archived: discovery is falling behind.",
         )
         alarm(
             "ArchiveLag",
-            metric("ArchiveLagSeconds", "Maximum", Duration.hours(1)),
+            metric(service, "ArchiveLagSeconds", "Maximum", Duration.hours(1)),
             LAG_THRESHOLD.to_seconds(),
             "Sessions are archived more than 6 hours after they ended.",
         )
@@ -176,13 +187,18 @@ class Monitoring(Construct):
         def graph(title: str, metrics: list[cw.IMetric], width: int = 8) -> cw.GraphWidget:
             return cw.GraphWidget(title=title, left=metrics, width=width, height=6)
 
-        def search(name: str) -> cw.MathExpression:
+        service = self.service
+
+        def own(metric_name: str, statistic: str = "Sum") -> cw.Metric:
+            return metric(service, metric_name, statistic)
+
+        def search(metric_name: str) -> cw.MathExpression:
+            """One line per IVS operation, of this deployment's service only (exact match)."""
+            schema = f"{{{METRICS_NAMESPACE},Operation,service}}"
+            terms = f'MetricName="{metric_name}" service="{service}"'
             return cw.MathExpression(
-                expression=(
-                    f"SEARCH('{{{METRICS_NAMESPACE},Operation,service}} "
-                    f"MetricName=\"{name}\"', 'Sum', 300)"
-                ),
-                label=name,
+                expression=f"SEARCH('{schema} {terms}', 'Sum', 300)",
+                label=metric_name,
                 period=PERIOD,
             )
 
@@ -194,8 +210,8 @@ class Monitoring(Construct):
             graph(
                 "Sessions",
                 [
-                    metric(name)
-                    for name in (
+                    own(metric_name)
+                    for metric_name in (
                         "SessionsEnqueued",
                         "SessionsArchived",
                         "SessionsExpired",
@@ -206,17 +222,17 @@ class Monitoring(Construct):
             ),
             graph(
                 "Archived rows",
-                [metric("ParticipantsArchived"), metric("EventsArchived")],
+                [own("ParticipantsArchived"), own("EventsArchived")],
                 width=6,
             ),
             graph(
                 "Archive lag (session end to archived)",
-                [metric("ArchiveLagSeconds", "Maximum"), metric("ArchiveLagSeconds", "Average")],
+                [own("ArchiveLagSeconds", "Maximum"), own("ArchiveLagSeconds", "Average")],
                 width=6,
             ),
             graph(
                 "Commits redone (another writer committed first)",
-                [metric("CommitConflicts")],
+                [own("CommitConflicts")],
                 width=6,
             ),
         )

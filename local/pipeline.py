@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from archiver.catalog import sqlite_uri
-from archiver.observability import ENVIRONMENT as POWERTOOLS_ENVIRONMENT
+from archiver.observability import powertools_environment
 from archiver.runtime import BATCH_WINDOW_S
 from archiver.settings import Settings
 from local.account import StandInAccount
@@ -245,14 +245,10 @@ class EmbeddedPipeline:
         open_tables(self._tables(), prefix=self.options.prefix)
 
     def _aws_environment(self) -> dict[str, str]:
-        env = (
-            self.account.environment()
-            | POWERTOOLS_ENVIRONMENT
-            | {
-                "AWS_ENDPOINT_URL_IVS_REALTIME": self.simulator.endpoint_url,
-                "POWERTOOLS_TRACE_DISABLED": "true",
-            }
-        )
+        env = self.account.environment() | {
+            "AWS_ENDPOINT_URL_IVS_REALTIME": self.simulator.endpoint_url,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
         if self.options.quiet:
             env |= {"POWERTOOLS_METRICS_DISABLED": "true"}
         return env
@@ -267,7 +263,8 @@ class EmbeddedPipeline:
             dead_letter_queue_url=account.dlq_url,
             iceberg_catalog=sqlite_uri(self._tables()),
         )
-        return settings.to_env()
+        # Powertools' variables of this deployment's name, as the stack sets them.
+        return settings.to_env() | powertools_environment(settings.name)
 
     # --- running ------------------------------------------------------------------------------
     def discover(

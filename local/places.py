@@ -27,7 +27,7 @@ from types import TracebackType
 from typing import Any
 
 from archiver.catalog import sqlite_uri
-from archiver.observability import ENVIRONMENT as POWERTOOLS_ENVIRONMENT
+from archiver.observability import powertools_environment
 from local.account import Collector, StandInAccount
 from local.pipeline import Options, environment, lookback_days
 from local.simulator import Simulator
@@ -163,7 +163,7 @@ class PlacesRun:
         )
         env = (
             self.account.environment()
-            | POWERTOOLS_ENVIRONMENT
+            | powertools_environment(settings.name)  # as the stack sets them
             | settings.to_env()
             | {
                 "AWS_ENDPOINT_URL_IVS_REALTIME": self.endpoints[place],

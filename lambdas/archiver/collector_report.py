@@ -4,7 +4,8 @@ its own), which `ivs-archive status` reads on the home to show every collector a
 account, without credentials for any but the home's.
 
 It holds the collector's backlog (its work queue), its dead letters, its archive lag over the
-last hour (the `ArchiveLagSeconds` metric, from CloudWatch) and what the run did. A report that
+last hour (the `ArchiveLagSeconds` metric of this deployment's service, from CloudWatch) and what
+the run did. A report that
 fails to be written is logged and counted (`CollectorReportFailed`); the run's work stands.
 """
 
@@ -40,13 +41,15 @@ def queue_depth(sqs: Any, url: str) -> dict[str, int]:
     return {"visible": visible, "in_flight": in_flight}
 
 
-def archive_lag(cloudwatch: Any, now: datetime) -> dict[str, float] | None:
+def archive_lag(cloudwatch: Any, now: datetime, service: str = SERVICE) -> dict[str, float] | None:
     """`ArchiveLagSeconds` (session end to archived) over the last hour: its maximum and
-    average; None when nothing was archived in that hour."""
+    average; None when nothing was archived in that hour. `service`: the deployment whose lag
+    it is, by default the running function's own (archiver.observability), the one its archive
+    function emits under; another deployment's lag in the same account is not this one's."""
     got = cloudwatch.get_metric_statistics(
         Namespace=NAMESPACE,
         MetricName="ArchiveLagSeconds",
-        Dimensions=[{"Name": "service", "Value": SERVICE}],
+        Dimensions=[{"Name": "service", "Value": service}],
         StartTime=now - LAG_WINDOW,
         EndTime=now,
         Period=int(LAG_WINDOW.total_seconds()),

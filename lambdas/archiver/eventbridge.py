@@ -6,12 +6,44 @@ loads them (tests/integration/archiver/test_cold_start_imports.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import Field, ValidationError
 
 from archiver.messages import InvalidInput, SessionMessage, StageArn, explain
+
+STAGE_UPDATE_SOURCE = "aws.ivs"
+STAGE_UPDATE = "IVS Stage Update"
+# The `detail.event_name`s of "IVS Stage Update" that can be the last event of a session, the
+# only ones the stack's rule passes to discovery (IVS Real-Time User Guide, "Using Amazon
+# EventBridge with IVS Real-Time Streaming": "Participant Published", "Participant
+# Unpublished", "Participant Publish Error", and events for a participant's replication starting
+# and stopping and for a token exchanged).
+# A session ends once its last participant has left. Joining and leaving send no event of their
+# own and subscribers send none at all, so the nearest an event comes to an end is a publisher
+# that stopped publishing ("Participant Unpublished"; one that leaves stops publishing) or one whose
+# publishing failed ("Participant Publish Error": a session whose publishers all failed has no
+# other event). "Participant Published", replication starting and a token exchanged happen
+# while the participant stays; replication stops when its source publisher stops publishing
+# or by an API call, and the source's own "Participant Unpublished" names that session already.
+# A session no event names is found as before: its stage's activeSessionId changes between two
+# scheduled looks, or the reconcile lists it.
+STAGE_UPDATE_ENDS = ("Participant Unpublished", "Participant Publish Error")
+
+
+def stage_update_pattern(stage_allow_list: Sequence[str] = ()) -> dict[str, Any]:
+    """The EventBridge event pattern of the stack's "IVS Stage Update" rule: the event names
+    that can end a session, of the allowed stages (all, when `stage_allow_list` is empty)."""
+    pattern: dict[str, Any] = {
+        "source": [STAGE_UPDATE_SOURCE],
+        "detail-type": [STAGE_UPDATE],
+        "detail": {"event_name": list(STAGE_UPDATE_ENDS)},
+    }
+    if stage_allow_list:
+        pattern["resources"] = list(stage_allow_list)
+    return pattern
 
 
 class ScheduledEvent(EventBridgeModel):

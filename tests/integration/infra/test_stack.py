@@ -476,7 +476,12 @@ def test_schedule_and_ivs_stage_update_rules_fire_discovery(default: Built, vari
         scheduled = [r for r in rules if "ScheduleExpression" in r["Properties"]]
         patterned = [r for r in rules if "EventPattern" in r["Properties"]]
         assert [r["Properties"]["ScheduleExpression"] for r in scheduled] == [schedule]
-        expected = {"source": ["aws.ivs"], "detail-type": ["IVS Stage Update"]}
+        expected = {
+            "source": ["aws.ivs"],
+            "detail-type": ["IVS Stage Update"],
+            # Only the events that can end a session (test_stage_update_rule.py).
+            "detail": {"event_name": ["Participant Unpublished", "Participant Publish Error"]},
+        }
         if resources:
             expected["resources"] = resources
         assert [r["Properties"]["EventPattern"] for r in patterned] == [expected]
