@@ -101,8 +101,9 @@ UNUSED = (
 # Folders of one subfolder per service or utility, and the subfolders kept; the others go.
 ONLY = {
     # botocore's service models (~22 MB): the services the functions call (IVS, S3, SQS, DynamoDB,
-    # CloudWatch for the collector's report; Glue and S3 from pyiceberg's Glue catalog, which
-    # writes files through pyarrow, not botocore),
+    # CloudWatch for the collector's report, CloudWatch Logs for the optimizers' log groups'
+    # retention; Glue and S3 from pyiceberg's Glue catalog, which writes files through pyarrow,
+    # not botocore),
     # and those botocore's credential providers may call for a configured profile (STS, SSO,
     # SSO OIDC, sign-in). Lambda gives the functions credentials in the environment.
     "botocore/data": (
@@ -111,6 +112,7 @@ ONLY = {
         "sqs",
         "dynamodb",
         "cloudwatch",
+        "logs",
         "glue",
         "sts",
         "sso",

@@ -1,110 +1,77 @@
-"""The Glue database and the Hive tables over the landing objects, `landing_<table>`, generated
-from `archiver.schema.TABLES`. (The query tables of the same names without the prefix are the
-Iceberg tables of infra/tables.py.)
+"""The Glue database, made (or adopted, when a deployment before this one left it) by a custom
+resource, never deleted by the stack: deleting a Glue database deletes every table in it. With
+Lake Formation, the grants on it (infra/lake_formation.py).
 
-Partition projection computes the `dt` partitions from the table properties, so there is no
-crawler and no MSCK REPAIR: a partition is queryable as soon as its first object is written.
-Objects sit deeper than `dt=` (stage and session folders); Athena reads a partition's location
-recursively. These tables show the landing objects still kept, including sessions being archived
-and not yet committed to the query tables.
-
-Upgrade safety: these CfnTables keep the logical ids they had when they were the query tables
-(`Table-<table>`), renamed, and are retained on replacement and deletion: CloudFormation never
-deletes a table by its old name, which by then is the Iceberg table the custom resource made.
+The landing tables (`landing_<table>`, archiver.landing_tables) and the Iceberg query tables are
+made in it by the tables' resource (infra/tables.py), after the database and its grants.
 """
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy, Stack
-from aws_cdk import aws_glue as glue
-from aws_cdk import aws_s3 as s3
+from aws_cdk import Stack
 from constructs import Construct
 
-from archiver.schema import PARTITION_COLUMN, PARTITION_DOC, TABLES, Table
+from archiver.landing_tables import LANDING_PREFIX
+from archiver.schema import TABLES
 from archiver.settings import Settings
+from infra.custom_resources import CustomResourceFunction
+from infra.lake_formation import LakeFormationGrants
 
-PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
-PARQUET_INPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
-PARQUET_OUTPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
-LANDING_PREFIX = "landing_"
-
-
-def landing_table_name(table: Table) -> str:
-    return f"{LANDING_PREFIX}{table.name}"
-
-
-def table_location(bucket: s3.IBucket, prefix: str, table: Table) -> str:
-    return f"s3://{bucket.bucket_name}/{prefix}{table.name}/"
-
-
-def projection_parameters(location: str, start_date: str) -> dict[str, str]:
-    """Table properties: Parquet with zstd, and `dt` projected from start_date to today."""
-    return {
-        "classification": "parquet",
-        "parquet.compression": "ZSTD",
-        "EXTERNAL": "TRUE",
-        "projection.enabled": "true",
-        "projection.dt.type": "date",
-        "projection.dt.format": "yyyy-MM-dd",
-        "projection.dt.range": f"{start_date},NOW",
-        "projection.dt.interval": "1",
-        "projection.dt.interval.unit": "DAYS",
-        "storage.location.template": location + "dt=${dt}/",
-    }
+# What the resources' function calls in Glue: the database (created, or found existing), the
+# landing and query tables (read, created, brought to their definition). Nothing is deleted.
+GLUE_ACTIONS = (
+    "glue:CreateDatabase",
+    "glue:GetDatabase",
+    "glue:GetTable",
+    "glue:CreateTable",
+    "glue:UpdateTable",
+)
 
 
 class Catalog(Construct):
-    def __init__(
-        self, scope: Construct, construct_id: str, *, settings: Settings, bucket: s3.IBucket
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings) -> None:
         super().__init__(scope, construct_id)
-        account = Stack.of(self).account
+        stack = Stack.of(self)
         self.database_name = settings.database_name
-        self.database = glue.CfnDatabase(
+        self.settings = settings
+        # The catalog, the database and its three query tables (what commits reach).
+        self.catalog_arns = [
+            stack.format_arn(service="glue", resource="catalog"),
+            stack.format_arn(service="glue", resource="database", resource_name=self.database_name),
+            *(self.table_arn(name) for name in TABLES),
+        ]
+        self.functions = CustomResourceFunction(
             self,
-            "Database",
-            catalog_id=account,
-            database_input=glue.CfnDatabase.DatabaseInputProperty(
-                name=settings.database_name,
-                description="IVS Real-Time stage sessions, participants and participant events",
-            ),
+            "Resources",
+            settings=settings,
+            description="Creates or adopts the Glue database and tables (custom resources)",
         )
-        self.tables: dict[str, glue.CfnTable] = {}
-        for table in TABLES.values():
-            location = table_location(bucket, settings.prefix, table)
-            cfn = glue.CfnTable(
-                self,
-                f"Table-{table.name}",
-                catalog_id=account,
-                database_name=settings.database_name,
-                table_input=glue.CfnTable.TableInputProperty(
-                    name=landing_table_name(table),
-                    description=f"Landing objects (not yet committed included): {table.doc}",
-                    table_type="EXTERNAL_TABLE",
-                    parameters=projection_parameters(location, settings.partition_start_date),
-                    partition_keys=[
-                        glue.CfnTable.ColumnProperty(
-                            name=PARTITION_COLUMN,
-                            type="string",
-                            comment=PARTITION_DOC,
-                        )
-                    ],
-                    storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
-                        columns=[
-                            glue.CfnTable.ColumnProperty(**column)
-                            for column in table.glue_columns()
-                        ],
-                        location=location,
-                        input_format=PARQUET_INPUT,
-                        output_format=PARQUET_OUTPUT,
-                        compressed=True,
-                        serde_info=glue.CfnTable.SerdeInfoProperty(
-                            serialization_library=PARQUET_SERDE,
-                            parameters={"serialization.format": "1"},
-                        ),
-                    ),
-                ),
+        self.functions.add_to_policy(
+            list(GLUE_ACTIONS),
+            [*self.catalog_arns, *(self.table_arn(f"{LANDING_PREFIX}{n}") for n in TABLES)],
+        )
+        self.database = self.functions.resource(
+            self, "Database", "GlueDatabase", {"DatabaseName": self.database_name}
+        )
+        self.lake_formation: LakeFormationGrants | None = None
+        if settings.lake_formation:
+            self.lake_formation = LakeFormationGrants(
+                self, "LakeFormation", database_name=self.database_name, database=self.database
             )
-            cfn.node.add_dependency(self.database)
-            cfn.apply_removal_policy(RemovalPolicy.RETAIN)
-            self.tables[table.name] = cfn
+            self._grant_resources()
+
+    def table_arn(self, name: str) -> str:
+        return Stack.of(self).format_arn(
+            service="glue", resource="table", resource_name=f"{self.database_name}/{name}"
+        )
+
+    def _grant_resources(self) -> None:
+        """The resources' function makes the database and every table in it."""
+        from infra.lake_formation import TABLES_RESOURCE_DATABASE, TABLES_RESOURCE_TABLES
+
+        grants = self.lake_formation
+        assert grants is not None
+        role = self.functions.role.role_arn
+        self.database.node.add_dependency(grants.create_database("Resources-catalog", role))
+        grants.on_database("Resources-database", role, TABLES_RESOURCE_DATABASE)
+        grants.on_tables("Resources", role, TABLES_RESOURCE_TABLES, every_table=True)

@@ -12,12 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from archiver.settings import Settings
 from infra.archiver import Archiver
+from infra.ledger_seed import LedgerSeed
 from infra.monitoring import Monitoring
 from infra.nag import acknowledge_stack
 from infra.places import Home, landing_objects
@@ -49,7 +52,7 @@ def build_collector(
     settings: Settings,
     *,
     store: ArchiveStore,
-    grant_commit: Callable[[iam.IRole], None],
+    grant_commit: Callable[[iam.IRole], list[Construct]],
     home: Home | None = None,
 ) -> CollectorParts:
     """The collector's constructs in `stack`, archiving into `store`; `grant_commit` lets its
@@ -75,7 +78,11 @@ def build_collector(
     role = archiver.archive.role
     if role is None:
         raise ValueError("the archive function has no role")
-    grant_commit(role)
+    # Nothing starts before the tables it commits into (and its grants on them) exist, and
+    # before its ledger knows what they hold.
+    seed = LedgerSeed(stack, "LedgerSeed", settings=settings, archiver=archiver, storage=store)
+    seed.resource.node.add_dependency(*grant_commit(role))
+    start_after(archiver, seed.resource)
     dashboard = f"{settings.name}-{stack.region}" if home else settings.name
     monitoring = Monitoring(
         stack, "Monitoring", settings=settings, archiver=archiver, dashboard_name=dashboard
@@ -84,6 +91,13 @@ def build_collector(
 
 
 class HomeStore:
+def start_after(archiver: Archiver, *constructs: Construct) -> None:
+    """The archive function's event source and discovery's rules wait for `constructs`."""
+    for child in archiver.node.find_all():
+        if isinstance(child, lambda_.CfnEventSourceMapping | events.CfnRule):
+            child.node.add_dependency(*constructs)
+
+
     """The home's bucket and key as a collector's stack names them (no reference between
     stacks: they may be in other regions and accounts)."""
 
@@ -100,6 +114,11 @@ class HomeStore:
 
     def grant_key(self, grantee: iam.IGrantable, *actions: str) -> None:
         if self.home.settings.encryption != "KMS":
+        bucket_key = self.home.settings.bucket_kms_key_arn
+        if bucket_key:  # an existing bucket's own key
+            grantee.grant_principal.add_to_principal_policy(
+                iam.PolicyStatement(actions=list(actions), resources=[bucket_key])
+            )
             return
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(
@@ -137,10 +156,15 @@ class CollectorStack(Stack):
         )
         store = HomeStore(self, self.home)
         self.parts = build_collector(
+
+        def commit_into_home(role: iam.IRole) -> list[Construct]:
+            grant_commit(role, store, self.home.catalog_arns())
+            return []  # the home's stack is deployed first
+
             self,
             self.settings,
             store=store,
-            grant_commit=lambda role: grant_commit(role, store, self.home.catalog_arns()),
+            grant_commit=commit_into_home,
             home=self.home,
         )
         outputs = self.parts.outputs() | {

@@ -63,7 +63,7 @@ def build_home(stack: Stack, settings: Settings, home: Home | None = None) -> Ho
         bucket_name=home.bucket_name if home else None,
         key_alias=home.key_alias if home and settings.encryption == "KMS" else None,
     )
-    catalog = Catalog(stack, "Catalog", settings=settings, bucket=storage.bucket)
+    catalog = Catalog(stack, "Catalog", settings=settings)
     tables = QueryTables(stack, "Tables", settings=settings, storage=storage, catalog=catalog)
     queries = Queries(
         stack,
@@ -180,12 +180,11 @@ class Trust(Construct):
         ]
         tables = parts.tables
         tables.grant_catalog_policy()
-        resource = CustomResource(
+        resource = tables.functions.resource(
             tables,
             "CatalogPolicy",
-            service_token=tables.function.function_arn,
-            resource_type="Custom::CatalogPolicy",
-            properties={
+            "CatalogPolicy",
+            {
                 "SidPrefix": sid_prefix,
                 "Statements": Stack.of(tables).to_json_string(statements),
             },

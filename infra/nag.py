@@ -82,9 +82,17 @@ WILDCARD_RESOURCES: tuple[tuple[re.Pattern[str], frozenset[str], str], ...] = (
         re.compile(
             r":log-group:/aws-glue/iceberg-(compaction|retention|orphan-file-deletion)/logs:\*$"
         ),
-        frozenset({"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}),
+        frozenset(
+            {
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+                "logs:PutRetentionPolicy",
+            }
+        ),
         "The Glue table optimizers write their runs' logs to this fixed log group (AWS Glue, "
-        "Table optimization prerequisites); its streams are named by Glue.",
+        "Table optimization prerequisites); its streams are named by Glue. The stack's custom "
+        "resource gives the group its retention.",
     ),
 )
 # Actions whose name is a wildcard, with the reason (none granted today).

@@ -61,6 +61,10 @@ class Storage(Construct):
                 removal_policy=RemovalPolicy.RETAIN,
                 alias=key_alias,
             )
+        # An existing bucket's own key (SSE-KMS), which the roles need to read and write it.
+        self.bucket_key: kms.IKey | None = None
+        if settings.bucket_kms_key_arn:
+            self.bucket_key = kms.Key.from_key_arn(self, "BucketKey", settings.bucket_kms_key_arn)
         self.created_bucket: s3.Bucket | None = None
         if settings.bucket_name:
             self.bucket: s3.IBucket = s3.Bucket.from_bucket_name(
@@ -96,8 +100,11 @@ class Storage(Construct):
         return f"s3://{self.results_bucket.bucket_name}/{RESULTS_PREFIX}"
 
     def grant_key(self, grantee: iam.IGrantable, *actions: str) -> None:
-        if self.key:
-            self.key.grant(grantee, *actions)
+        """`actions` on the keys the archive bucket's objects may be encrypted with: the
+        stack's (encryption KMS) and an existing bucket's own (bucketKmsKeyArn)."""
+        for key in (self.key, self.bucket_key):
+            if key:
+                key.grant(grantee, *actions)
 
     def _bucket(
         self,

@@ -1,10 +1,12 @@
 """The Iceberg query tables in the Glue database, and the Glue optimizers that maintain them.
 
-CloudFormation's own Iceberg table creation takes no partition spec, so a custom resource backed
-by the archiver's own code (`archiver.handlers.tables`, the same asset as the functions) creates
-the tables and appends the columns schema.py gains; deleting the stack keeps them. Compaction,
-snapshot expiry and orphan-file removal are the Glue Data Catalog's managed table optimizers,
-each optimizer type with its own least-privilege role: no compaction code of ours runs in AWS.
+A custom resource backed by the archiver's own code (`archiver.handlers.custom_resources`, the
+same asset as the functions; why not CloudFormation's Glue tables: infra/custom_resources.py)
+creates or adopts the tables, appends the columns schema.py gains, and refuses a bucket or prefix
+that moved; deleting the stack keeps them. Compaction, snapshot expiry and orphan-file removal
+are the Glue Data Catalog's managed table optimizers, each optimizer type with its own
+least-privilege role: no compaction code of ours runs in AWS. Compaction is an optimisation
+only: queries, commits and erasure are correct on tables it never touched.
 """
 
 from __future__ import annotations
@@ -12,23 +14,19 @@ from __future__ import annotations
 import hashlib
 import json
 
-from aws_cdk import ArnFormat, CustomResource, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, CustomResource, Stack
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from archiver.schema import TABLES
 from archiver.settings import Settings
 from archiver.tables import TABLE_PROPERTIES
-from infra.archiver import RETENTION
-from infra.bundling import lambda_code
 from infra.catalog import Catalog
-from infra.nag import acknowledge, acknowledge_wildcards
+from infra.lake_formation import READER_TABLES, WRITER_TABLES
+from infra.nag import acknowledge_wildcards
 from infra.storage import ArchiveStore, Storage
 
-TABLES_HANDLER = "archiver.handlers.tables.handler"
 ICEBERG_FOLDER = "iceberg/"
 # Snapshots (and the files only they reference) are kept this long: a day of time travel, and
 # no more, as every commit reads and rewrites the table's metadata, which lists each snapshot
@@ -61,14 +59,8 @@ OPTIMIZERS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
     ),
 }
 LOG_ACTIONS = ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")
-# What the custom resource's function calls: read, create, evolve, and replace a Hive table.
-TABLES_GLUE_ACTIONS = (
-    "glue:GetDatabase",
-    "glue:GetTable",
-    "glue:CreateTable",
-    "glue:UpdateTable",
-    "glue:DeleteTable",
-)
+# What the resources' function calls to give the optimizers' log groups their retention.
+LOG_RETENTION_ACTIONS = ("logs:CreateLogGroup", "logs:PutRetentionPolicy")
 # What the custom resource calls to keep the collectors' statements in the catalog's policy.
 CATALOG_POLICY_ACTIONS = (
     "glue:GetResourcePolicy",
@@ -109,78 +101,37 @@ class QueryTables(Construct):
         catalog: Catalog,
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
         self.storage = storage
+        self.catalog = catalog
         self.database_name = settings.database_name
         self.prefix = f"{settings.prefix}{ICEBERG_FOLDER}"
         self.location_root = f"s3://{storage.bucket.bucket_name}/{settings.prefix}"
-        self.catalog_arns = [
-            stack.format_arn(service="glue", resource="catalog"),
-            stack.format_arn(service="glue", resource="database", resource_name=self.database_name),
-            *(
-                stack.format_arn(
-                    service="glue", resource="table", resource_name=f"{self.database_name}/{name}"
-                )
-                for name in TABLES
-            ),
-        ]
-        self.function = self._function(settings)
-        self.resource = CustomResource(
+        self.catalog_arns = catalog.catalog_arns
+        self.functions = catalog.functions
+        self.function = self.functions.function
+        self._grant_objects(
+            self.functions.role, ("s3:PutObject", "s3:GetObject", "s3:DeleteObject")
+        )
+        self.resource = self.functions.resource(
             self,
             "Tables",
-            service_token=self.function.function_arn,
-            resource_type="Custom::IcebergTables",
-            properties={
+            "IcebergTables",
+            {
                 "DatabaseName": self.database_name,
                 "LocationRoot": self.location_root,
+                "PartitionStartDate": settings.partition_start_date,
                 "SchemaVersion": schema_version(),
             },
         )
-        # After the database, and after the Hive tables of an earlier version were renamed
-        # (their landing_* names free the query tables' names).
-        self.resource.node.add_dependency(catalog.database, *catalog.tables.values())
+        # After the database, and (with Lake Formation) the function's grants on it.
+        self.resource.node.add_dependency(catalog.database)
+        if catalog.lake_formation:
+            self.resource.node.add_dependency(*catalog.lake_formation.grants)
+            for index, principal in enumerate(settings.athena_principals):
+                self._grant_tables(f"Athena{index}", principal, READER_TABLES)
+        self.log_retention = self._log_retention(settings)
         self.optimizers = self._optimizers(settings)
-
-    # --- the custom resource's function -------------------------------------------------------
-    def _function(self, settings: Settings) -> lambda_.Function:
-        log_group = logs.LogGroup(
-            self,
-            "TablesLogs",
-            retention=RETENTION[settings.log_retention_days],
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        role = iam.Role(
-            self,
-            "TablesRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="IVS Stage Archive query tables custom resource",
-        )
-        log_group.grant_write(role)
-        role.add_to_principal_policy(
-            iam.PolicyStatement(actions=list(TABLES_GLUE_ACTIONS), resources=self.catalog_arns)
-        )
-        self._grant_objects(role, ("s3:PutObject", "s3:GetObject", "s3:DeleteObject"))
-        function = lambda_.Function(
-            self,
-            "TablesFunction",
-            code=lambda_code(),
-            handler=TABLES_HANDLER,
-            runtime=lambda_.Runtime.PYTHON_3_13,
-            architecture=lambda_.Architecture.ARM_64,
-            role=role,
-            log_group=log_group,
-            timeout=Duration.minutes(5),
-            memory_size=512,
-            description="Creates and evolves the Iceberg query tables (a custom resource)",
-        )
-        acknowledge(
-            function,
-            "AwsSolutions-L1",
-            "Python 3.13 is pinned: the bundled wheels (pyarrow, pydantic-core) are built for "
-            "cp313 and the package is tested on it.",
-        )
-        self._acknowledge(role)
-        return function
+        self._acknowledge(self.functions.role)
 
     # --- the optimizers -------------------------------------------------------------------------
     def _optimizers(self, settings: Settings) -> list[glue.CfnTableOptimizer]:
@@ -211,6 +162,7 @@ class QueryTables(Construct):
                 )
             )
             self._acknowledge(role)
+            lake_formation = self._grant_tables(_camel(kind), role.role_arn, WRITER_TABLES)
             for name in TABLES:
                 optimizer = glue.CfnTableOptimizer(
                     self,
@@ -223,7 +175,8 @@ class QueryTables(Construct):
                 )
                 # The role's ARN already orders the role first; its policy must exist too.
                 policy = role.node.find_child("DefaultPolicy")
-                optimizer.node.add_dependency(self.resource, policy)
+                optimizer.node.add_dependency(self.resource, policy, self.log_retention)
+                optimizer.node.add_dependency(*lake_formation)
                 optimizers.append(optimizer)
         return optimizers
 
@@ -255,30 +208,66 @@ class QueryTables(Construct):
             **extra,  # type: ignore[arg-type]
         )
 
+    def _log_retention(self, settings: Settings) -> CustomResource:
+        """Glue creates the optimizers' log groups without a retention: made (or found) here
+        with the stack's. They are the account and region's, shared by every optimizer, and
+        kept on delete."""
+        stack = Stack.of(self)
+        names = [log_group for _, _, log_group in OPTIMIZERS.values()]
+        self.functions.add_to_policy(
+            list(LOG_RETENTION_ACTIONS),
+            [
+                stack.format_arn(
+                    service="logs",
+                    resource="log-group",
+                    resource_name=f"{name}:*",
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                )
+                for name in names
+            ],
+        )
+        return self.functions.resource(
+            self,
+            "OptimizerLogs",
+            "LogRetention",
+            {"LogGroupNames": names, "RetentionDays": str(settings.log_retention_days)},
+        )
+
     # --- grants ---------------------------------------------------------------------------------
     def grant_catalog_policy(self) -> None:
         """The custom resource's function may edit the Glue catalog's resource policy (the
         collectors' statements in it, infra/home.py)."""
-        role = self.function.role
-        if role is None:
-            raise ValueError("the tables function has no role")
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=list(CATALOG_POLICY_ACTIONS), resources=self.catalog_arns[:1]
-            )
-        )
+        self.functions.add_to_policy(list(CATALOG_POLICY_ACTIONS), self.catalog_arns[:1])
+        self._acknowledge(self.functions.role)
 
-    def grant_commit(self, role: iam.IRole | None) -> None:
-        """What committing sessions (or erasing a user) needs: see `grant_commit`."""
+    def grant_commit(self, role: iam.IRole | None) -> list[Construct]:
+        """What committing sessions (or erasing a user) needs: see `grant_commit`; with Lake
+        Formation, its grants too. Returns what a commit must wait for: the tables and those
+        grants."""
         if role is None:
             raise ValueError("grant_commit needs a role")
         grant_commit(role, self.storage, self.catalog_arns)
+        grants = self._grant_tables(role.node.id, role.role_arn, WRITER_TABLES)
+        return [self.resource, *grants]
+
+    def _grant_tables(
+        self, name: str, principal: str, permissions: tuple[str, ...]
+    ) -> list[Construct]:
+        """With Lake Formation: `permissions` on the three tables, and DESCRIBE on the
+        database; nothing without it."""
+        grants = self.catalog.lake_formation
+        if grants is None:
+            return []
+        return [
+            grants.on_database(f"{name}-database", principal, ("DESCRIBE",)),
+            *grants.on_tables(name, principal, permissions),
+        ]
 
     def _grant_objects(self, role: iam.IRole, actions: tuple[str, ...]) -> None:
         grant_iceberg_objects(role, self.storage, actions)
 
     @staticmethod
-    def _acknowledge(role: iam.Role) -> None:
+    def _acknowledge(role: iam.IRole) -> None:
         policy = role.node.try_find_child("DefaultPolicy")
         if isinstance(policy, iam.Policy):
             acknowledge_wildcards(policy)

@@ -98,6 +98,9 @@ def _arns(value: object) -> object:
     return value
 
 
+PRINCIPAL_ARN = re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[A-Za-z0-9+=,.@_/-]+")
+
+
 def _listed(value: object) -> object:
     """A list (JSON) or a comma-separated string (`-c key=a,b`) as a tuple of non-empty items."""
     if isinstance(value, str):
@@ -123,6 +126,16 @@ def _accounts(value: tuple[str, ...]) -> tuple[str, ...]:
     wrong = [account for account in value if not re.fullmatch(r"[0-9]{12}", account)]
     if wrong:
         raise ValueError(f"must be 12-digit AWS account ids: {', '.join(map(repr, wrong))}")
+    return value
+
+
+def _principals(value: tuple[str, ...]) -> tuple[str, ...]:
+    wrong = [arn for arn in value if not PRINCIPAL_ARN.fullmatch(arn)]
+    if wrong:
+        raise ValueError(
+            "must be IAM role or user ARNs (arn:aws:iam::<account>:role/<name>): "
+            f"{', '.join(map(repr, wrong))} is not one"
+        )
     return value
 
 
@@ -315,6 +328,36 @@ class Settings(BaseModel):
         description="Encryption of the created buckets and Athena results (KMS: a new key, "
         "rotated).",
     )
+    bucket_kms_key_arn: OptionalText = setting(
+        None,
+        key="bucketKmsKeyArn",
+        env=None,
+        pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$",
+        allowed="empty, or a KMS key ARN",
+        description="With bucketName: the KMS key that bucket's default encryption (SSE-KMS) "
+        "uses. Every role that reads or writes the bucket gets kms:Decrypt and "
+        "kms:GenerateDataKey on it; its key policy must let the account's IAM policies grant "
+        "them (docs/deployment.md).",
+    )
+    lake_formation: bool = setting(
+        False,
+        key="lakeFormation",
+        env=None,
+        allowed="`true` or `false`",
+        description="The Glue catalog is governed by Lake Formation: the stack grants its own "
+        "roles (tables resource, archive function, optimizers) what they need through Lake "
+        "Formation, and athenaPrincipals SELECT on the three tables (docs/deployment.md).",
+    )
+    athena_principals: Annotated[
+        tuple[str, ...], BeforeValidator(_listed), AfterValidator(_principals)
+    ] = setting(
+        (),
+        key="athenaPrincipals",
+        env=None,
+        allowed="IAM role or user ARNs, comma-separated",
+        description="With lakeFormation: these principals may SELECT from the three query "
+        "tables (and describe their database).",
+    )
     partition_start_date: Annotated[str, AfterValidator(_past_date)] = setting(
         "2023-01-01",
         key="partitionStartDate",
@@ -468,6 +511,22 @@ class Settings(BaseModel):
             )
         if self.home_account and not self.regions:
             raise ValueError("'homeAccount': the collectors of this account need 'regions'")
+        if self.bucket_kms_key_arn and not self.bucket_name:
+            raise ValueError(
+                "'bucketKmsKeyArn': the key of an existing bucket; give that bucket's "
+                "'bucketName' too"
+            )
+        if self.athena_principals and not self.lake_formation:
+            raise ValueError(
+                "'athenaPrincipals': granted through Lake Formation; set 'lakeFormation' to "
+                "true (without it, IAM policies grant Athena users)"
+            )
+        if self.lake_formation and self.regions:
+            raise ValueError(
+                "'lakeFormation' with 'regions': the home cannot grant collectors' roles in "
+                "Lake Formation yet; deploy one stack per place without 'regions', or grant "
+                "the collectors yourself (docs/places.md)"
+            )
         if self.api_tps_budget > self.ivs_tps_quota:
             raise ValueError(
                 f"'apiTpsBudget': must be at most the IVS quota, {self.ivs_tps_quota:g} calls a "

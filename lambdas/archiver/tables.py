@@ -179,53 +179,79 @@ def _check_evolution(name: str, have: Schema, want: Schema) -> None:
 @dataclass(frozen=True)
 class TableChange:
     table: str
-    action: str  # "created", "replaced" (a non-Iceberg table of that name), "evolved", "unchanged"
+    action: str  # "created", "evolved", "unchanged"
     added_columns: tuple[str, ...] = ()
 
 
 def ensure_tables(catalog: Catalog, namespace: str, location_root: str) -> list[TableChange]:
     """Creates the three tables where missing and appends the columns schema.py gained (before
-    `dt`, as a new table has them): metadata only, no data file is rewritten. A table of the same
-    name that is not Iceberg (the Hive table of an earlier version) is replaced. Idempotent."""
+    `dt`, as a new table has them): metadata only, no data file is rewritten. Tables already
+    there (a deployment over a retained archive) are adopted as they are, with every row, when
+    they are where `location_root` puts them; nothing is changed when one is not. Idempotent."""
     from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 
     try:  # looked up first: creating it needs a permission the stack's database never needs
         catalog.load_namespace_properties(namespace)
     except NoSuchNamespaceError:
         catalog.create_namespace(namespace)
+    existing: dict[str, IcebergTable | None] = {}
+    for table in TABLES.values():
+        _refuse_other_format(catalog, namespace, table.name)
+        try:
+            existing[table.name] = catalog.load_table((namespace, table.name))
+        except NoSuchTableError:
+            existing[table.name] = None
+    _refuse_moved(existing, location_root)  # before any change: all or nothing
     changes = []
     for table in TABLES.values():
-        identifier = (namespace, table.name)
-        if _is_other_format(catalog, namespace, table.name):
-            catalog.drop_table(identifier)  # the catalog entry only: its files stay where they are
-            _create(catalog, identifier, table, location_root)
-            changes.append(TableChange(table.name, "replaced"))
-            continue
-        try:
-            existing = catalog.load_table(identifier)
-        except NoSuchTableError:
-            existing = None
-        if existing is None:
-            _create(catalog, identifier, table, location_root)
+        found = existing[table.name]
+        if found is None:
+            _create(catalog, (namespace, table.name), table, location_root)
             changes.append(TableChange(table.name, "created"))
         else:
-            added = _evolve(existing, table)
+            added = _evolve(found, table)
             changes.append(TableChange(table.name, "evolved" if added else "unchanged", added))
     return changes
 
 
-def _is_other_format(catalog: Catalog, namespace: str, name: str) -> bool:
-    """Whether a Glue table of that name exists and is not an Iceberg table (its `table_type`
-    parameter is not ICEBERG): the Hive table over the landing objects of an earlier version."""
+class TableLocationError(ValueError):
+    """A table is not where this deployment's bucket and prefix put it."""
+
+
+def _refuse_moved(existing: dict[str, IcebergTable | None], location_root: str) -> None:
+    """The tables stay where they were created: a changed `prefix` (or bucket) would commit new
+    files beside them and leave the optimizers and grants pointing elsewhere."""
+    for name, found in existing.items():
+        if found is None:
+            continue
+        wanted = table_location(location_root, TABLES[name])
+        if found.location().rstrip("/") != wanted:
+            root = found.location().rstrip("/").removesuffix(f"iceberg/{name}")
+            raise TableLocationError(
+                f"table {name} is at {found.location()}, not {wanted}: the archive's bucket and "
+                f"prefix cannot change once it has tables; deploy with the ones it has "
+                f"({root!r}), or move the archive first (docs/deployment.md)"
+            )
+
+
+def _refuse_other_format(catalog: Catalog, namespace: str, name: str) -> None:
+    """A Glue table of that name that is not an Iceberg table (its `table_type` parameter is not
+    ICEBERG) is somebody else's: refused, never replaced. (Layouts of versions before the first
+    release, with Hive query tables, are not upgraded.)"""
     from pyiceberg.catalog.glue import GlueCatalog
 
     if not isinstance(catalog, GlueCatalog):
-        return False
+        return
     try:
         found = catalog.glue.get_table(DatabaseName=namespace, Name=name)["Table"]
     except catalog.glue.exceptions.EntityNotFoundException:
-        return False
-    return str(found.get("Parameters", {}).get("table_type", "")).upper() != "ICEBERG"
+        return
+    kind = str(found.get("Parameters", {}).get("table_type", "")).upper()
+    if kind != "ICEBERG":
+        raise TableSchemaError(
+            f"table {namespace}.{name} exists and is not an Iceberg table "
+            f"(table_type {kind or 'unset'}): drop or rename it, or deploy with another 'name'"
+        )
 
 
 def _create(catalog: Catalog, identifier: tuple[str, str], table: Table, root: str) -> None:

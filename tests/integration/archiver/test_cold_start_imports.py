@@ -135,7 +135,7 @@ def test_loading_the_libraries_alone_runs_the_garbage_collector() -> None:
     assert outcome["frozen"] == 0
 
 
-@pytest.mark.parametrize("handler", [*sorted(NEVER), "archiver.handlers.tables"])
+@pytest.mark.parametrize("handler", [*sorted(NEVER), "archiver.handlers.custom_resources"])
 def test_a_handler_loads_without_collections_and_freezes_what_it_built(handler: str) -> None:
     outcome = _gc_during_import(handler)
     # None while the module builds; one young collection may fall due on its first statement,

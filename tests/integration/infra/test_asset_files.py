@@ -4,7 +4,7 @@ infra/bundling.py leaves out parts of the dependencies that the functions never 
 pyarrow's optional modules, the models of AWS services they never call, what pyiceberg's Hive
 catalog and CLI need). To prove that nothing needed went with them, a local archive runs in a
 fresh process of the venv's Python: the simulator, moto (in a process of its own) and the
-discover and archive handlers, then the tables custom resource's handler and the Iceberg commit,
+discover and archive handlers, then the custom resources' handler and the Iceberg commit,
 through pyiceberg's Glue catalog (moto's Glue) and its PyArrow FileIO (moto's S3). Every module
 file, shared library and other file (botocore's and boto3's JSON models, dist-info) it loaded or
 opened that belongs to the Lambda package or to a distribution requirements.txt pulls in must
@@ -44,6 +44,7 @@ SERVICE_MODELS = {
     "dynamodb": "2012-08-10",
     "glue": "2017-03-31",
     "cloudwatch": "2010-08-01",  # the collector's report reads its archive lag
+    "logs": "2014-03-28",  # the optimizers' log groups get their retention
 }
 
 # Run in a fresh process: a local archive, then its Iceberg commit through the Glue catalog.
@@ -112,22 +113,18 @@ scenario = generate_scenario(stages=1, sessions=2, participants=6, seed=3)
 with EmbeddedPipeline(scenario, Options(tps=200.0, participant_details="on")) as pipeline:
     pipeline.run()
     archived = [s["status"] for s in pipeline.account.ledger_sessions()]
-    # The tables custom resource's function, then the archive function's commit, against moto's
-    # Glue and S3 (the pipeline's AWS_ENDPOINT_URL): pyiceberg's Glue catalog, its PyArrow FileIO.
+    # The custom resources' function (database, tables, log groups), then the archive function's
+    # commit, against moto's Glue, S3 and Logs (the pipeline's AWS_ENDPOINT_URL): pyiceberg's
+    # Glue catalog, its PyArrow FileIO.
     import http.server, threading
     import boto3
     from archiver.catalog import GLUE, location_root, open_catalog
     from archiver.commit import commit_sessions
-    from archiver.handlers import tables
+    from archiver.handlers import custom_resources
     from archiver.landing import S3Landing
     from archiver.migrate import uncommitted_sessions
     from archiver.schema import TABLES
 
-    glue = boto3.client("glue")
-    try:
-        glue.create_database(DatabaseInput={"Name": NAMESPACE})  # the stack's, in AWS
-    except glue.exceptions.AlreadyExistsException:
-        pass
     answers = []
 
     class CloudFormation(http.server.BaseHTTPRequestHandler):
@@ -142,15 +139,32 @@ with EmbeddedPipeline(scenario, Options(tps=200.0, participant_details="on")) as
     with http.server.HTTPServer(("127.0.0.1", 0), CloudFormation) as cloudformation:
         threading.Thread(target=cloudformation.serve_forever, daemon=True).start()
         root = location_root(GLUE, pipeline.account.bucket, "iceberg/")
-        request = {
-            "RequestType": "Create",
-            "ResponseURL": f"http://127.0.0.1:{cloudformation.server_port}/",
-            "StackId": "stack",
-            "RequestId": "request",
-            "LogicalResourceId": "QueryTables",
-            "ResourceProperties": {"DatabaseName": NAMESPACE, "LocationRoot": root},
+        resources = {
+            "GlueDatabase": {"DatabaseName": NAMESPACE},
+            "IcebergTables": {
+                "DatabaseName": NAMESPACE,
+                "LocationRoot": root,
+                "PartitionStartDate": "2023-01-01",
+            },
+            "LogRetention": {
+                "LogGroupNames": ["/aws-glue/iceberg-compaction/logs"],
+                "RetentionDays": "30",
+            },
         }
-        tables.handler(request, types.SimpleNamespace(log_stream_name="local"))
+        context = types.SimpleNamespace(
+            log_stream_name="local", get_remaining_time_in_millis=lambda: 300_000
+        )
+        for kind, properties in resources.items():
+            request = {
+                "RequestType": "Create",
+                "ResponseURL": f"http://127.0.0.1:{cloudformation.server_port}/",
+                "StackId": "stack",
+                "RequestId": "request",
+                "LogicalResourceId": kind,
+                "ResourceType": f"Custom::{kind}",
+                "ResourceProperties": properties,
+            }
+            custom_resources.handler(request, context)
         cloudformation.shutdown()
     catalog = open_catalog(GLUE)
     landing = S3Landing(boto3.client("s3"), pipeline.account.bucket)
@@ -243,7 +257,7 @@ def test_every_file_a_local_archive_loads_is_in_the_asset(
     # Without what the asset lacks, the archive is whole (2 sessions of 6 participants, 30
     # events each) and its rows are in the Iceberg tables.
     assert loaded["statuses"] == ["ARCHIVED", "ARCHIVED"]
-    assert loaded["tables"] == ["SUCCESS"]
+    assert loaded["tables"] == ["SUCCESS"] * 3
     assert loaded["records"] == {"stage_sessions": 2, "participants": 12, "participant_events": 360}
     # pyarrow imports these only if present: the asset lacks them and pyarrow did without.
     assert {"pyarrow._gcsfs", "pyarrow._azurefs", "pyarrow.substrait"} <= set(loaded["refused"])
@@ -266,7 +280,7 @@ def test_every_file_a_local_archive_loads_is_in_the_asset(
         "boto3/data/dynamodb/2012-08-10/resources-1.json",
         "archiver/handlers/archive.py",
         "archiver/handlers/discover.py",
-        "archiver/handlers/tables.py",
+        "archiver/handlers/custom_resources.py",
         "archiver/commit.py",
         "archiver/tables.py",
         "botocore/client.py",

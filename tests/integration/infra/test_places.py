@@ -115,10 +115,10 @@ def test_regions_give_a_home_in_the_first_region_and_a_collector_in_each(
     }
     assert stack_names(one_account.settings, HOME) == list(regions)
     # The home holds the archive; a collector holds no bucket, database or table of its own.
-    assert one_account.resources("IvsStageArchive-home", "AWS::Glue::Database")
+    assert one_account.resources("IvsStageArchive-home", "Custom::GlueDatabase")
     for collector in list(regions)[1:]:
         assert not one_account.resources(collector, "AWS::S3::Bucket")
-        assert not one_account.resources(collector, "AWS::Glue::Database")
+        assert not one_account.resources(collector, "Custom::GlueDatabase")
         assert one_account.resources(collector, "AWS::DynamoDB::Table")
         assert one_account.resources(collector, "AWS::SQS::Queue")
         # cdk deploy --all deploys the home first: an order, not a reference between them.

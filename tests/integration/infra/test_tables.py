@@ -1,6 +1,7 @@
-"""The stack's side of the Iceberg query tables: the custom resource that creates them, the Glue
-optimizers and their roles, the commit grant of the archive function, and the landing objects'
-lifecycle rule."""
+"""The stack's side of the Iceberg query tables: the custom resources that make the database and
+the tables, the Glue optimizers, their roles and log groups, the commit grant of the archive
+function and what waits for it, Lake Formation's grants, an existing bucket's key, and the
+landing objects' lifecycle rule."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ from typing import Any
 import pytest
 from cdk_nag import AwsSolutionsChecks
 
+from archiver.landing_tables import LANDING_PREFIX
 from archiver.schema import TABLES
-from infra.catalog import landing_table_name
+from infra.catalog import GLUE_ACTIONS
+from infra.custom_resources import HANDLER, SERVICE_TIMEOUT
 from infra.tables import (
     COMMIT_GLUE_ACTIONS,
+    OPTIMIZERS,
     ORPHAN_RETENTION_DAYS,
     SNAPSHOT_RETENTION_DAYS,
-    TABLES_GLUE_ACTIONS,
     schema_version,
 )
 from tests.helpers.synth import Built, actions, as_list, text
@@ -41,39 +44,91 @@ def _glue_arns(prefix_db: str = "ivs_stage_archive") -> set[str]:
 
 
 @pytest.mark.parametrize("built_name", ["default", "tables_variant"])
-def test_the_custom_resource_runs_our_handler_after_the_landing_tables(
+def test_the_tables_resource_runs_our_handler_after_the_database(
     built_name: str, request: pytest.FixtureRequest
 ) -> None:
     built: Built = request.getfixturevalue(built_name)
     prefix = built.stack.settings.prefix
-    (_, resource), *more = built.resources("Custom::IcebergTables").items()
+    (resource,) = built.resources("Custom::IcebergTables").values()
+    (database_id, database), *more = built.resources("Custom::GlueDatabase").items()
     assert not more
     props = resource["Properties"]
-    function = built.one("AWS::Lambda::Function", Handler="archiver.handlers.tables.handler")
-    function_id = built.logical_id(function)
-    assert props["ServiceToken"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    function_id = props["ServiceToken"]["Fn::GetAtt"][0]
+    assert database["Properties"]["ServiceToken"] == props["ServiceToken"]
+    function = built.json["Resources"][function_id]
+    assert function["Properties"]["Handler"] == HANDLER
     assert props["DatabaseName"] == "ivs_stage_archive"
     assert props["SchemaVersion"] == schema_version()
     assert text(props["LocationRoot"]).startswith("s3://<") and text(
         props["LocationRoot"]
     ).endswith(f">/{prefix}")
-    landing = {
-        built.logical_id(t)
-        for t in built.resources("AWS::Glue::Table").values()
-        if t["Properties"]["TableInput"]["Name"] in {landing_table_name(x) for x in TABLES.values()}
-    }
-    database = next(iter(built.resources("AWS::Glue::Database")))
-    assert landing | {database} <= set(resource["DependsOn"])
+    assert database_id in resource["DependsOn"]
     assert function["Properties"]["Runtime"] == "python3.13"
     assert function["Properties"]["Architectures"] == ["arm64"]
-    # The tables are kept on stack deletion: the handler ignores Delete (tests/test_iceberg_tables).
+    # Kept on stack deletion: the handler ignores Delete (test_custom_resources.py).
     role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
     statements = _role_statements(built, role_id)
     glue = [s for s in statements if actions([s], "glue:")]
-    assert actions(glue, "glue:") == set(TABLES_GLUE_ACTIONS)
-    assert {text(r) for s in glue for r in as_list(s["Resource"])} == _glue_arns()
+    assert actions(glue, "glue:") == set(GLUE_ACTIONS)  # nothing deleted, ever
+    landing = {
+        f"arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table/ivs_stage_archive/"
+        f"{LANDING_PREFIX}{name}"
+        for name in TABLES
+    }
+    assert {text(r) for s in glue for r in as_list(s["Resource"])} == _glue_arns() | landing
     objects = {text(r) for s in statements if actions([s], "s3:") for r in as_list(s["Resource"])}
     assert all(r.endswith(f"/{prefix}iceberg/*") or r.endswith(".Arn>") for r in objects)
+
+
+def test_every_custom_resource_gives_up_before_cloudformations_hour(default: Built) -> None:
+    kinds = {r["Type"]: r for r in default.json["Resources"].values()}
+    custom = [k for k in kinds if k.startswith("Custom::")]
+    assert set(custom) == {
+        "Custom::GlueDatabase",
+        "Custom::IcebergTables",
+        "Custom::LogRetention",
+        "Custom::LedgerSeed",
+    }
+    timeout = int(SERVICE_TIMEOUT.to_seconds())
+    for kind in custom:
+        assert kinds[kind]["Properties"]["ServiceTimeout"] == str(timeout), kind
+    functions = {
+        r["Properties"]["ServiceToken"]["Fn::GetAtt"][0]
+        for r in default.json["Resources"].values()
+        if r["Type"].startswith("Custom::")
+    }
+    for function_id in functions:
+        seconds = default.json["Resources"][function_id]["Properties"]["Timeout"]
+        assert seconds < timeout  # the function answers (or its timer does) before it
+
+
+def test_work_starts_after_the_tables_and_the_ledger_seed(default: Built) -> None:
+    """On a first deploy, no commit may run before the tables exist, and discovery must not run
+    before the ledger knows what they hold."""
+    (seed_id, seed), *_ = default.resources("Custom::LedgerSeed").items()
+    (tables_id, _), *_ = default.resources("Custom::IcebergTables").items()
+    assert tables_id in seed["DependsOn"]
+    waiting = [
+        *default.resources("AWS::Lambda::EventSourceMapping").values(),
+        *default.resources("AWS::Events::Rule").values(),
+    ]
+    assert len(waiting) == 3  # the work queue, the schedule, IVS events
+    for resource in waiting:
+        assert seed_id in resource["DependsOn"]
+    # The seed runs as the archive function, with its settings.
+    seed_function = default.json["Resources"][seed["Properties"]["ServiceToken"]["Fn::GetAtt"][0]]
+    archive = default.function("archive")
+    assert seed_function["Properties"]["Role"] == archive["Properties"]["Role"]
+    assert seed_function["Properties"]["Environment"] == archive["Properties"]["Environment"]
+
+
+def test_the_optimizers_log_groups_get_the_stacks_retention(tables_variant: Built) -> None:
+    (retention_id, retention), *_ = tables_variant.resources("Custom::LogRetention").items()
+    names = [log_group for _, _, log_group in OPTIMIZERS.values()]
+    assert retention["Properties"]["LogGroupNames"] == names
+    assert retention["Properties"]["RetentionDays"] == "30"
+    for optimizer in tables_variant.resources("AWS::Glue::TableOptimizer").values():
+        assert retention_id in optimizer["DependsOn"]
 
 
 @pytest.mark.parametrize("built_name", ["default", "tables_variant"])
