@@ -37,8 +37,11 @@ class LakeFormationGrants(Construct):
 
     def create_database(self, name: str, principal: str) -> lf.CfnPrincipalPermissions:
         """CREATE_DATABASE in the catalog: the database is made by a custom resource."""
-        # The catalog resource is named by its id (the account) in CloudFormation's schema.
-        return self._grant(name, principal, ["CREATE_DATABASE"], {"catalog": self.account})
+        grant = self._grant(name, principal, ["CREATE_DATABASE"], {})
+        # CloudFormation's schema (and cfn-lint's) names the catalog resource by its id, a
+        # string; the L1 class still types it as a JSON object.
+        grant.add_property_override("Resource.Catalog", self.account)
+        return grant
 
     def on_database(
         self, name: str, principal: str, permissions: tuple[str, ...]

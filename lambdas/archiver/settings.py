@@ -521,12 +521,6 @@ class Settings(BaseModel):
                 "'athenaPrincipals': granted through Lake Formation; set 'lakeFormation' to "
                 "true (without it, IAM policies grant Athena users)"
             )
-        if self.lake_formation and self.regions:
-            raise ValueError(
-                "'lakeFormation' with 'regions': the home cannot grant collectors' roles in "
-                "Lake Formation yet; deploy one stack per place without 'regions', or grant "
-                "the collectors yourself (docs/places.md)"
-            )
         if self.api_tps_budget > self.ivs_tps_quota:
             raise ValueError(
                 f"'apiTpsBudget': must be at most the IVS quota, {self.ivs_tps_quota:g} calls a "

@@ -152,10 +152,6 @@ def test_an_existing_buckets_key_is_granted_to_every_role_that_reads_or_writes_i
             "'athenaPrincipals': must be IAM role or user ARNs",
         ),
         ({"lakeFormation": "maybe"}, "'lakeFormation': must be `true` or `false`"),
-        (
-            {"lakeFormation": True, "regions": "us-east-1"},
-            "'lakeFormation' with 'regions': the home cannot grant collectors' roles",
-        ),
     ],
 )
 def test_a_wrong_day_two_setting_is_one_clear_error(context: dict[str, Any], error: str) -> None:
@@ -163,3 +159,17 @@ def test_a_wrong_day_two_setting_is_one_clear_error(context: dict[str, Any], err
         Settings.from_context(context)
     assert error in str(raised.value)
     assert "\n" not in str(raised.value)
+
+
+def test_with_places_the_home_grants_its_own_roles_and_no_collector_grants_anything() -> None:
+    from tests.integration.infra.test_places import Deployment
+
+    places = Deployment(
+        {"regions": "us-east-1,eu-west-1", "lakeFormation": True, "athenaPrincipals": ANALYST}
+    )
+    home = places.resources("IvsStageArchive-home", "AWS::LakeFormation::PrincipalPermissions")
+    principals = {text(g["Properties"]["Principal"]["DataLakePrincipalIdentifier"]) for g in home}
+    # The custom resources' role, the three optimizer roles, the analyst.
+    assert len(principals) == 5 and ANALYST in principals
+    for collector in ("IvsStageArchive-us-east-1", "IvsStageArchive-eu-west-1"):
+        assert not places.resources(collector, "AWS::LakeFormation::PrincipalPermissions")
