@@ -15,6 +15,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
+from archiver.eventbridge import passes_stage_update_rule
 from local.pipeline import EmbeddedPipeline
 
 # How often the loop looks at the clock, the events and the ledger (wall seconds).
@@ -63,8 +64,9 @@ class Replay:
                 self._discover(None)
                 next_discovery += self.schedule
             for event in self.pipeline.simulator.stage_events_due():
-                self._discover(event)
-                self.events_delivered += 1
+                if passes_stage_update_rule(event):  # as the stack's rule does
+                    self._discover(event)
+                    self.events_delivered += 1
             if time.monotonic() >= next_look:
                 next_look = time.monotonic() + LEDGER_EVERY_S
                 if self.finished():

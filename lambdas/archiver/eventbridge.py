@@ -46,6 +46,16 @@ def stage_update_pattern(stage_allow_list: Sequence[str] = ()) -> dict[str, Any]
     return pattern
 
 
+def passes_stage_update_rule(event: dict[str, Any], stage_allow_list: Sequence[str] = ()) -> bool:
+    """Whether the stack's rule (`stage_update_pattern`) delivers `event` to discovery: what
+    the local replay applies, as EventBridge does in AWS."""
+    detail = event.get("detail")
+    if not isinstance(detail, dict) or detail.get("event_name") not in STAGE_UPDATE_ENDS:
+        return False
+    resources = event.get("resources") or []
+    return not stage_allow_list or any(r in stage_allow_list for r in resources)
+
+
 class ScheduledEvent(EventBridgeModel):
     source: Literal["aws.events"]
     detail_type: Literal["Scheduled Event"] = Field(alias="detail-type")

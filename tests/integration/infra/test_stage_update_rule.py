@@ -117,3 +117,18 @@ def test_with_an_allow_list_only_its_stages_reach_discovery(
     sent = [_event(arn, "PUBLISH_STOPPED") for arn in (STAGES[1], OTHER_STAGE)]
     delivered = events_to_queue(_pattern(variant), sent)
     assert [e["resources"] for e in delivered] == [[STAGES[1]]]
+
+
+def test_the_local_replay_applies_the_rule_as_eventbridge_does() -> None:
+    from archiver.eventbridge import passes_stage_update_rule
+
+    def event(name: str, arn: str = "arn:aws:ivs:us-east-1:123456789012:stage/a") -> dict:
+        return {"resources": [arn], "detail": {"event_name": name, "session_id": "st-1"}}
+
+    assert passes_stage_update_rule(event("Participant Unpublished"))
+    assert passes_stage_update_rule(event("Participant Publish Error"))
+    assert not passes_stage_update_rule(event("Participant Published"))
+    assert not passes_stage_update_rule({"detail": "not a dict"})
+    allowed = ["arn:aws:ivs:us-east-1:123456789012:stage/b"]
+    assert not passes_stage_update_rule(event("Participant Unpublished"), allowed)
+    assert passes_stage_update_rule(event("Participant Unpublished", allowed[0]), allowed)
