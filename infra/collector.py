@@ -23,6 +23,7 @@ from infra.archiver import Archiver
 from infra.ledger_seed import LedgerSeed
 from infra.monitoring import Monitoring
 from infra.nag import acknowledge_stack
+from infra.operators import COLLECTOR, OperatorPolicies, for_collector, home_keys_by_alias
 from infra.places import Home, landing_objects
 from infra.storage import ArchiveStore
 from infra.tables import grant_commit
@@ -90,7 +91,6 @@ def build_collector(
     return CollectorParts(archiver, monitoring)
 
 
-class HomeStore:
 def start_after(archiver: Archiver, *constructs: Construct) -> None:
     """The archive function's event source and discovery's rules wait for `constructs`."""
     for child in archiver.node.find_all():
@@ -98,6 +98,7 @@ def start_after(archiver: Archiver, *constructs: Construct) -> None:
             child.node.add_dependency(*constructs)
 
 
+class HomeStore:
     """The home's bucket and key as a collector's stack names them (no reference between
     stacks: they may be in other regions and accounts)."""
 
@@ -113,12 +114,12 @@ def start_after(archiver: Archiver, *constructs: Construct) -> None:
         self.prefix = home.settings.prefix
 
     def grant_key(self, grantee: iam.IGrantable, *actions: str) -> None:
-        if self.home.settings.encryption != "KMS":
         bucket_key = self.home.settings.bucket_kms_key_arn
         if bucket_key:  # an existing bucket's own key
             grantee.grant_principal.add_to_principal_policy(
                 iam.PolicyStatement(actions=list(actions), resources=[bucket_key])
             )
+        if self.home.settings.encryption != "KMS":
             return
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(
@@ -155,12 +156,12 @@ class CollectorStack(Stack):
             update={"home_region": self.home.region, "bucket_name": self.home.bucket_name}
         )
         store = HomeStore(self, self.home)
-        self.parts = build_collector(
 
         def commit_into_home(role: iam.IRole) -> list[Construct]:
             grant_commit(role, store, self.home.catalog_arns())
             return []  # the home's stack is deployed first
 
+        self.parts = build_collector(
             self,
             self.settings,
             store=store,
@@ -174,6 +175,22 @@ class CollectorStack(Stack):
             "HomeAccount": self.home.account,
             "DatabaseName": settings.database_name,
         }
+        targets = for_collector(
+            self,
+            self.parts.archiver,
+            store.bucket.bucket_name,
+            store.prefix,
+            home_keys_by_alias(self.home),
+        )
+        self.operators = OperatorPolicies(
+            self,
+            "Operators",
+            settings=settings,
+            targets=targets,
+            kinds=(COLLECTOR,),
+            part=f"collector-{self.region}",
+        )
+        outputs |= self.operators.outputs()
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)
         acknowledge_stack([], [self.parts.archiver.discover, self.parts.archiver.archive])

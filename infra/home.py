@@ -16,6 +16,7 @@ from constructs import Construct
 from archiver.settings import Settings
 from infra.catalog import Catalog
 from infra.nag import acknowledge_stack
+from infra.operators import HOME, OperatorPolicies, for_home
 from infra.places import (
     Home,
     Trusted,
@@ -92,7 +93,12 @@ class HomeStack(Stack):
         self.home = Home.of(settings, self.account)
         self.parts = build_home(self, settings, self.home)
         self.trust = Trust(self, "Trust", home=self.home, parts=self.parts)
+        targets = for_home(self, settings, self.parts.storage, self.parts.queries.workgroup.ref)
+        self.operators = OperatorPolicies(
+            self, "Operators", settings=settings, targets=targets, kinds=(HOME,), part="home"
+        )
         outputs = self.parts.outputs(settings) | {"Regions": ",".join(settings.regions)}
+        outputs |= self.operators.outputs()
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)
         created = [self.parts.storage.results_bucket]

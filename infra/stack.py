@@ -13,6 +13,15 @@ from archiver.settings import Settings
 from infra.collector import build_collector
 from infra.home import build_home
 from infra.nag import acknowledge_stack
+from infra.operators import (
+    COLLECTOR,
+    HOME,
+    OperatorPolicies,
+    for_collector,
+    for_home,
+    home_keys,
+    single_targets,
+)
 
 
 class IvsStageArchiveStack(Stack):
@@ -46,8 +55,29 @@ class IvsStageArchiveStack(Stack):
             self, self.settings, store=home.storage, grant_commit=home.tables.grant_commit
         )
         self.archiver, self.monitoring = collector.archiver, collector.monitoring
+        # The console's read-only and operator policies (infra/operators.py).
+        storage = home.storage
+        targets = single_targets(
+            for_home(self, self.settings, storage, home.queries.workgroup.ref),
+            for_collector(
+                self,
+                self.archiver,
+                storage.bucket.bucket_name,
+                storage.prefix,
+                home_keys(self.settings, storage.key),
+            ),
+        )
+        self.operators = OperatorPolicies(
+            self,
+            "Operators",
+            settings=self.settings,
+            targets=targets,
+            kinds=(HOME, COLLECTOR),
+            part=self.region,
+        )
         # What the operator's console (`ivs-archive`, console/deployment.py) finds the stack by.
-        for name, value in (home.outputs(self.settings) | collector.outputs()).items():
+        outputs = home.outputs(self.settings) | collector.outputs() | self.operators.outputs()
+        for name, value in outputs.items():
             CfnOutput(self, name, value=value)
         created = [self.storage.results_bucket]
         if self.storage.created_bucket:

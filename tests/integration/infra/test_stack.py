@@ -54,6 +54,7 @@ NAMED = {
     "AWS::DynamoDB::Table": ("TableName",),
     "AWS::Events::Rule": ("Name",),
     "Custom::GlueDatabase": ("DatabaseName",),
+    "AWS::IAM::ManagedPolicy": ("ManagedPolicyName",),
     "AWS::IAM::Role": ("RoleName",),
     "AWS::Lambda::Function": ("FunctionName",),
     "AWS::Logs::LogGroup": ("LogGroupName",),
