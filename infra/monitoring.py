@@ -119,7 +119,13 @@ class Monitoring(Construct):
         dlq = archiver.dead_letter_queue.metric_approximate_number_of_messages_visible(
             period=PERIOD, statistic="Maximum"
         )
-        alarm("DeadLetters", dlq, 0, "Sessions failed 5 times: see the dead-letter queue.")
+        alarm(
+            "DeadLetters",
+            dlq,
+            0,
+            "A message that can never succeed (malformed), a session that failed for 14 days, or "
+            "one its worker crashed on 5 times: `ivs-archive status` explains each.",
+        )
         for fn in (archiver.discover, archiver.archive):
             name = fn.node.id
             errors = fn.metric_errors(period=PERIOD, statistic="Sum")
@@ -129,6 +135,14 @@ class Monitoring(Construct):
             per_operation(service, "ApiThrottles", THROTTLE_PERIOD),
             THROTTLES_THRESHOLD,
             "IVS throttles the archiver often: lower apiTpsBudget or archiveConcurrency.",
+        )
+        alarm(
+            "SessionsRetrying",
+            metric(service, "SessionsRetried"),
+            0,
+            "Sessions fail and are tried again later, with growing delays (an IVS outage, "
+            "throttling, a missing permission): see the archive function's logs. It clears once "
+            "they succeed; none is dead-lettered for it.",
         )
         alarm(
             "SessionsExpired",

@@ -108,7 +108,8 @@ class StandInAccount:
         return Collector(ledger_table, queue_url, dlq_url)
 
     def queue_depth(self, queue_url: str | None = None) -> int:
-        """Messages in the work queue (or another collector's), visible or in flight."""
+        """Messages in the work queue (or another collector's): visible, in flight, or delayed
+        (a failed session waiting for its next try)."""
         return queue_depth(self.sqs, queue_url or self.queue_url)
 
     def ledger_sessions(self, ledger_table: str | None = None) -> list[dict[str, Any]]:
@@ -155,7 +156,8 @@ class StandInAccount:
 
 
 def queue_depth(sqs: Any, queue_url: str) -> int:
-    """Messages in a queue, visible or in flight (as a collector reports them to its home)."""
+    """Messages in a queue, visible, in flight or delayed (as a collector reports them to its
+    home)."""
     return sum(collector_report.queue_depth(sqs, queue_url).values())
 
 

@@ -83,6 +83,8 @@ class Options:
     # The least time between two commits of a worker: 5 s in AWS, less here, where runs are
     # short and quotas scaled up (a worker waits for its last commit before it ends).
     commit_interval_ms: int = 500
+    # The longest wait before a failed session is tried again (15 minutes in AWS; archiver.retry).
+    retry_delay_max_ms: int = 4000
     batch_window_s: float = BATCH_WINDOW_S  # how long the event source gathers a batch
     # Replay the scenario's timeline in simulated time (local/simulator/live.py): `speed`
     # simulated seconds per wall second from `start`; IVS events lost and late at these rates.
@@ -109,6 +111,7 @@ class Options:
             invocation_ms=self.chunk_invocation_ms,
             rate_share_ms=self.rate_share_ms,
             commit_interval_ms=self.commit_interval_ms,
+            retry_delay_max_ms=self.retry_delay_max_ms,
             participant_details=self.participant_details,
             chunk_size=self.chunk_size,
             min_remaining_ms=self.min_remaining_ms,
@@ -135,6 +138,7 @@ class Options:
             min_remaining_ms=default("min_remaining_ms"),
             rate_share_ms=default("rate_share_ms"),
             commit_interval_ms=default("commit_interval_ms"),
+            retry_delay_max_ms=default("retry_delay_max_ms"),
             batch_window_s=BATCH_WINDOW_S / scale,
         )
 

@@ -18,7 +18,11 @@ from archiver.observability import NAMESPACE, SERVICE
 
 FOLDER = "collectors"
 LAG_WINDOW = timedelta(hours=1)
-QUEUE_ATTRIBUTES = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible")
+QUEUE_ATTRIBUTES = {
+    "visible": "ApproximateNumberOfMessages",
+    "in_flight": "ApproximateNumberOfMessagesNotVisible",
+    "delayed": "ApproximateNumberOfMessagesDelayed",  # sessions to try again later
+}
 
 
 def report_key(prefix: str, account: str, region: str) -> str:
@@ -34,11 +38,11 @@ def place_of_function(function_arn: str) -> tuple[str, str]:
 
 
 def queue_depth(sqs: Any, url: str) -> dict[str, int]:
-    """Messages waiting (`visible`) and being archived (`in_flight`)."""
-    got = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(QUEUE_ATTRIBUTES))
+    """Messages waiting (`visible`), being archived (`in_flight`) and failed sessions waiting
+    for their next try (`delayed`, archiver.retry)."""
+    got = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(QUEUE_ATTRIBUTES.values()))
     values = got.get("Attributes", {})
-    visible, in_flight = (int(values.get(name, 0)) for name in QUEUE_ATTRIBUTES)
-    return {"visible": visible, "in_flight": in_flight}
+    return {key: int(values.get(name, 0)) for key, name in QUEUE_ATTRIBUTES.items()}
 
 
 def archive_lag(cloudwatch: Any, now: datetime, service: str = SERVICE) -> dict[str, float] | None:

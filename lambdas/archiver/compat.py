@@ -8,6 +8,8 @@ the day a pinned version (requirements.txt) behaves otherwise.
   off for this process only (`without_commit_retries`).
 - Powertools for AWS Lambda 3.37.0: a CloudWatch EMF provider that keeps nothing while metrics
   are disabled (`quiet_emf_provider`).
+- botocore 1.44.5: a client's retries without the retry quota its calls share
+  (`without_retry_quota`).
 
 A handler imports this module first, before anything the collector should not walk: so it
 imports nothing itself until a trick is used.
@@ -91,3 +93,29 @@ def quiet_emf_provider(*, namespace: str, service: str) -> AmazonCloudWatchEMFPr
                 super().flush_metrics(raise_on_empty_metrics=raise_on_empty_metrics)
 
     return QuietEMFProvider(namespace=namespace, service=service)
+
+
+# --- botocore 1.44.5: retries without a shared quota --------------------------------------------
+class _NoRetryQuota:
+    def acquire_retry_quota(self, context: Any) -> bool:
+        return True
+
+    def release_retry_quota(self, context: Any, http_response: Any, **kwargs: Any) -> None:
+        pass
+
+
+def without_retry_quota(client: Any) -> Any:
+    """The client, its calls each retried up to its `max_attempts` whatever the others' luck.
+    botocore's standard and adaptive modes share one retry quota per client (500 units, 5 a
+    throttled retry, 14 another): a batch of sessions whose calls meet a burst of 5xx empties
+    it, and from then every session's calls fail at their first error, neighbours included. The
+    archive worker's calls are paced by its own rate limiters (archiver.ivs) and a failed
+    session is tried again later with growing delays (archiver.invocation), so the quota only
+    spreads one session's trouble to the others. botocore offers no setting for it: its
+    `RetryHandler`, registered under the unique id `retry-config-<service>` on `needs-retry`,
+    keeps the quota in `_retry_quota`, replaced here."""
+    service = client.meta.service_model.service_id.hyphenize()
+    emitter = client.meta.events._emitter
+    registered = emitter._unique_id_handlers[f"retry-config-{service}"]["handler"]
+    registered.__self__._retry_quota = _NoRetryQuota()
+    return client

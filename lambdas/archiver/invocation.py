@@ -178,7 +178,37 @@ class Invocation:
         self.shared.ledger.release(message.stageArn, message.sessionId, owner)
         self._send(message.model_copy(update={"continuation": message.continuation + 1}))
 
-    def _send(self, message: SessionMessage) -> None:
+    def retry_later(self, message: SessionMessage, owner: str, error: str) -> bool:
+        """A session failed for a reason that may pass: the lease `owner` (the received
+        message) holds on it is given up, and a delayed copy of its message is sent
+        (archiver.retry), or, retried long enough, it is dead-lettered with `error`. True when
+        the received message may be deleted (False: sending failed, let SQS redeliver it)."""
+        from archiver.queueing import dead_letter
+        from archiver.retry import MAX_RETRIES, delay_s, next_try
+
+        settings = self.shared.settings
+        again = next_try(message)
+        try:
+            # The copy is another message: it could never take the lease this one holds.
+            self.shared.ledger.release(message.stageArn, message.sessionId, owner)
+            if again is None:
+                if not settings.dead_letter_queue_url:
+                    return False  # SQS's redrive policy moves it
+                dead_letter(
+                    self.shared.sqs,
+                    settings.dead_letter_queue_url,
+                    message.body(),
+                    reason=f"failed {MAX_RETRIES} times in a row: {error}",
+                )
+            else:
+                self._send(again, delay_s(again.retry, settings.retry_delay_max_ms))
+        except Exception:
+            return False
+        return True
+
+    def _send(self, message: SessionMessage, delay_s: int = 0) -> None:
         self.shared.sqs.send_message(
-            QueueUrl=self.shared.settings.queue_url, MessageBody=message.body()
+            QueueUrl=self.shared.settings.queue_url,
+            MessageBody=message.body(),
+            **({"DelaySeconds": delay_s} if delay_s else {}),
         )

@@ -3,7 +3,8 @@
 - nextToken loops (the service has no botocore paginators), always at maxResults=100;
 - one rate limiter per operation, shared by every thread of the process, applied to each HTTP
   attempt (retries included), so the archiver stays under the 5 TPS per-operation quota;
-- botocore's adaptive retries for throttling (429) and 5xx;
+- botocore's adaptive retries for throttling (429) and 5xx, each call with its own attempts (no
+  retry quota shared by the sessions of a batch: archiver.compat);
 - counters per operation (calls, throttles) for metrics and the local run's stats.
 """
 
@@ -19,6 +20,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from archiver import compat
+
 ApiRecord = dict[str, Any]
 PAGE_SIZE = 100
 OPERATIONS = (
@@ -32,12 +35,24 @@ OPERATIONS = (
 )
 
 
+# The longest a call waits for its limiter to get a rate (at 0 while the worker's share of the
+# budget is renegotiated: archiver.rate_share); then it fails, as a transient error, and its
+# session is tried again later (archiver.invocation).
+MAX_RATE_WAIT_S = 120.0
+
+
+class RateUnavailable(RuntimeError):
+    """A call's limiter had no rate for MAX_RATE_WAIT_S: this worker holds no share of the
+    budget (the others use all of it)."""
+
+
 class RateLimiter:
     """Evenly spaced permits at `rate` per second: no burst past the quota, no idle slot.
 
     Each caller reserves the next free slot under a lock and sleeps outside it, so many threads
     can wait at once and are released one per 1/rate seconds. The rate can change while calls
-    wait (archiver.rate_share); at a rate of 0 they wait until it is raised.
+    wait (archiver.rate_share); at a rate of 0 they wait until it is raised, for `max_wait_s` at
+    most, and then raise RateUnavailable: no call waits forever.
     """
 
     def __init__(
@@ -45,12 +60,14 @@ class RateLimiter:
         rate: float,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        max_wait_s: float = MAX_RATE_WAIT_S,
     ) -> None:
         if rate <= 0:
             raise ValueError(f"rate must be positive, got {rate}")
         self.interval: float | None = 1.0 / rate
         self._clock = clock
         self._sleep = sleep
+        self.max_wait_s = max_wait_s
         self._next = 0.0
         self._lock = threading.Condition()
 
@@ -60,10 +77,18 @@ class RateLimiter:
             self.interval = 1.0 / rate if rate > 0 else None
             self._lock.notify_all()
 
+    @property
+    def rate(self) -> float:
+        return 0.0 if self.interval is None else 1.0 / self.interval
+
     def acquire(self) -> None:
         with self._lock:
-            while self.interval is None:
-                self._lock.wait()
+            if not self._lock.wait_for(lambda: self.interval is not None, self.max_wait_s):
+                raise RateUnavailable(
+                    f"no share of the IVS budget for {self.max_wait_s:g} s: the other workers "
+                    "use all of it"
+                )
+            assert self.interval is not None
             now = self._clock()
             slot = max(now, self._next)
             self._next = slot + self.interval
@@ -80,14 +105,16 @@ class IvsClient:
     """A boto3 `ivs-realtime` client with per-operation rate limits and call counters."""
 
     def __init__(self, tps_per_operation: float, *, client: Any = None) -> None:
-        self.client = client or boto3.client(
-            "ivs-realtime",
-            config=Config(
-                retries={"mode": "adaptive", "max_attempts": 10},
-                max_pool_connections=64,
-                connect_timeout=5,
-                read_timeout=30,
-            ),
+        self.client = client or compat.without_retry_quota(
+            boto3.client(
+                "ivs-realtime",
+                config=Config(
+                    retries={"mode": "adaptive", "max_attempts": 10},
+                    max_pool_connections=64,
+                    connect_timeout=5,
+                    read_timeout=30,
+                ),
+            )
         )
         self.limiters = {op: RateLimiter(tps_per_operation) for op in OPERATIONS}
         self.calls: Counter[str] = Counter()

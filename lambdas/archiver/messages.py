@@ -34,6 +34,8 @@ class SessionMessage(BaseModel):
     sessionId: SessionId
     # How many invocations have already worked on this session (0 for discovery's message).
     continuation: int = Field(default=0, ge=0)
+    # How many times in a row it failed for a reason that may pass (archiver.retry).
+    retry: int = Field(default=0, ge=0)
 
     def body(self) -> str:
         return self.model_dump_json(exclude_defaults=True)

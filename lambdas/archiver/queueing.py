@@ -60,3 +60,12 @@ def claim_and_queue(
             result.sent.append(message)
         result.refused += len(response.get("Failed", []))
     return result
+
+
+def dead_letter(sqs: Any, queue_url: str, body: str, *, reason: str) -> None:
+    """Park a message on the dead-letter queue with why (`ivs-archive status` shows it)."""
+    sqs.send_message(
+        QueueUrl=queue_url,
+        MessageBody=body,
+        MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000]}},
+    )

@@ -136,6 +136,7 @@ class Runtime:
             budget=settings.api_tps_budget,
             refresh_s=settings.rate_share_ms / 1000,
             use=self.ivs.set_rate,
+            workers=settings.archive_concurrency,
         )
 
     @cached_property
@@ -148,11 +149,9 @@ class Runtime:
         fail it so that SQS's redrive policy moves it after its retries."""
         if not self.settings.dead_letter_queue_url:
             raise InvalidInput(reason)
-        self.sqs.send_message(
-            QueueUrl=self.settings.dead_letter_queue_url,
-            MessageBody=body,
-            MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000]}},
-        )
+        from archiver.queueing import dead_letter
+
+        dead_letter(self.sqs, self.settings.dead_letter_queue_url, body, reason=reason)
 
     @cached_property
     def discovery_state(self) -> DiscoveryState:

@@ -488,6 +488,16 @@ class Settings(BaseModel):
         "(each adds a snapshot). With many places committing into one home, a longer one "
         "commits more sessions a round and fewer rounds (docs/places.md).",
     )
+    retry_delay_max_ms: Int = setting(
+        900_000,
+        key=None,
+        env="RETRY_DELAY_MAX_MS",
+        ge=1,
+        le=900_000,
+        description="The longest wait before a session that failed is tried again (SQS's "
+        "longest message delay, 15 minutes); the first is a thirtieth of it, doubling "
+        "(archiver.retry).",
+    )
     ivs_tps_quota: Float = setting(
         IVS_TPS_QUOTA,
         key=None,

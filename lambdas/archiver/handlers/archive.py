@@ -1,6 +1,7 @@
 """Archive Lambda: an SQS batch of `{"stageArn", "sessionId"}` messages, archived all at once
 behind the same rate limiters (archiver.invocation), with partial batch failure reporting. A
-malformed message goes straight to the dead-letter queue."""
+malformed message goes straight to the dead-letter queue; a session that fails is tried again
+later, with growing delays (archiver.retry), and fails none of its neighbours."""
 
 from __future__ import annotations
 
@@ -98,14 +99,21 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
             report = await loop.run_in_executor(
                 rt.session_pool, archive_session, invocation, message, record.message_id
             )
-        except Exception:
+        except Exception as exc:
             metrics.add_metric(name="SessionsFailed", unit=MetricUnit.Count, value=1)
+            # Whatever failed may pass (an IVS outage): tried again later, with growing delays,
+            # never failing this message towards the dead-letter queue (archiver.retry).
+            error = f"{type(exc).__name__}: {exc}"
+            if invocation.retry_later(message, record.message_id, error):
+                metrics.add_metric(name="SessionsRetried", unit=MetricUnit.Count, value=1)
+                return
             raise
         except BaseException as exc:
             fatal.append(exc)
             raise RuntimeError(f"worker going down: {exc!r}") from exc
         _record_metrics(report)
 
+    share = None
     try:
         with rt.rate_share(context.aws_request_id) as share:
             # Once the batch's sessions fetch no more, the rest (writes, commits) leaves this
@@ -115,6 +123,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
                 event=event, record_handler=archive_record, processor=processor, context=context
             )
     finally:
+        if share is not None and share.renewal_failures:
+            metrics.add_metric(
+                name="RateShareRenewalFailed", unit=MetricUnit.Count, value=share.renewal_failures
+            )
         if invocation.commit_conflicts:
             metrics.add_metric(
                 name="CommitConflicts", unit=MetricUnit.Count, value=invocation.commit_conflicts

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -259,11 +260,42 @@ def test_an_expired_session_keeps_its_earlier_archive(
     assert item["status"] == "EXPIRED"
 
 
-def test_a_failed_invocation_deletes_nothing_and_its_message_is_dead_lettered_in_the_end(
+def test_a_session_that_fails_is_tried_again_later_and_archived_once_it_can_be(
     scenario: dict[str, Any],
+) -> None:
+    """A failure that may pass (here every write fails: the bucket is gone) is not the
+    message's: a delayed copy is sent and the received one deleted, so nothing counts towards
+    the dead-letter queue, however long it lasts; once writes work again the session is
+    archived (archiver.retry)."""
+    stage, session = ended_sessions(scenario)[0]
+    ids = {"stageArn": stage["arn"], "sessionId": session["sessionId"]}
+    with EmbeddedPipeline(scenario, Options(**FAST)) as pipeline:
+        account = pipeline.account
+        pipeline.discover(ids)
+        account.s3.delete_bucket(Bucket=account.bucket)  # every write fails from now on
+        for _ in range(3):
+            while pipeline.archive_once() is None:  # the copy is delayed: wait for it
+                time.sleep(0.2)
+        assert pipeline.invocation_errors == 0  # no invocation failed: nothing redelivered
+        [item] = account.ledger_sessions()
+        assert item["status"] == "FAILED" and "NoSuchBucket" in item["lastError"]
+        assert account.queue_depth() == 1  # its next try, delayed
+        assert account.dead_letters() == []
+        account.s3.create_bucket(Bucket=account.bucket)  # writes work again
+        pipeline.drain()
+        [item] = account.ledger_sessions()
+        assert account.dead_letters() == []
+    assert item["status"] == "ARCHIVED"
+
+
+def test_a_message_whose_worker_cannot_even_send_its_retry_is_dead_lettered_in_the_end(
+    scenario: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """As with SQS and Lambda: an invocation that raised deletes nothing, its message comes back
     after the visibility timeout, and after the queue's receive count it is dead-lettered."""
+    from archiver.invocation import Invocation
+
+    monkeypatch.setattr(Invocation, "retry_later", lambda *_: False)  # SQS refuses it too
     stage, session = ended_sessions(scenario)[0]
     ids = {"stageArn": stage["arn"], "sessionId": session["sessionId"]}
     with EmbeddedPipeline(scenario, Options(**FAST)) as pipeline:

@@ -125,3 +125,71 @@ def test_quiet_emf_keeps_and_prints_nothing_while_disabled(
     enabled = _printed_after_100(quiet_emf_provider(namespace="Test", service="test"))
     assert '"Namespace": "Test"' in enabled.replace('":"', '": "')
     assert "SessionsArchived" in enabled
+
+
+# --- botocore: a retry quota per client -----------------------------------------------------
+
+
+class _AlwaysFailing:
+    """A stand-in endpoint answering every request 500, counting them."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+
+        self.requests = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                outer.requests += 1
+                body = b'{"message": "internal"}'
+                self.send_response(500)
+                self.send_header("x-amzn-ErrorType", "InternalServerException")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+
+def _failing_calls(server: _AlwaysFailing, *, quota: bool, calls: int) -> int:
+    """Requests made by `calls` calls that each fail with 500, 4 retries allowed each."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    from archiver.compat import without_retry_quota
+
+    client = boto3.client(
+        "ivs-realtime",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+        config=Config(retries={"mode": "standard", "max_attempts": 4}),
+    )
+    if not quota:
+        without_retry_quota(client)
+    handlers = client.meta.events._emitter._unique_id_handlers
+    handlers["retry-config-ivs-realtime"]["handler"].__self__._sleep = lambda _: None  # no waits
+    for _ in range(calls):
+        with pytest.raises(ClientError):
+            client.get_stage(arn="arn:aws:ivs:us-east-1:123456789012:stage/AbCdEf123456")
+    server.server.shutdown()
+    return server.requests
+
+
+def test_botocore_shares_one_retry_quota_among_a_clients_calls() -> None:
+    # 500 units at 14 a retry: after 35 retries every further call fails at its first error.
+    assert _failing_calls(_AlwaysFailing(), quota=True, calls=40) < 40 * 5 - 100
+
+
+def test_without_retry_quota_each_call_keeps_its_own_attempts() -> None:
+    assert _failing_calls(_AlwaysFailing(), quota=False, calls=40) == 40 * 5

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -15,7 +16,7 @@ import boto3
 import pytest
 
 from archiver import clock
-from archiver.ivs import RateLimiter
+from archiver.ivs import RateLimiter, RateUnavailable
 from archiver.rate_share import RateShare
 from local.account import create_ledger
 from local.moto_server import MotoServer
@@ -39,7 +40,9 @@ class Worker:
 
     def __init__(self, table: str, name: str) -> None:
         self.rates: list[float] = []
-        self.share = RateShare(table, name, budget=BUDGET, refresh_s=3600, use=self.rates.append)
+        self.share = RateShare(
+            table, name, budget=BUDGET, refresh_s=3600, use=self.rates.append, workers=2
+        )
 
     def __enter__(self) -> Worker:
         self.share.__enter__()
@@ -81,7 +84,7 @@ def test_a_newcomer_waits_for_the_others_and_together_they_never_pass_the_budget
 
 
 def test_a_dead_workers_share_lapses(table: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    dead = RateShare(table, "dead", budget=BUDGET, refresh_s=1, use=lambda _: None)
+    dead = RateShare(table, "dead", budget=BUDGET, refresh_s=1, use=lambda _: None, workers=2)
     dead.refresh()  # it says it works... and is never heard of again
     with Worker(table, "alive") as alive:
         assert alive.rate == 0.0
@@ -89,6 +92,62 @@ def test_a_dead_workers_share_lapses(table: str, monkeypatch: pytest.MonkeyPatch
         monkeypatch.setattr(clock, "now", lambda: later)
         alive.share.refresh()
         assert alive.rate == BUDGET
+
+
+def test_a_worker_whose_renewals_lapsed_still_finishes_after_giving_up_its_share(
+    table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issue's reproduction: two workers at 2.0; one stops renewing for 3.5 intervals; the
+    other takes 4.0; the first's renewal gives 0.0; after release() its calls still pass."""
+    limiter = RateLimiter(BUDGET, max_wait_s=5)
+    first = RateShare(table, "first", budget=BUDGET, refresh_s=1, use=limiter.set_rate, workers=2)
+    second = RateShare(table, "second", budget=BUDGET, refresh_s=1, use=lambda _: None, workers=2)
+    for share in (first, second, first, second):
+        share.refresh()
+    assert (first.rate, second.rate) == (BUDGET / 2, BUDGET / 2)
+    later = clock.now() + timedelta(seconds=3.5)  # first renews nothing for 3.5 intervals
+    monkeypatch.setattr(clock, "now", lambda: later)
+    second.refresh()
+    assert second.rate == BUDGET
+    first.refresh()
+    assert first.rate == 0.0 and limiter.rate == 0.0
+    first.release()
+    started = time.monotonic()
+    limiter.acquire()  # at once: the invocation's last calls have a rate
+    assert time.monotonic() - started < 1.0
+    assert limiter.rate == BUDGET / 2  # the static split
+
+
+def test_a_failed_renewal_is_counted_and_drops_to_a_rate_within_the_budget(
+    table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rates: list[float] = []
+    alone = RateShare(table, "alone", budget=BUDGET, refresh_s=1, use=rates.append, workers=2)
+    alone.refresh()
+    assert alone.rate == BUDGET
+
+    def unreachable(**_: Any) -> Any:
+        raise ConnectionError("the ledger is unreachable")
+
+    monkeypatch.setattr(alone.table, "query", unreachable)
+    with pytest.raises(ConnectionError):
+        alone.refresh()
+    alone.renewal_failed()  # what the renewal thread does with that error
+    assert alone.renewal_failures == 1
+    assert rates[-1] == alone.rate == BUDGET / 2  # its item still holds: the static split
+    later = clock.now() + timedelta(seconds=3.5)  # its item lapsed: others may have its share
+    monkeypatch.setattr(clock, "now", lambda: later)
+    alone.renewal_failed()
+    assert rates[-1] == alone.rate == 0.0 and alone.renewal_failures == 2
+
+
+def test_a_limiter_without_a_rate_gives_up_after_its_deadline() -> None:
+    limiter = RateLimiter(10.0, max_wait_s=0.3)
+    limiter.set_rate(0)
+    started = time.monotonic()
+    with pytest.raises(RateUnavailable, match=r"no share of the IVS budget for 0\.3 s"):
+        limiter.acquire()
+    assert 0.25 < time.monotonic() - started < 2.0
 
 
 def test_a_limiter_at_rate_zero_holds_its_callers_until_the_rate_is_raised() -> None:

@@ -600,7 +600,7 @@ def test_ledger_and_queue_access_only(default: Built) -> None:
 # --- monitoring ---------------------------------------------------------------------------
 
 
-def test_alarms_cover_dead_letters_errors_throttles_expiry_and_lag(default: Built) -> None:
+def test_alarms_cover_dead_letters_errors_throttles_retries_expiry_and_lag(default: Built) -> None:
     alarms = [a["Properties"] for a in default.resources("AWS::CloudWatch::Alarm").values()]
     assert all(a["AlarmActions"] for a in alarms), "every alarm notifies the topic"
     single = [a for a in alarms if "MetricName" in a]
@@ -611,8 +611,13 @@ def test_alarms_cover_dead_letters_errors_throttles_expiry_and_lag(default: Buil
         "Errors",
         "Errors",
         "SessionsExpired",
+        "SessionsRetried",
     ]
     by_metric = {a["MetricName"]: a for a in single}
+    # Sessions failing and tried again later (an IVS outage): on as long as they fail.
+    retrying = by_metric["SessionsRetried"]
+    assert (retrying["Statistic"], retrying["Threshold"], retrying["Period"]) == ("Sum", 0, 300)
+    assert retrying["TreatMissingData"] == "notBreaching"
     dlq = by_metric["ApproximateNumberOfMessagesVisible"]
     assert (dlq["Namespace"], dlq["Threshold"], dlq["ComparisonOperator"]) == (
         "AWS/SQS",
