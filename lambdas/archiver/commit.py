@@ -5,6 +5,12 @@ last). Each append's snapshot summary lists the sessions it added (`SESSIONS_PRO
 call first skips, table by table, the sessions some snapshot already lists: a retry, a duplicate
 delivery, or a worker killed between a commit and its ledger update never adds a row twice.
 
+Snapshots expire (a day, infra/tables.py), and their lists with them. A session whose row is in
+stage_sessions is whole in every table, whenever it was committed. For the others, the lists are
+the whole truth only for sessions that ended after the oldest snapshot a table keeps (a session
+is committed after it ends): for a session that ended before it (a redelivery days late, a
+redrive, `migrate`), that table is asked for the session's rows themselves, in its partition.
+
 Concurrent committers: a commit that lost the race to another one (CommitFailedException) is
 redone on the refreshed table, after checking again which sessions the winner added. pyiceberg's
 own retry is switched off for these appends because it re-applies the same rows on top of the
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -45,6 +52,9 @@ COMMIT_ORDER: tuple[Table, ...] = (PARTICIPANT_EVENTS, PARTICIPANTS, STAGE_SESSI
 SESSIONS_PROPERTY = "ivs-stage-archive.sessions"
 # Commits lost to concurrent writers before giving up (each with a random backoff).
 COMMIT_ATTEMPTS = 12
+# Clocks differ (IVS's end time, the committer's snapshot time): a session that ended within this
+# of a table's oldest snapshot is looked for in the table's rows too.
+CLOCK_MARGIN_MS = 10 * 60 * 1000
 
 ReadObject = Callable[[str], bytes]
 
@@ -144,12 +154,58 @@ def commit_sessions(
     rows = sessions_with_rows(catalog.load_table((namespace, STAGE_SESSIONS.name)), unique)
     whole = {s.id for s in unique if s.id in rows}
     pending = [s for s in unique if s.id not in whole]
+    # Session rows read to learn when a session ended (once; the session row's commit uses them).
+    session_rows: dict[str, pa.Table] = {}
     for table in COMMIT_ORDER:
         iceberg = catalog.load_table((namespace, table.name))  # as it is now, for each table
-        _commit_table(iceberg, table, pending, read_object, report, attempts)
+        unlisted = _older_than_history(iceberg, pending, session_rows, read_object)
+        present = sessions_with_rows(iceberg, unlisted) if unlisted else set()
+        preloaded = dict(session_rows) if table is STAGE_SESSIONS else {}
+        _commit_table(iceberg, table, pending, read_object, report, attempts, present, preloaded)
         skipped = set(report.skipped.get(table.name, [])) | whole
         report.skipped[table.name] = [s.id for s in unique if s.id in skipped]
     return report
+
+
+def _older_than_history(
+    iceberg: IcebergTable,
+    sessions: list[LandedSession],
+    session_rows: dict[str, pa.Table],
+    read_object: ReadObject,
+) -> list[LandedSession]:
+    """The sessions that ended before the oldest snapshot the table keeps (less the clock
+    margin): a commit of theirs may be in an expired snapshot, which lists nothing now. A
+    session that started after it (its `dt` says at the latest) needs no look at its row; for
+    the others, the session row says when it ended (read into `session_rows`)."""
+    kept = [s.timestamp_ms for s in iceberg.snapshots()]
+    if not kept:
+        return []  # nothing was ever committed, nor expired
+    oldest = min(kept) - CLOCK_MARGIN_MS
+    older = []
+    for session in sessions:
+        if _day_ms(session.keys.dt) >= oldest:
+            continue
+        if session.id not in session_rows:
+            session_rows[session.id] = _landing_rows(session, STAGE_SESSIONS, read_object)
+        ended = _ended_ms(session_rows[session.id])
+        if ended is None or ended < oldest:
+            older.append(session)
+    return older
+
+
+def _day_ms(dt: str) -> int:
+    """The start of a `dt` day (UTC), in epoch milliseconds: no session of it started before."""
+    return int(datetime.fromisoformat(dt).replace(tzinfo=UTC).timestamp() * 1000)
+
+
+def _ended_ms(session_row: pa.Table) -> int | None:
+    """A session's end time, in epoch milliseconds, from its landing row."""
+    if "end_time" not in session_row.column_names or not session_row.num_rows:
+        return None
+    end = session_row.column("end_time")[0].as_py()
+    if end is None:
+        return None
+    return int((end if end.tzinfo else end.replace(tzinfo=UTC)).timestamp() * 1000)
 
 
 def _commit_table(
@@ -159,7 +215,11 @@ def _commit_table(
     read_object: ReadObject,
     report: CommitReport,
     attempts: int,
+    present: set[str] | None = None,
+    landed: dict[str, pa.Table] | None = None,
 ) -> None:
+    """Appends the sessions' rows to `table`, skipping those some snapshot lists or whose rows
+    are `present` (found in the table itself); `landed`: rows already read, by session."""
     from pyiceberg.exceptions import CommitFailedException
     from tenacity import (
         Retrying,
@@ -168,7 +228,8 @@ def _commit_table(
         wait_random_exponential,
     )
 
-    landed: dict[str, pa.Table] = {}  # read once, whatever the number of attempts
+    landed = {} if landed is None else landed  # read once, whatever the number of attempts
+    present = present or set()
     retrying = Retrying(
         retry=retry_if_exception_type(CommitFailedException),
         stop=stop_after_attempt(attempts),
@@ -180,9 +241,11 @@ def _commit_table(
             if attempt.retry_state.attempt_number > 1:
                 report.conflicts += 1
                 iceberg.refresh()
-            there = sessions_in(iceberg)
-            pending = [s for s in sessions if not s.ids & there]
-            report.skipped[table.name] = [s.id for s in sessions if s.ids & there]
+            listed = sessions_in(iceberg)
+            # Rows name their place: matched by the full name only (`LandedSession.ids`).
+            done = {s.id for s in sessions if s.ids & listed or s.id in present}
+            pending = [s for s in sessions if s.id not in done]
+            report.skipped[table.name] = [s.id for s in sessions if s.id in done]
             report.added[table.name], report.rows[table.name] = [], 0
             if not pending:
                 return

@@ -175,6 +175,42 @@ def test_a_session_whose_snapshots_expired_is_not_committed_again(
         assert {k: v for k, v in after.items() if k in before[name]} == before[name]
 
 
+def test_a_half_committed_session_redelivered_after_its_snapshots_expired_is_still_once(
+    catalogs: Catalogs, tmp_path: Path
+) -> None:
+    """The issue's reproduction: a worker dies after committing a session's events and before
+    its participants and session row; another session is committed; the snapshots expire; the
+    session comes back (a redelivery, a redrive, `migrate`), however late (the scenario's
+    sessions ended months before these commits, a week-late redelivery's case and more): its
+    events are not added twice, found by its rows where no snapshot lists it any more."""
+    landing = folder(tmp_path / "landing")
+    half, other = land(scenario(seed=17, stages=1, sessions=2), landing)
+
+    def dies_after_the_events(key: str) -> bytes:
+        if key.startswith("participants/"):
+            raise ConnectionError("worker killed")
+        return landing.read(key)
+
+    with pytest.raises(LandingError):
+        commit_sessions(catalogs(), NAMESPACE, [half], dies_after_the_events)
+    catalog = catalogs()
+    events = len(table_rows(catalog, "participant_events"))
+    assert events > 0 and table_rows(catalog, "participants") == []
+    commit_sessions(catalog, NAMESPACE, [other], landing.read)
+    for name in TABLES:  # the retention optimizer: every snapshot but the current one
+        table = catalog.load_table((NAMESPACE, name))
+        current = table.current_snapshot()
+        old = [s.snapshot_id for s in table.snapshots() if current and s != current]
+        if old:
+            table.maintenance.expire_snapshots().by_ids(old).commit()
+        assert half.id not in sessions_in(catalog.load_table((NAMESPACE, name)))
+    report = commit_sessions(catalogs(), NAMESPACE, [half], landing.read)
+    assert report.skipped["participant_events"] == [half.id]
+    assert report.added["participants"] == report.added["stage_sessions"] == [half.id]
+    for name in TABLES:  # raises on a duplicate row
+        assert by_key(table_rows(catalog, name)) == by_key(landing_rows(landing, name)), name
+
+
 def test_a_batch_that_repeats_a_session_commits_it_once(catalogs: Catalogs, tmp_path: Path) -> None:
     landing = folder(tmp_path / "landing")
     first, second, *rest = land(scenario(seed=5), landing)
