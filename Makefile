@@ -74,3 +74,4 @@ clean:
 
 docs: $(STAMP)
 	$(PY) -m local.readme
+	$(PY) -m infra.operators

@@ -13,6 +13,7 @@ from typing import Any
 
 from archiver.ledger import Ledger
 from archiver.messages import InvalidInput, parse_session_message
+from archiver.retry import MAX_RECEIVES
 from console.deployment import DEAD_LETTER_QUEUE, LEDGER, WORK_QUEUE, Deployment
 from console.output import Output
 
@@ -51,12 +52,37 @@ def _reason(message: dict[str, Any], ledger: Ledger) -> tuple[str, str | None, s
         return given or f"rejected: {error}", None, None
     if given:
         return given, session.stageArn, session.sessionId
+    # No reason given: SQS moved it after its worker failed without answering 5 times (the
+    # archiver re-sends a session that merely failed, archiver.retry).
     record = ledger.get(session.stageArn, session.sessionId)
     if record is None:
-        why = "the session is not in the ledger"
+        last = "the session is not in the ledger"
     else:
-        why = record.last_error or f"no error recorded (ledger: {record.status.value})"
+        last = record.last_error or f"no error recorded (ledger: {record.status.value})"
+    why = (
+        f"SQS moved it after {MAX_RECEIVES} receives its worker crashed or timed out on; "
+        f"last error: {last}"
+    )
     return why, session.stageArn, session.sessionId
+
+
+def peek(sqs: Any, queue_url: str, ledger: Ledger, *, limit: int) -> list[DeadLetter]:
+    """Up to `limit` dead-lettered messages with why each is there, read without hiding or
+    moving any (what `status` shows: the read-only policy allows it)."""
+    seen: dict[str, DeadLetter] = {}
+    for _ in range(-(-limit // BATCH) + 2):  # visible messages come back: stop on no news
+        fresh = 0
+        for message in _receive(sqs, queue_url, 0):
+            if message["MessageId"] in seen or len(seen) >= limit:
+                continue
+            reason, stage, session = _reason(message, ledger)
+            seen[message["MessageId"]] = DeadLetter(
+                message["MessageId"], "", message["Body"], reason, stage, session
+            )
+            fresh += 1
+        if not fresh:
+            break
+    return list(seen.values())
 
 
 def _receive(sqs: Any, queue_url: str, hide_s: int) -> list[dict[str, Any]]:
@@ -66,7 +92,7 @@ def _receive(sqs: Any, queue_url: str, hide_s: int) -> list[dict[str, Any]]:
         MessageAttributeNames=["All"],
         AttributeNames=["SentTimestamp"],
         VisibilityTimeout=hide_s,
-        WaitTimeSeconds=1,
+        WaitTimeSeconds=1 if hide_s else 0,
     ).get("Messages", [])
     return messages
 

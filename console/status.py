@@ -11,7 +11,7 @@ from typing import Any
 
 from archiver import clock
 from archiver.discovery_state import DiscoveryState, ReconcileState
-from archiver.ledger import Status
+from archiver.ledger import Ledger, Status
 from console import collectors
 from console.collectors import Collector, document
 from console.deployment import (
@@ -25,9 +25,12 @@ from console.deployment import (
 from console.ledger_view import LastRun, LedgerSession, last_run, sessions
 from console.output import Output, counted, duration, iso, when
 from console.queues import Depth, depth
+from console.redrive import DeadLetter, peek
 from shared.percentiles import percentile
 
 LAG_WINDOW = timedelta(hours=24)
+# Dead-lettered messages status explains, one line each (redrive --dry-run lists every one).
+DEAD_LETTERS_SHOWN = 20
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,8 @@ class Report:
     lag: Lag
     work_queue: Depth
     dead_letters: Depth
+    # Why each dead-lettered message is there (the first DEAD_LETTERS_SHOWN).
+    dead_letter_reasons: list[DeadLetter]
     last_run: LastRun | None
     reconcile: ReconcileState
     now: datetime
@@ -76,12 +81,18 @@ def gather(deployment: Deployment) -> Report:
     found = sessions(table)
     now = clock.now()
     counts = Counter(s.status.value for s in found)
+    dead = depth(sqs, deployment[DEAD_LETTER_QUEUE])
+    reasons = []
+    if dead.total:
+        ledger = Ledger(deployment[LEDGER], resource=deployment.aws.resource("dynamodb"))
+        reasons = peek(sqs, deployment[DEAD_LETTER_QUEUE], ledger, limit=DEAD_LETTERS_SHOWN)
     return Report(
         by_status={status.value: counts.get(status.value, 0) for status in Status},
         oldest=oldest_unarchived(found),
         lag=archive_lag(found, now),
         work_queue=depth(sqs, deployment[WORK_QUEUE]),
-        dead_letters=depth(sqs, deployment[DEAD_LETTER_QUEUE]),
+        dead_letters=dead,
+        dead_letter_reasons=reasons,
         last_run=last_run(table),
         reconcile=DiscoveryState(
             deployment[LEDGER], resource=deployment.aws.resource("dynamodb")
@@ -117,7 +128,13 @@ def _document(deployment: Deployment, report: Report) -> dict[str, Any]:
         },
         "archive_lag_24h": asdict(report.lag),
         "work_queue": asdict(report.work_queue),
-        "dead_letter_queue": asdict(report.dead_letters),
+        "dead_letter_queue": asdict(report.dead_letters)
+        | {
+            "messages": [
+                {"stage_arn": d.stage_arn, "session_id": d.session_id, "reason": d.reason}
+                for d in report.dead_letter_reasons
+            ]
+        },
         "last_discovery": None if report.last_run is None else asdict(report.last_run),
         "last_reconcile": {
             "completed_pass_started": iso(report.reconcile.last_complete),
@@ -158,8 +175,13 @@ def _lines(deployment: Deployment, report: Report) -> list[tuple[str, str]]:
         ("work queue", f"{queue.waiting:,} waiting · {queue.in_flight:,} in flight{delayed}")
     )
     dead = report.dead_letters
-    hint = " (`ivs-archive redrive --dry-run` lists them)" if dead.total else ""
-    lines.append(("dead letters", f"{dead.total:,}{hint}"))
+    lines.append(("dead letters", f"{dead.total:,}"))
+    for letter in report.dead_letter_reasons:  # each, and why it can never succeed by itself
+        session = letter.session_id or "(not a session)"
+        lines.append(("", f"{session}: {letter.reason}"))
+    if dead.total > len(report.dead_letter_reasons):
+        more = dead.total - len(report.dead_letter_reasons)
+        lines.append(("", f"and {more:,} more: `ivs-archive redrive --dry-run` lists every one"))
     run = report.last_run
     if run is None:
         text = "none recorded yet"

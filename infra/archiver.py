@@ -24,6 +24,7 @@ from constructs import Construct
 from archiver.collector_report import report_key
 from archiver.eventbridge import stage_update_pattern
 from archiver.observability import powertools_environment
+from archiver.retry import MAX_RECEIVES
 from archiver.runtime import BATCH_WINDOW_S, MAX_BATCH
 from archiver.schema import TABLES
 from archiver.settings import Settings
@@ -37,7 +38,7 @@ ARCHIVE_TIMEOUT = Duration.millis(Settings.default("invocation_ms"))
 DISCOVER_TIMEOUT = Duration.minutes(15)
 # AWS guidance for SQS event sources: visibility timeout at least 6 x the function timeout.
 VISIBILITY_TIMEOUT = Duration.seconds(6 * ARCHIVE_TIMEOUT.to_seconds())
-MAX_RECEIVE_COUNT = 5
+MAX_RECEIVE_COUNT = MAX_RECEIVES  # only crashes and timeouts count (archiver.retry)
 ARCHIVE_MEMORY_MB = 1024
 DISCOVER_MEMORY_MB = 512
 

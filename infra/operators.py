@@ -139,7 +139,8 @@ COMMANDS: dict[str, Command] = {
             FIND,
             (Target.LEDGER, ("dynamodb:Scan", "dynamodb:GetItem")),
             (Target.WORK_QUEUE, ("sqs:GetQueueAttributes",)),
-            (Target.DEAD_LETTER_QUEUE, ("sqs:GetQueueAttributes",)),
+            # Each dead letter read (not hidden, not moved) to say why it is there.
+            (Target.DEAD_LETTER_QUEUE, ("sqs:GetQueueAttributes", "sqs:ReceiveMessage")),
             (Target.ARCHIVE_BUCKET, ("s3:ListBucket",)),
             (Target.REPORTS, ("s3:GetObject",)),
             (Target.KEY, KMS_READ),

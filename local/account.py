@@ -16,7 +16,7 @@ from typing import Any
 
 import boto3
 
-from archiver import collector_report
+from archiver import collector_report, retry
 from archiver.collector_report import FOLDER as REPORT_FOLDER
 from archiver.ledger import Ledger
 from archiver.schema import TABLES
@@ -24,7 +24,7 @@ from archiver.schema import TABLES
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 NAME = "ivs-stage-archive"
-MAX_RECEIVES = 5  # then SQS moves the message to the dead-letter queue
+MAX_RECEIVES = retry.MAX_RECEIVES  # then SQS moves the message to the dead-letter queue
 # A message not deleted comes back this long after its invocation (the local queue's
 # visibility timeout, short so that a failed message is retried at once).
 RETRY_AFTER_S = 1

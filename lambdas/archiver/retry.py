@@ -8,8 +8,9 @@ one it received, so an outage of any length costs no dead letter.
 The delay doubles from 30 s up to 15 minutes (SQS's longest delay; RETRY_DELAY_MAX_MS, shorter
 in a local run): after IVS recovers, every session waiting is back within 15 minutes. Only after
 MAX_RETRIES in a row (about 14 days at the longest delay, past what the message itself could
-wait) is the session dead-lettered, with its last error, for a person to look at. What can never succeed (a malformed message) is
-dead-lettered at once; a session IVS no longer knows is marked EXPIRED, not retried.
+wait) is the session dead-lettered, with its last error, for a person to look at. What can
+never succeed (a malformed message) is dead-lettered at once; a session IVS no longer knows is
+marked EXPIRED, not retried.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ import random
 
 from archiver.messages import SessionMessage
 
+# Receives of one message before SQS moves it to the dead-letter queue (the work queue's redrive
+# policy): only a worker that crashed or timed out on it each time, as a failure sends a copy.
+MAX_RECEIVES = 5
 # About 14 days of retries at the longest delay (15 minutes).
 MAX_RETRIES = 14 * 24 * 4
 # SQS's longest message delay.

@@ -131,6 +131,8 @@ def test_an_aws_error_names_the_call_and_its_code(stack: Stack, capsys: Capture)
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 STAGE = "arn:aws:ivs:us-east-1:123456789012:stage/StatusStage1"
 OTHER = "arn:aws:ivs:us-east-1:123456789012:stage/StatusStage2"
+# Dead-lettered sessions (ids as IVS gives them: 16 characters).
+PARKED, MOVED = "st-dlqparked0001", "st-dlqmoved00001"
 
 
 def _session(n: int) -> str:
@@ -201,7 +203,20 @@ def ledger(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Ledgers:
         sqs.send_message(
             QueueUrl=stack.pipeline.account.queue_url, MessageBody=json.dumps({"n": n})
         )
-    sqs.send_message(QueueUrl=stack.pipeline.account.dlq_url, MessageBody="{}")
+    dlq = stack.pipeline.account.dlq_url
+    sqs.send_message(  # parked by the archiver, with why: retried for 14 days
+        QueueUrl=dlq,
+        MessageBody=json.dumps({"stageArn": OTHER, "sessionId": PARKED}),
+        MessageAttributes={
+            "reason": {
+                "DataType": "String",
+                "StringValue": "failed 1344 times in a row: AccessDeniedException: not allowed",
+            }
+        },
+    )
+    # moved by SQS after 5 receives (with the ledger's last error, when it has the session)
+    sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"stageArn": OTHER, "sessionId": MOVED}))
+    sqs.send_message(QueueUrl=dlq, MessageBody="{}")  # malformed
     return ledgers
 
 
@@ -222,7 +237,14 @@ def test_status_for_people(stack: Stack, ledger: Ledgers, capsys: Capture) -> No
     # is two days old
     assert lines["archive lag (24 h)"] == "p50 30m 0s · p95 50m 0s (5 sessions archived)"
     assert lines["work queue"] == "2 waiting · 0 in flight"
-    assert lines["dead letters"].startswith("1 (")
+    assert lines["dead letters"] == "3"
+    # Each dead letter, and why it can never succeed by itself.
+    assert f"{PARKED}: failed 1344 times in a row: AccessDeniedException: not allowed" in out
+    assert (
+        f"{MOVED}: SQS moved it after 5 receives its worker crashed or timed out on; "
+        "last error: the session is not in the ledger"
+    ) in out
+    assert "(not a session): rejected: SessionMessage: stageArn: Field required" in out
     assert lines["last discovery"] == (
         "2026-12-01 11:55:00 UTC (5m 0s ago): 3 stages listed, the sessions of 1 listed, "
         "2 sessions queued"
@@ -244,7 +266,10 @@ def test_status_as_json(stack: Stack, ledger: Ledgers, capsys: Capture) -> None:
     assert data["oldest_unarchived"]["session_id"] == _session(13)
     assert data["oldest_unarchived"]["age_s"] == 3 * 3600
     assert data["archive_lag_24h"] == {"sessions": 5, "p50_s": 1800.0, "p95_s": 3000.0}
-    assert data["work_queue"]["waiting"] == 2 and data["dead_letter_queue"]["waiting"] == 1
+    assert data["work_queue"]["waiting"] == 2 and data["dead_letter_queue"]["waiting"] == 3
+    reasons = {m["session_id"]: m["reason"] for m in data["dead_letter_queue"]["messages"]}
+    assert set(reasons) == {PARKED, MOVED, None}
+    assert reasons[None].startswith("rejected: SessionMessage")
     assert data["last_discovery"]["stages_listed"] == 3
     assert data["last_reconcile"]["completed_pass_started"] == "2026-12-01T11:20:00.000Z"
 

@@ -182,6 +182,7 @@ def test_every_call_of_every_command_is_in_its_policy(stack: Stack, capsys: Capt
         Key=f"collectors/{ACCOUNT}/{REGION}.json",
         Body=json.dumps(report).encode(),
     )
+    dead_letter(stack)  # status reads each dead letter to say why it is there
     status, made["status"] = operate(stack, capsys, "status")
     assert status == 0
     for stage in ([], ["--stage", stage_arn(0)]):

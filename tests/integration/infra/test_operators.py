@@ -133,6 +133,11 @@ def test_read_only_changes_nothing_and_operator_adds_to_it(default: Built) -> No
     assert read < operate
     reads = re.compile(r":(Get|List|Describe|Scan|Query|Decrypt)")
     for action, resource, _ in read:
+        if action == "sqs:ReceiveMessage":
+            # status reads each dead letter to say why it is there, hiding none (a visibility
+            # timeout of 0): on the dead-letter queue only, whose receive count nothing counts.
+            assert "DeadLetterQueue" in resource, resource
+            continue
         if not reads.search(action):
             assert action in RESULTS_WRITES, action
             assert action.startswith(("athena:", "kms:")) or "/athena-results/" in resource
