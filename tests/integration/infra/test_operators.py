@@ -339,3 +339,15 @@ def test_docs_permissions_is_generated_from_the_mapping() -> None:
     assert table() in page
     readme = (ROOT / "README.md").read_text()
     assert "docs/permissions.md" in readme
+
+
+def test_erase_is_granted_exactly_what_the_erasure_calls() -> None:
+    """One definition: archiver.erasure.ERASE_ACTIONS (what a recorded erase calls in S3 and
+    Glue) is what the operator policy grants `erase`, split by resource, besides finding the
+    stack and the bucket's key."""
+    from archiver.erasure import ERASE_ACTIONS
+    from infra.operators import COMMANDS
+
+    granted = {a for need in COMMANDS["erase"].needs for a in need.actions}
+    own = {a for a in granted if a.startswith(("s3:", "glue:"))}
+    assert own == set(ERASE_ACTIONS)
