@@ -13,10 +13,14 @@ queue as the SQS event source would.
   operation's minimum calls at the budget.
 - live: the day is replayed as it happens (the simulator's live mode, speed k), IVS Stage Update
   events delivered late or never; lag from each session's end to ARCHIVED, in simulated seconds.
+  `--outage START+DURATION` takes IVS down for a while (every call a 5xx; simulated minutes from
+  the replay's start, a minute before the day), `--neighbour-tps N` has the customer's own
+  application spend N of each operation's 5 calls a (simulated) second.
 
 Prints a table and writes JSON (default bench/results/fleet-<mode>.json): sessions, archived,
-elapsed_s, ideal_s, ratio, calls and minimum_calls per operation, discovery_calls, lag_s
-(p50, p95, max), worker_seconds (real-equivalent seconds the archive workers ran, what Lambda
+dead_lettered, elapsed_s, ideal_s, ratio, calls and minimum_calls per operation,
+discovery_calls, lag_s and commit_latency_s (p50, p95, max), with an outage drain_s and
+drain_ideal_s, worker_seconds (real-equivalent seconds the archive workers ran, what Lambda
 bills), and what the day costs in Lambda.
 """
 
@@ -34,9 +38,10 @@ from archiver.settings import IVS_TPS_QUOTA as IVS_QUOTA
 from archiver.settings import chunk_limit
 from bench.fleet_places import run_places, warm
 from bench.fleet_scenario import LARGE, fleet_scenario
-from local.commands import regions
-from local.pipeline import EmbeddedPipeline, Options, lags
-from local.replay import Replay
+from local.commands import outage, regions
+from local.pipeline import EmbeddedPipeline, Options, lags, marked_archived
+from local.replay import Replay, session_keys
+from shared.arguments import non_negative
 from shared.percentiles import percentiles
 from shared.render import counted
 
@@ -109,6 +114,23 @@ def parser() -> argparse.ArgumentParser:
         help="live: most simulated seconds an event arrives late (default 120)",
     )
     p.add_argument(
+        "--outage",
+        type=outage,
+        default=None,
+        metavar="START+DURATION",
+        help="live: IVS down (every call a 500 or 503) from START for DURATION, simulated "
+        "minutes from the replay's start, a minute before the day (e.g. 60+120); reports "
+        "drain_s and drain_ideal_s",
+    )
+    p.add_argument(
+        "--neighbour-tps",
+        type=non_negative,
+        default=0.0,
+        metavar="N",
+        help=f"live: the customer's own application's calls a simulated second on each "
+        f"operation's quota of {IVS_QUOTA:g}, less than it (default 0)",
+    )
+    p.add_argument(
         "--regions",
         type=regions,
         default=None,
@@ -170,6 +192,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             start=DAY - timedelta(minutes=1) if live else None,
             event_loss=args.event_loss if live else 0.0,
             event_delay_s=args.event_delay_s if live else 0.0,
+            neighbour_tps=args.neighbour_tps * k,
+            outages=(args.outage,) if args.outage else (),
         ).as_deployed(k),
         rate_share_ms=1000,  # renewals cost moto round trips; 1 s wall is plenty here
     )
@@ -198,7 +222,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         sessions = pipeline.account.ledger_sessions()
         simulated = pipeline.simulator.stats()
         events_delivered = replay.events_delivered
-    archived = [s for s in sessions if s["status"] == "ARCHIVED"]
+        dead = session_keys(pipeline.account.dead_letters())
+        archived = [s for s in sessions if s["status"] == "ARCHIVED"]
+        commit_latencies = pipeline.commit_latencies(archived)
+        replay_start = pipeline.simulator.clock.start
     ended = sum(1 for st in scenario["stages"] for s in st["sessions"] if s.get("endTime"))
     calls = {op: n for op, n in simulated["api_calls"].items() if n}
     if live:  # the day sets the pace: the time is the replay's, in wall seconds
@@ -217,6 +244,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "stages": args.stages,
         "sessions": ended,
         "archived": len(archived),
+        # Sessions whose message reached the dead-letter queue (queued again later or not).
+        "dead_lettered": len(dead),
         "participants": sum(int(s.get("participantCount", 0)) for s in archived),
         "events": sum(int(s.get("eventCount", 0)) for s in archived),
         "scale": {"k": k, "tps": tps, "budget": budget, "workers": workers_at_once, "chunk": chunk},
@@ -246,8 +275,58 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ]
         result["lag_over_own_s"] = percentiles(excess)
         result["lag_goal_s"] = SCHEDULE.total_seconds() + LAG_SLACK_S
+        result["commit_latency_s"] = percentiles(commit_latencies)
         result["stage_events_delivered"] = events_delivered
+        result["neighbour_tps"] = args.neighbour_tps
+        if args.outage:
+            # The archiver's calls a simulated second: its budget, or what the neighbour leaves.
+            rate = min(budget / k, IVS_QUOTA - args.neighbour_tps)
+            result["outage"] = str(args.outage)
+            result |= drain(scenario, archived, args.outage.window(replay_start), rate, chunk)
     return result
+
+
+def drain(
+    scenario: dict[str, Any],
+    archived: list[dict[str, Any]],
+    window: tuple[datetime, datetime],
+    rate: float,
+    chunk: int,
+) -> dict[str, float | int | None]:
+    """How the backlog an outage (`window`, simulated) leaves drains after it. The backlog: the
+    sessions that ended before the outage's end and were not ARCHIVED (the ledger's mark,
+    `archived` items) before it began. `drain_s`: simulated seconds from the outage's end until
+    the last of them is ARCHIVED (0 if they all were by then; None if one never was);
+    `drain_ideal_s`: their fewest calls at `rate` calls a simulated second per operation, the
+    busiest operation's (as `ideal_s`)."""
+    begins, ends = window
+    marked = {
+        (s["pk"].removeprefix("STAGE#"), s["sk"].removeprefix("SESSION#")): marked_archived(s)
+        for s in archived
+    }
+    backlog: dict[str, list[dict[str, Any]]] = {}
+    for stage in scenario["stages"]:
+        for session in stage["sessions"]:
+            end = session.get("endTime")
+            done = marked.get((stage["arn"], session["sessionId"]))
+            if end and _when(end) < ends and (done is None or done > begins):
+                backlog.setdefault(stage["arn"], []).append(session)
+    keys = [(arn, s["sessionId"]) for arn, sessions in backlog.items() for s in sessions]
+    drained: float | None = 0.0
+    if any(key not in marked for key in keys):
+        drained = None
+    elif keys:
+        drained = max(0.0, (max(marked[key] for key in keys) - ends).total_seconds())
+    least, _ = minimum_calls({"stages": [{"sessions": s} for s in backlog.values()]}, chunk)
+    return {
+        "backlog_sessions": len(keys),
+        "drain_s": None if drained is None else round(drained, 1),
+        "drain_ideal_s": round(max(n / rate for n in least.values()), 1),
+    }
+
+
+def _when(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _over_places(
@@ -336,6 +415,25 @@ def show(result: dict[str, Any]) -> None:
         rows.append(
             ("lag - own archive time", f"p95 {over['p95']} (goal {result['lag_goal_s']:.0f})")
         )
+        commit = result["commit_latency_s"]
+        rows.append(
+            (
+                "commit latency (simulated s)",
+                f"p50 {commit['p50']}, p95 {commit['p95']}, max {commit['max']}",
+            )
+        )
+    if "dead_lettered" in result:
+        rows.append(("dead-lettered sessions", f"{result['dead_lettered']:,}"))
+    if "drain_s" in result:
+        drained = result["drain_s"]
+        took = "never (a session of it was not archived)" if drained is None else f"{drained} s"
+        rows.append(
+            (
+                f"drain after the outage {result['outage']}",
+                f"{took} / ideal {result['drain_ideal_s']} s "
+                f"({counted(result['backlog_sessions'], 'session')} in the backlog)",
+            )
+        )
     if "places" in result:
         rows.append(("commits redone (conflicts)", f"{result['commit_conflicts']:,}"))
         for name, place in result["places"].items():
@@ -359,6 +457,14 @@ def main(argv: list[str]) -> int:
         commands.error("argument --regions: spreads a backlog only (--mode backlog)")
     if args.accounts != 1 and not args.regions:
         commands.error("argument --accounts: only with --regions")
+    for flag, given in (("--outage", args.outage), ("--neighbour-tps", args.neighbour_tps)):
+        if given and args.mode != "live":
+            commands.error(f"argument {flag}: only with --mode live")
+    if args.neighbour_tps >= IVS_QUOTA:
+        commands.error(
+            f"argument --neighbour-tps: must be less than {IVS_QUOTA:g}, IVS's quota "
+            f"(got {args.neighbour_tps:g})"
+        )
     result = run(args)
     show(result)
     out = args.out or ROOT / "bench" / "results" / f"fleet-{args.mode}.json"

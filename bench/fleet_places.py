@@ -18,6 +18,7 @@ from typing import Any
 from local.generator.places import spread
 from local.pipeline import Options
 from local.places import PlacesRun, places_of
+from local.replay import session_keys
 
 
 def run_places(
@@ -44,6 +45,7 @@ def run_places(
         run.run()
         stats = run.stats()
         reports = dict(run.reports)
+        dead = session_keys(run.dead_letters())
     places = {
         place.name: {
             "sessions_archived": stats["places"][place.name]["sessions_archived"],
@@ -71,6 +73,7 @@ def run_places(
         "minimum_calls": total,
         "throttled": stats["throttled"],
         "archived": stats["sessions_archived"],
+        "dead_lettered": len(dead),
         "participants": stats["participants"],
         "events": stats["events"],
         "invocations": sum(r.get("invocations", 0) for r in reports.values()),

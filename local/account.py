@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ import boto3
 
 from archiver import collector_report, retry
 from archiver.collector_report import FOLDER as REPORT_FOLDER
+from archiver.landing import parse_key
 from archiver.ledger import Ledger
 from archiver.schema import TABLES
 
@@ -40,12 +44,20 @@ class Collector:
 
 
 class StandInAccount:
-    """Use `start()`, then `create_resources()` with `environment()` in effect, and `stop()`."""
+    """Use `start()`, then `create_resources()` with `environment()` in effect, and `stop()`.
 
-    def __init__(self) -> None:
+    It notes when each object of the bucket was last written, on `clock` (the pipeline's: the
+    simulated time of a live replay), for `last_landed()`; and it keeps what it takes off a
+    dead-letter queue (`dead_letters()`)."""
+
+    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
         from local.moto_server import MotoServer  # here: a worker process need not load moto
 
-        self.moto = MotoServer()
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._written: dict[str, datetime] = {}  # "/<bucket>/<key>" -> when last written
+        self._dead: dict[str, list[str]] = {}  # dead-letter queue URL -> the bodies taken off
+        self._dead_lock = threading.Lock()
+        self.moto = MotoServer(written=self._note_written)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
         # moto keeps its state per process: unique names keep pipelines apart.
         suffix = uuid.uuid4().hex[:8]
@@ -116,17 +128,36 @@ class StandInAccount:
         return Ledger(ledger_table or self.ledger_table).sessions()
 
     def dead_letters(self, dlq_url: str | None = None) -> list[str]:
-        """Take every message off the dead-letter queue (or another collector's); their
-        bodies."""
+        """The bodies of every message dead-lettered so far on the dead-letter queue (or
+        another collector's): those that reach it are taken off and kept here, so that each
+        call returns all of them, in the order they were taken (a live replay looks while it
+        runs, the account at the end)."""
         url = dlq_url or self.dlq_url
-        bodies: list[str] = []
-        while messages := self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get(
-            "Messages", []
-        ):
-            for message in messages:
-                bodies.append(message["Body"])
-                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        return bodies
+        client = self.sqs
+        with self._dead_lock:
+            taken = self._dead.setdefault(url, [])
+            while messages := client.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            ):
+                for message in messages:
+                    taken.append(message["Body"])
+                    client.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            return list(taken)
+
+    def _note_written(self, path: str) -> None:
+        self._written[path] = self._clock()
+
+    def last_landed(self, prefix: str = "") -> dict[tuple[str, str], datetime]:
+        """(stage id, session id) -> when the last of its landing objects in the bucket was
+        written, on the account's clock."""
+        found: dict[tuple[str, str], datetime] = {}
+        head = f"/{self.bucket}/"
+        for path, when in list(self._written.items()):
+            parsed = parse_key(path.removeprefix(head), prefix) if path.startswith(head) else None
+            if parsed is not None:
+                key = (parsed.stage_id, parsed.session_id)
+                found[key] = max(when, found.get(key, when))
+        return found
 
     def object_keys(self) -> list[str]:
         """Every object of the bucket: the landing objects and the collectors' reports."""

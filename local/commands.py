@@ -15,6 +15,7 @@ from typing import Any
 
 from local.generator import LIMITS
 from local.generator.places import MOST_ACCOUNTS
+from local.simulator.outages import Outage
 from shared.arguments import (
     fail,
     fraction,
@@ -36,6 +37,14 @@ def regions(text: str) -> list[str]:
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
     return listed
+
+
+def outage(text: str) -> Outage:
+    """An IVS outage, START+DURATION in simulated minutes from the replay's start."""
+    try:
+        return Outage.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 DESCRIPTION = """\
@@ -294,6 +303,25 @@ def add_commands(commands: argparse._SubParsersAction[Any]) -> None:
         default=None,
         help="with --live: Stage Update events arrive up to this many simulated seconds late "
         "(default 120)",
+    )
+    run.add_argument(
+        "--outage",
+        metavar="START+DURATION",
+        type=outage,
+        action="append",
+        default=None,
+        help="with --live: IVS is down (every call a 500 or 503) from START for DURATION, "
+        "simulated minutes from the replay's start, e.g. 60+120; may be given again; the "
+        "replay lasts at least until the last outage has ended",
+    )
+    run.add_argument(
+        "--neighbour-tps",
+        metavar="N",
+        type=non_negative,
+        default=0.0,
+        help="the customer's own application's calls a second on each operation's quota, "
+        "less than --tps: the archiver's calls past the rest are throttled (429); with --live, "
+        "per simulated second (default 0)",
     )
 
     query = command(

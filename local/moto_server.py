@@ -3,6 +3,10 @@
 DynamoDB applies a conditional write atomically; moto's threaded server does not (two
 concurrent conditional updates can both pass). Serialising requests gives the archiver's
 conditional writes the atomicity they have in AWS.
+
+`written`, if given, is told the path (`/<bucket>/<key>`) of every object a PUT stored, the moment
+moto has stored it: S3's LastModified is to the second only, too coarse for a replay in which a
+wall second is a simulated minute.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any, Self
+from urllib.parse import parse_qs
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -22,7 +27,7 @@ from werkzeug.serving import make_server
 class MotoServer:
     """A subclass may answer some requests itself (`answer`), outside moto and its lock."""
 
-    def __init__(self) -> None:
+    def __init__(self, written: Callable[[str], None] | None = None) -> None:
         moto = DomainDispatcherApplication(create_backend_app)
         lock = threading.Lock()
 
@@ -30,8 +35,17 @@ class MotoServer:
             own = self.answer(environ, start_response)
             if own is not None:
                 return own
+            statuses: list[str] = []
+
+            def started(status: str, *rest: Any) -> Any:
+                statuses.append(status)
+                return start_response(status, *rest)
+
             with lock:  # one at a time
-                return list(moto(environ, start_response))
+                answer = list(moto(environ, started))
+                if written is not None and _put_object(environ, statuses):
+                    written(environ.get("PATH_INFO", ""))
+                return answer
 
         self._server = make_server(
             "127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler
@@ -61,3 +75,12 @@ class MotoServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _put_object(environ: dict[str, Any], statuses: list[str]) -> bool:
+    """Whether moto has just stored an object whole (a PutObject, not a part or a sub-resource
+    such as its tags: botocore names the operation in an `x-id` query parameter)."""
+    if environ.get("REQUEST_METHOD") != "PUT" or not statuses or not statuses[0].startswith("200"):
+        return False
+    query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    return set(query) <= {"x-id"} and query.get("x-id", ["PutObject"]) == ["PutObject"]

@@ -31,6 +31,7 @@ from archiver.settings import Settings
 from local.account import StandInAccount
 from local.lambda_emulation import BATCH_SIZE, archive_invocation, discover_invocation
 from local.simulator import Simulator
+from local.simulator.outages import Outage
 from local.workers import WorkerProcesses
 from shared.percentiles import percentiles
 
@@ -93,6 +94,8 @@ class Options:
     start: datetime | None = None
     event_loss: float = 0.0
     event_delay_s: float = 0.0
+    # IVS down (every call a 5xx) in these windows of simulated time from the replay's start.
+    outages: tuple[Outage, ...] = ()
 
     @property
     def archiver_budget(self) -> float:
@@ -163,8 +166,11 @@ class EmbeddedPipeline:
             start=self.options.start,
             event_loss=self.options.event_loss,
             event_delay_s=self.options.event_delay_s,
+            outages=self.options.outages,
+            # Live, the quota is per simulated second, and so is what it lets through at once.
+            burst_s=1.0 / self.options.speed if self.options.live else 1.0,
         )
-        self.account = StandInAccount()
+        self.account = StandInAccount(clock=self.simulator.now)
         self.invocations: Counter[str] = Counter()
         self.invocation_errors = 0  # archive invocations that raised (their messages come back)
         self.last_error: dict[str, str] = {}  # message body -> why its last invocation raised
@@ -190,7 +196,9 @@ class EmbeddedPipeline:
     def _start(self, stack: ExitStack) -> None:
         stack.callback(self._remove_temporary_tables)
         self._open_tables()
-        self.simulator.start()
+        # A live replay's clock begins with the replay (local/replay.py), once its workers are
+        # warm: starting the stand-ins and the workers is not the replay's time.
+        self.simulator.start(begin_clock=not self.options.live)
         stack.callback(self.simulator.stop)
         self.account.start()
         stack.callback(self.account.stop)
@@ -201,9 +209,11 @@ class EmbeddedPipeline:
         self._fresh_container()
         if self.options.live:  # the whole pipeline lives in the simulated time
             from archiver import clock
+            from local.compat import retry_waits_scaled
 
             clock.use(self.simulator.now)
             stack.callback(clock.use, None)
+            stack.enter_context(retry_waits_scaled(self.options.speed))  # botocore's backoff
 
     def _fresh_container(self) -> None:
         """What a new Lambda container would have: settings read anew, no metrics left over
@@ -388,21 +398,50 @@ class EmbeddedPipeline:
             "api_calls": simulated["api_calls"],
             "throttled": simulated["throttled"],
             "faults_injected": simulated["faults_injected"],
+            **{k: simulated[k] for k in ("outage_failures",) if k in simulated},
             "sessions_archived": len(archived),
             "participants": sum(int(s.get("participantCount", 0)) for s in archived),
             "events": sum(int(s.get("eventCount", 0)) for s in archived),
             # The archiving's, not the copy into --out that comes after.
             "elapsed_s": round((self.finished_at or time.monotonic()) - self._started, 3),
-        } | ({"lag_s": percentiles(lags(archived))} if self.options.live else {})
+        } | (
+            {
+                "lag_s": percentiles(lags(archived)),
+                "commit_latency_s": percentiles(self.commit_latencies(archived)),
+            }
+            if self.options.live
+            else {}
+        )
+
+    def commit_latencies(self, archived: list[dict[str, Any]]) -> list[float]:
+        """Seconds (simulated, when live) from the last landing object of each archived
+        session (ledger items) written to the ledger marking it ARCHIVED (`marked_archived`)."""
+        landed = self.account.last_landed(self.options.prefix)
+        found = []
+        for item in archived:
+            stage, session = item["pk"].removeprefix("STAGE#"), item["sk"].removeprefix("SESSION#")
+            last = landed.get((stage.rsplit("/", 1)[-1], session))
+            if last is not None and item.get("updatedAt"):
+                found.append(max(0.0, (marked_archived(item) - last).total_seconds()))
+        return found
 
 
 def lags(archived: list[dict[str, Any]]) -> list[float]:
-    """Seconds from each archived session's end to ARCHIVED (simulated, when live)."""
+    """Seconds from each archived session's end to ARCHIVED (simulated, when live): to its
+    `archivedAt`, the time its session row holds, which the archiver takes as it writes that row,
+    before committing the session into the query tables (`commit_latencies` measures that)."""
     return [
         (_time(s["archivedAt"]) - _time(s["endTime"])).total_seconds()
         for s in archived
         if s.get("archivedAt") and s.get("endTime")
     ]
+
+
+def marked_archived(item: dict[str, Any]) -> datetime:
+    """When the ledger marked an ARCHIVED session so: the item's `updatedAt`, which the mark
+    sets, and no later write changes (archiver.ledger: an ARCHIVED session is never taken up
+    again). The archiver records no time of its own for the mark."""
+    return _time(item["updatedAt"])
 
 
 def _time(value: str) -> datetime:

@@ -12,6 +12,7 @@ import json
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -62,6 +63,10 @@ class Fate:
         return f"{self.session_id} ({self.stage_name})"
 
 
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
 def _key(item: dict[str, Any]) -> tuple[str, str]:
     return item["pk"].removeprefix("STAGE#"), item["sk"].removeprefix("SESSION#")
 
@@ -72,10 +77,13 @@ def fates(
     dead_letters: Iterable[str],
     errors: dict[str, str],
     not_queued: str = "",
+    *,
+    now: datetime | None = None,
 ) -> list[Fate]:
     """Every session of the scenario with what became of it, from the ledger, the bodies taken
     off the dead-letter queue, the last error of each message body and why sessions may not
-    have been queued at all."""
+    have been queued at all. With `now` (a live replay cut short), a session that had not
+    ended by then is still active."""
     items = {_key(item): item for item in ledger}
     dead: dict[tuple[str, str], str] = {}
     for body in dead_letters:
@@ -91,7 +99,8 @@ def fates(
             item = items.get(key, {})
             status = item.get("status")
             kind, reason = UNFINISHED, f"left {status}" if status else ""
-            if session.get("endTime") is None:
+            end = session.get("endTime")
+            if end is None or (now is not None and _time(end) > now):
                 kind, reason = ACTIVE, ""
             elif status == "ARCHIVED":
                 kind, reason = ARCHIVED, ""
@@ -123,6 +132,7 @@ def summary(
     file: TextIO | None = None,
     *,
     whole_s: float | None = None,
+    interrupted: bool = False,
 ) -> None:
     """Print the account of a run: where every session, participant and event went, what to
     do about those dead-lettered, and how long it took: the whole run (`whole_s`) and, of it,
@@ -161,8 +171,11 @@ def summary(
     line(split(events, stats["events"], "events", "events"))
     calls = ", ".join(f"{op} {n:,}" for op, n in sorted(stats["api_calls"].items()) if n)
     line(f"IVS calls: {calls or 'none'}")
-    line(f"throttled: {stats['throttled']}  faults injected: {stats['faults_injected']}")
-    archiving = f"{stats['elapsed_s']:.1f} s archiving (from discovery to an empty queue)"
+    outage = stats.get("outage_failures")
+    during = "" if outage is None else f" ({outage:,} of them during outages)"
+    line(f"throttled: {stats['throttled']}  faults injected: {stats['faults_injected']}{during}")
+    until = "the interrupt" if interrupted else "an empty queue"
+    archiving = f"{stats['elapsed_s']:.1f} s archiving (from discovery to {until})"
     if whole_s is None:
         line(f"elapsed: {archiving}")
     else:

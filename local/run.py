@@ -13,7 +13,10 @@ is empty, a failed message coming back until the queue dead-letters it; the buck
 
 Exit status 0 when every ended session was archived, 1 otherwise; 130 on Ctrl-C (SIGINT) and
 143 on SIGTERM, which end the run within a second or two, workers included, with one line on
-standard error and no archive left half-written in --out (a rerun into it starts afresh).
+standard error and no archive left half-written in --out (a rerun into it starts afresh). A live
+replay (--live) interrupted while it replays still ends with its account: its workers ended, it
+copies the bucket into --out as it is, prints the account (sessions not ended by then are still
+active), and then the one line, with the same exit status.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from archiver.schema import TABLES
 from archiver.settings import IVS_TPS_QUOTA as IVS_QUOTA
@@ -79,7 +82,9 @@ def _main(args: argparse.Namespace, started: float) -> int:
     except ScenarioError as error:
         return fail(args.prog, f"argument --scenario: {error}")
     live_only = [
-        flag for flag in ("speed", "event_loss", "event_delay_s") if getattr(args, flag) is not None
+        flag
+        for flag in ("speed", "event_loss", "event_delay_s", "outage")
+        if getattr(args, flag) is not None
     ]
     if live_only and not args.live:
         names = ", ".join("--" + flag.replace("_", "-") for flag in live_only)
@@ -90,11 +95,18 @@ def _main(args: argparse.Namespace, started: float) -> int:
             f"argument --live: replays one place; the scenario spans {len(places)} "
             f"({', '.join(place.name for place in places)})",
         )
+    if args.neighbour_tps >= args.tps:
+        return fail(
+            args.prog,
+            f"argument --neighbour-tps: must be less than --tps, the simulated quota "
+            f"(got {args.neighbour_tps:g} >= {args.tps:g})",
+        )
     options = Options(
         tps=args.tps,
         budget=args.budget,
         latency_ms=args.latency_ms,
         fault_rate=args.fault_rate,
+        neighbour_tps=args.neighbour_tps,
         seed=args.seed,
         participant_details=args.participant_details,
         quiet=args.lambda_logs is None,
@@ -124,9 +136,16 @@ def _main(args: argparse.Namespace, started: float) -> int:
         return fail(args.prog, f"argument --out: {error}")
     complete = False  # the archive in --out: whole once the bucket is copied
     try:
-        fates, stats, objects = _archive(args, scenario, options, out)
+        fates, stats, objects, stopped = _archive(args, scenario, options, out)
         complete = True
-        report.summary(fates, stats, args.out, objects, whole_s=time.monotonic() - started)
+        report.summary(
+            fates,
+            stats,
+            args.out,
+            objects,
+            whole_s=time.monotonic() - started,
+            interrupted=stopped is not None,
+        )
         if args.stats is not None:
             args.stats.parent.mkdir(parents=True, exist_ok=True)
             args.stats.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
@@ -135,23 +154,31 @@ def _main(args: argparse.Namespace, started: float) -> int:
         raise
     finally:
         out.release(complete=complete)
+    if stopped is not None:  # a live replay cut short: its account is above
+        stopped.left = f"{args.out} holds what was archived by then (the account above)"
+        raise stopped
     return 0 if all(f.kind in (report.ARCHIVED, report.ACTIVE) for f in fates) else 1
 
 
 def _archive(
     args: argparse.Namespace, scenario: dict[str, Any], options: Options, out: OutFolder
-) -> tuple[list[report.Fate], dict[str, Any], int]:
-    """The pipeline run, the bucket copied into --out: the account's makings. A scenario over
-    several places runs a collector per place into one home (local/places.py)."""
+) -> Archived:
+    """The pipeline run, the bucket copied into --out: the account's makings, and the interrupt
+    that cut a live replay short (None: it ran to its end). A scenario over several places runs
+    a collector per place into one home (local/places.py)."""
     if len(places_of(scenario)) > 1:
         return _archive_places(args, scenario, options, out)
+    stopped: Interrupted | None = None
     with (
         EmbeddedPipeline(scenario, options) as pipeline,
         _lambda_output(args.lambda_logs),
     ):
         with Progress(pipeline, scenario):
             if args.live:
-                not_queued = _replay(pipeline, scenario, options)
+                try:
+                    not_queued = _replay(pipeline, scenario, options)
+                except Interrupted as stop:  # the workers are ended: account for what was done
+                    stopped, not_queued = stop, "the run was interrupted first"
             else:
                 not_queued = pipeline.alongside_discovery(
                     lambda: _discover(pipeline, scenario), workers=options.archive_concurrency
@@ -166,13 +193,14 @@ def _archive(
             pipeline.account.dead_letters(),
             pipeline.last_error,
             not_queued,
+            now=pipeline.simulator.now() if stopped is not None else None,
         )
-        return fates, stats, len(pipeline.account.object_keys())
+        return fates, stats, len(pipeline.account.object_keys()), stopped
 
 
 def _archive_places(
     args: argparse.Namespace, scenario: dict[str, Any], options: Options, out: OutFolder
-) -> tuple[list[report.Fate], dict[str, Any], int]:
+) -> Archived:
     with PlacesRun(scenario, options) as run, _lambda_output(args.lambda_logs):
         with Progress(run, scenario):
             run.run()
@@ -183,7 +211,7 @@ def _archive_places(
         fates = report.fates(
             scenario, run.ledger_sessions(), run.dead_letters(), run.last_error, run.not_queued
         )
-        return fates, stats, len(run.account.object_keys())
+        return fates, stats, len(run.account.object_keys()), None
 
 
 class Interrupted(BaseException):
@@ -194,6 +222,11 @@ class Interrupted(BaseException):
         super().__init__(signum)
         self.signum = signum
         self.left = "nothing was written"
+
+
+# What a run gives its account: the sessions' fates, the stats, the objects in --out, and the
+# interrupt that cut a live replay short (None: it ran to its end).
+Archived: TypeAlias = tuple[list[report.Fate], dict[str, Any], int, Interrupted | None]
 
 
 @contextlib.contextmanager
@@ -354,8 +387,9 @@ def _why(error: OSError) -> str:
 
 
 def live_options(options: Options, args: argparse.Namespace) -> Options:
-    """A live replay at `--speed`: the quota and the budget are per simulated second, so they
-    scale with the speed in wall terms, and so does every time the archiver keeps."""
+    """A live replay at `--speed`: the quota, the budget and the neighbour's calls are per
+    simulated second, so they scale with the speed in wall terms, and so does every time the
+    archiver keeps; outages are in simulated time already."""
     speed = args.speed or LIVE_SPEED
     return replace(
         options.as_deployed(speed),
@@ -365,14 +399,20 @@ def live_options(options: Options, args: argparse.Namespace) -> Options:
         budget=(args.budget or 0.8 * args.tps) * speed,
         event_loss=LIVE_EVENT_LOSS if args.event_loss is None else args.event_loss,
         event_delay_s=LIVE_EVENT_DELAY_S if args.event_delay_s is None else args.event_delay_s,
+        neighbour_tps=args.neighbour_tps * speed,
+        outages=tuple(args.outage or ()),
     )
 
 
 def _replay(pipeline: EmbeddedPipeline, scenario: dict[str, Any], options: Options) -> str:
-    """The scenario as it happens, an archive worker beside discovery, until every session
-    has ended and been archived."""
+    """The scenario as it happens, archive workers beside discovery, until every session has
+    ended and been archived, expired or dead-lettered, and every outage is over."""
+    replay = Replay(pipeline, scenario, discover_invocation_ms=options.invocation_ms)
     with pipeline.worker_processes(options.archive_concurrency, simulated_time=True):
-        Replay(pipeline, scenario, discover_invocation_ms=options.invocation_ms).run()
+        replay.run()
+    if replay.stalled:
+        minutes = replay.stall.total_seconds() / 60
+        return f"the replay ended after {minutes:g} simulated minutes in which nothing moved"
     return ""
 
 

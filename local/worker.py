@@ -7,8 +7,10 @@ until STOP_FILE exists. Each failed invocation is a JSON line in REPORT_FILE (`{
 "errorMessage"}`), and at the end one more: `{"invocations", "busy_s"}` (wall seconds inside
 invocations: what Lambda bills).
 
-`LOCAL_WORKER_CLOCK="<start ISO>,<speed>,<origin>"` gives it a replay's simulated time (the
-simulator's SimClock: simulated now = start + speed x (time.time() - origin)).
+`LOCAL_WORKER_CLOCK=FILE` gives it a replay's simulated time, botocore's waits before a retry
+included (local/compat.py): once warm, it waits for FILE to hold `<start ISO>,<speed>,<origin>`
+(the simulator's SimClock: simulated now = start + speed x (time.time() - origin)), which its
+starter writes when every worker is warm and the replay begins.
 
 It ends quietly and at once, wherever it is, on SIGTERM or SIGINT (its starter ends it so when a
 run is interrupted), and when its standard input closes: the starter keeps a pipe open to it,
@@ -41,16 +43,31 @@ IDLE_S = 0.05
 IDLE_MAX_S = 0.25
 
 
-def _use_simulated_time() -> None:
-    spec = os.environ.get(CLOCK)
-    if not spec:
+def _use_simulated_time(stop_file: Path) -> None:
+    """The replay's clock, once its starter has begun it (the file CLOCK names holds it then:
+    every worker is warm, and the replay starts)."""
+    path = os.environ.get(CLOCK)
+    if not path:
         return
     from archiver import clock
+    from local.compat import scale_retry_waits
     from local.simulator.clock import SimClock
 
+    while not (spec := _read(Path(path))):
+        if stop_file.exists():
+            return
+        time.sleep(0.01)
     start, speed, origin = spec.split(",")
     shared = SimClock.joined(datetime.fromisoformat(start), float(speed), float(origin), time.time)
     clock.use(shared.now)
+    scale_retry_waits(float(speed))  # botocore's backoff, in simulated time too
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return ""
 
 
 def end(signum: int, _frame: object = None) -> None:
@@ -79,7 +96,6 @@ def main(argv: list[str]) -> int:
     starter = os.getppid()
     stop_file, report_file, ready_file = (Path(arg) for arg in argv)
     end_with_starter(report_file.parent)
-    _use_simulated_time()
     import boto3
 
     import archiver.handlers.archive  # noqa: F401  (a warm container: the handler loaded)
@@ -87,6 +103,7 @@ def main(argv: list[str]) -> int:
     from local.lambda_emulation import archive_invocation
 
     ready_file.touch()
+    _use_simulated_time(stop_file)
 
     sqs = boto3.client("sqs")
     queue = os.environ["WORK_QUEUE_URL"]

@@ -8,6 +8,9 @@ seconds, failed invocations) is then on the object, and handed to `report`. Left
 exception (an interrupted run: KeyboardInterrupt, or a failure), it ends them at once instead
 (`kill()`), as Lambda would end containers. Either way no worker and no folder of theirs is left.
 
+With a replay's clock (`clock`), the workers join it once all of them are warm, and it begins
+then if it has not already: the replay starts with its archiver ready.
+
 Each worker runs in a process group of its own, so that a terminal's Ctrl-C reaches only the
 run, which ends them; and it ends by itself when the process that started it dies (local/worker.py).
 """
@@ -69,10 +72,27 @@ class WorkerProcesses:
         try:
             self._start()
             self._wait_until_warm()
+            self._begin()
         except BaseException:
             self.kill()
             raise
         return self
+
+    def _begin(self) -> None:
+        """A replay's clock begins now that every worker is warm (unless it has already), and
+        the workers join it: their start is not the replay's time."""
+        if self.clock is None:
+            return
+        self.clock.begin()
+        origin = self.clock.origin_on(time.time)  # the wall clock both processes read
+        spec = f"{self.clock.start.isoformat()},{self.clock.speed},{origin}"
+        written = self._clock_file.with_suffix(".new")
+        written.write_text(spec, encoding="utf-8")
+        written.replace(self._clock_file)  # whole, at once
+
+    @property
+    def _clock_file(self) -> Path:
+        return self._folder / "clock"
 
     def _start(self) -> None:
         env = dict(os.environ) | {
@@ -80,9 +100,8 @@ class WorkerProcesses:
             worker.WINDOW_S: str(self.window_s),
             worker.BATCH_SIZE: str(self.batch_size),
         }
-        if self.clock is not None:
-            origin = self.clock.origin_on(time.time)  # the wall clock both processes read
-            env[worker.CLOCK] = f"{self.clock.start.isoformat()},{self.clock.speed},{origin}"
+        if self.clock is not None:  # given once they are warm (`_begin`)
+            env[worker.CLOCK] = str(self._clock_file)
         for n in range(self.count):
             arguments = [str(self._stop), str(self._report(n)), str(self._ready(n))]
             # What a container prints (its logs, its metrics) goes to the log or nowhere.

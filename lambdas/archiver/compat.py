@@ -5,7 +5,8 @@ the day a pinned version (requirements.txt) behaves otherwise.
 - CPython 3.13's cyclic garbage collector: paused while a handler module loads, and what the
   module built frozen out of every later collection (`pause_collector`, `handler_loaded`).
 - pyiceberg 0.12.0: a `Table` rebuilt through its positional constructor, with commit retries
-  off for this process only (`without_commit_retries`).
+  off for this process only (`without_commit_retries`); a fast append that adds no file still
+  commits a snapshot, of the live files only (`empty_snapshot`, erasure's seal).
 - Powertools for AWS Lambda 3.37.0: a CloudWatch EMF provider that keeps nothing while metrics
   are disabled (`quiet_emf_provider`).
 - botocore 1.44.5: a client's retries without the retry quota its calls share
@@ -68,6 +69,18 @@ def without_commit_retries(table: Table) -> Table:
     return Table(
         table.name(), metadata, table.metadata_location, table.io, table.catalog, table.config
     )
+
+
+def empty_snapshot(table: Table, properties: dict[str, str]) -> Table:
+    """A snapshot that adds nothing, with `properties` in its summary, committed once: its
+    manifests list the live files only, none a delete removed (archiver.purge seals an
+    erasure with it, so that expiring every snapshot before it leaves no trace of the erased
+    rows, bounds included). pyiceberg 0.12.0 commits a fast append without files as such a
+    snapshot; the API does not say it does. The table after the commit."""
+    transaction = without_commit_retries(table).transaction()
+    with transaction.update_snapshot(snapshot_properties=properties).fast_append():
+        pass
+    return transaction.commit_transaction()
 
 
 # --- Powertools 3.37.0: metrics disabled means none kept ---------------------------------------

@@ -30,7 +30,7 @@ from urllib.parse import unquote, urlparse
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from archiver.compat import without_commit_retries
+from archiver.compat import empty_snapshot
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -281,10 +281,8 @@ def _seal(
 ) -> int:
     """An empty append on the table as it is now; its sequence number."""
     table = catalog.load_table(identifier)
-    transaction = without_commit_retries(table).transaction()
-    with transaction.update_snapshot(snapshot_properties=properties(table)).fast_append():
-        pass  # no file: the snapshot keeps the live manifests and drops those of deleted files
-    sealed = transaction.commit_transaction().current_snapshot()
+    # No file: the snapshot keeps the live manifests and drops those of deleted files.
+    sealed = empty_snapshot(table, properties(table)).current_snapshot()
     assert sealed is not None and sealed.sequence_number is not None
     return sealed.sequence_number
 

@@ -63,6 +63,12 @@ class Faults:
             return None
         return UNAVAILABLE if kind < 0.25 else INTERNAL
 
+    def outage(self, operation: str, body: bytes) -> tuple[int, str]:
+        """The (status, code) of a call during an outage: the same mix as the faults, drawn
+        apart from them (an outage spends none of the faults' draws)."""
+        _, kind = self._draws("outage", operation, body)
+        return UNAVAILABLE if kind < 0.25 else INTERNAL
+
 
 def _request(body: bytes) -> bytes:
     """What identifies a request: its parameters in one order, a nextToken as its page."""

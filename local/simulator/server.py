@@ -1,9 +1,12 @@
 """The HTTP side: rest-json on 127.0.0.1, the per-operation quota, faults, latency, counters.
 
-Each request: latency (seeded jitter) -> quota (429 ThrottlingException when the operation's
-token bucket is empty) -> injected fault (500 InternalServerException / 503) -> the operation
-(200, or 400/404 from validation and lookups). Counters per operation: `served` (2xx only),
-`client_errors` (4xx answers other than 429), `throttled`, `faults_injected`.
+Each request: latency (seeded jitter) -> outage (500 / 503 to every call while an outage
+window holds the simulated now) -> quota (429 ThrottlingException when the operation's token
+bucket is empty; the customer's own application takes `neighbour_tps` of it) -> injected fault
+(500 InternalServerException / 503) -> the operation (200, or 400/404 from validation and
+lookups). Counters per operation: `served` (2xx only), `client_errors` (4xx answers other than
+429), `throttled`, `faults_injected` (the outages' failures included; `stats()` also counts them
+apart, as `outage_failures`, when there are outages).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,6 +30,7 @@ from local.simulator.clock import WallClock, check_speed
 from local.simulator.faults import Faults
 from local.simulator.live import LiveView, replay_clock
 from local.simulator.model import format_time
+from local.simulator.outages import Outage, Outages
 from local.simulator.quota import TokenBucket
 from local.simulator.stage_events import StageEventFeed, check_delivery
 from local.simulator.store import Record, Store
@@ -45,7 +50,11 @@ class Simulator:
     `start()`, on `wall_clock` (injectable, for tests). Its IVS Stage Update events go
     missing at the rate `event_loss` and arrive up to `event_delay_s` simulated seconds late
     (`stage_events` module); `stage_events_due()` hands over those that have arrived.
-    `neighbour_tps` of each operation's quota is the customer's own application's.
+    `neighbour_tps` of each operation's quota is the customer's own application's (calls a
+    wall second, like `tps`: scale both by the speed of a live replay). During each of
+    `outages` (local/simulator/outages.py: simulated minutes from the clock's start) every call
+    fails with a 5xx. Each operation's quota holds `burst_s` (wall) seconds of it, at least one
+    call: a live replay at speed k has it hold one simulated second's worth with `1 / k`.
     """
 
     def __init__(
@@ -66,6 +75,8 @@ class Simulator:
         event_loss: float = 0.0,
         event_delay_s: float = 0.0,
         neighbour_tps: float = 0.0,
+        outages: Sequence[Outage] = (),
+        burst_s: float = 1.0,
         wall_clock: WallClock = time.monotonic,
     ) -> None:
         check_speed(speed)
@@ -84,8 +95,14 @@ class Simulator:
         self.api = Api(reader, participant_order=participant_order)
         self.tps = tps
         self.faults = Faults(fault_rate, latency_ms, seed)
-        # The customer's own application takes `neighbour_tps` of each operation's quota.
-        self._buckets = {op: TokenBucket(tps, taken=neighbour_tps) for op in self.api.operations}
+        self.outages = Outages(outages, self.clock.start)
+        self._outage_failures = 0
+        # The customer's own application takes `neighbour_tps` of each operation's quota; what
+        # is left may be spent `burst_s` ahead (a token bucket of that many seconds' worth).
+        burst = max(1.0, (tps - neighbour_tps) * burst_s)
+        self._buckets = {
+            op: TokenBucket(tps, burst, taken=neighbour_tps) for op in self.api.operations
+        }
         self._counts = {op: dict.fromkeys(COUNTERS, 0) for op in self.api.operations}
         self._lock = threading.Lock()
         self._address = (host, port)
@@ -93,11 +110,14 @@ class Simulator:
         self._thread: threading.Thread | None = None
 
     # --- lifecycle ---------------------------------------------------------------------
-    def start(self) -> Simulator:
+    def start(self, *, begin_clock: bool = True) -> Simulator:
+        """Serve; and, unless told not to, begin the clock (`clock.begin()` later, then: until
+        it begins, simulated time stands at its start)."""
         server = _Server(self._address, _Handler)
         server.simulator = self
         self._server = server
-        self.clock.begin()
+        if begin_clock:
+            self.clock.begin()
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
         )
@@ -133,14 +153,19 @@ class Simulator:
 
     # --- counters ----------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
-        """`{"api_calls": {op: 2xx answers}, "throttled": n, "faults_injected": n}`."""
+        """`{"api_calls": {op: 2xx answers}, "throttled": n, "faults_injected": n}`, and with
+        outages `"outage_failures": n` (calls failed by an outage, of `faults_injected`)."""
         with self._lock:
             counts = {op: dict(c) for op, c in self._counts.items()}
-        return {
+            outage_failures = self._outage_failures
+        stats: dict[str, Any] = {
             "api_calls": {op: c["served"] for op, c in counts.items()},
             "throttled": sum(c["throttled"] for c in counts.values()),
             "faults_injected": sum(c["faults_injected"] for c in counts.values()),
         }
+        if self.outages:
+            stats["outage_failures"] = outage_failures
+        return stats
 
     def operation_stats(self) -> dict[str, dict[str, int]]:
         """Per operation: served, client_errors, throttled, faults_injected."""
@@ -190,6 +215,11 @@ class Simulator:
         delay = self.faults.delay_s(operation, body)
         if delay:
             time.sleep(delay)
+        if self.outages and self.outages.during(self.clock.now_ms()):
+            with self._lock:
+                self._counts[operation]["faults_injected"] += 1
+                self._outage_failures += 1
+            return _error(ApiError(*self.faults.outage(operation, body), "Service unavailable"))
         if not self._buckets[operation].try_acquire():
             self._count(operation, "throttled")
             return _error(ApiError(429, "ThrottlingException", "Rate exceeded"))
@@ -219,6 +249,13 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
     simulator: Simulator
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client gone mid-request (a worker process ended, as an interrupted run ends its
+        workers) is no error of the server's: nothing to print."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

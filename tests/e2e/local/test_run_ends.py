@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -285,3 +286,67 @@ def test_the_summary_says_what_its_elapsed_times_measure(whole: dict[str, Any]) 
     in_all, archiving = (float(n) for n in found.groups())
     assert archiving == round(whole["stats"]["elapsed_s"], 1)
     assert archiving < in_all <= whole["took_s"]
+
+
+def _live_scenario(folder: Path) -> Path:
+    """Nine sessions over a quarter of an hour, the first ending about 3 minutes in."""
+    from bench.fleet_scenario import fleet_scenario
+    from local.generator import dumps
+
+    day = datetime(2026, 11, 20, tzinfo=UTC)
+    path = folder / "live.json"
+    folder.mkdir(parents=True, exist_ok=True)
+    scenario = fleet_scenario(stages=3, sessions=9, seed=4, day=day, hours=0.25, large=0)
+    path.write_text(dumps(scenario))
+    return path
+
+
+def test_a_live_replay_cut_short_still_gives_its_account_and_what_it_archived(
+    tmp_path: Path,
+) -> None:
+    """A live replay runs as long as its scenario: Ctrl-C while it replays ends it with the
+    account of what was done by then, the archive in --out as it was (exit status 130). Before,
+    it printed no account and left nothing in --out."""
+    out, temp, stats = tmp_path / "out", tmp_path / "tmp", tmp_path / "stats.json"
+    scenario = _live_scenario(tmp_path)
+    run = Run(
+        "--scenario", scenario, "--out", out, "--live", "--speed", "60", "--stats", stats,
+        temp=temp,
+    )  # fmt: skip
+    # Once a session is committed into the query tables, before the last has ended (13 minutes
+    # into the day: 13 wall seconds at 60x, after the replay's start).
+    _until(lambda: _committed(out) > 0, timeout=120)
+    os.killpg(run.process.pid, signal.SIGINT)
+    assert run.end(timeout=60) == 130
+
+    others = [line for line in run.stderr if not PROGRESS.match(line)]
+    assert others == [
+        f"python -m local run: interrupted (Ctrl-C); {out} holds what was archived by then "
+        "(the account above)"
+    ], run.stderr
+    found = re.search(r"^sessions: 9 in the scenario: (\d+) archived(.*)$", run.stdout, re.M)
+    assert found, run.stdout
+    # ARCHIVED in the ledger once committed: a session committed an instant before the
+    # interrupt may not be marked yet.
+    archived = int(found.group(1))
+    assert archived < 9 and "still active" in found.group(2)  # the rest had not ended
+    assert "elapsed: " in run.stdout and "(from discovery to the interrupt)" in run.stdout
+    assert json.loads(stats.read_text())["sessions_archived"] == archived
+    # What was archived is in --out, in its query tables and its landing objects.
+    committed = read_query_table(out, "stage_sessions")
+    assert len(committed) >= max(1, archived)
+    landed = {row["session_id"] for row in read_table(out, "stage_sessions")}
+    assert {row["session_id"] for row in committed} <= landed
+    assert not (out / LOCK_FILE).exists()
+    assert _processes_of(temp) == [] and list(temp.iterdir()) == []
+
+
+def _committed(out: Path) -> int:
+    """Sessions in the query tables of a run's --out while it writes them (0 until it has).
+    Not before the run has made its catalog: opening one would make it, an archive in --out."""
+    if not (out / "catalog.db").exists():
+        return 0
+    try:
+        return len(read_query_table(out, "stage_sessions"))
+    except Exception:  # no catalog yet, or no table in it yet
+        return 0

@@ -23,7 +23,7 @@ from pyiceberg.schema import Schema
 from pyiceberg.table import Table, TableProperties
 from pyiceberg.types import LongType, NestedField
 
-from archiver.compat import quiet_emf_provider, without_commit_retries
+from archiver.compat import empty_snapshot, quiet_emf_provider, without_commit_retries
 
 # --- the garbage collector while a handler loads ------------------------------------------
 
@@ -94,6 +94,25 @@ def test_without_commit_retries_a_conflicting_append_fails_at_once(table: Table)
     single.refresh()
     single.append(_rows(2))  # on a fresh copy, a commit goes through
     assert _numbers(table) == [1, 2]
+
+
+def test_an_empty_fast_append_is_a_snapshot_of_the_live_files_only(table: Table) -> None:
+    table.append(_rows(1, 2))
+    table.append(_rows(3))
+    table.delete("n = 3")  # a file no live snapshot should keep listing
+    before = len(table.refresh().snapshots())
+    sealed = empty_snapshot(table, {"who": "test"})
+    snapshot = sealed.current_snapshot()
+    assert snapshot is not None and len(sealed.snapshots()) == before + 1
+    assert snapshot.summary is not None and snapshot.summary.get("who") == "test"
+    assert snapshot.summary.get("added-data-files") in (None, "0")
+    listed = {
+        entry.data_file.file_path
+        for manifest in snapshot.manifests(sealed.io)
+        for entry in manifest.fetch_manifest_entry(sealed.io, discard_deleted=True)
+    }
+    live = {task.file.file_path for task in sealed.scan().plan_files()}
+    assert listed == live and _numbers(sealed) == [1, 2]
 
 
 # --- Powertools: no metric kept while metrics are disabled ----------------------------------

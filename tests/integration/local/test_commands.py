@@ -105,6 +105,20 @@ RUN_CASES: dict[str, tuple[Setup, tuple[str, ...]]] = {
     "stats is a folder": (_bad_path("--stats", _folder), ("--stats", "a-folder")),
     "lambda logs is a folder": (_bad_path("--lambda-logs", _folder), ("--lambda-logs",)),
     "details maybe": (lambda tmp: ["--participant-details", "maybe"], ("--participant-details",)),
+    "outage without live": (lambda tmp: ["--outage", "60+120"], ("--outage: only with --live",)),
+    "outage not start+duration": (
+        lambda tmp: ["--live", "--outage", "60"],
+        ("argument --outage: must be START+DURATION", "'60'"),
+    ),
+    "outage of no length": (
+        lambda tmp: ["--live", "--outage", "0+60", "--outage", "60+0"],
+        ("argument --outage: DURATION must be more than 0",),
+    ),
+    "neighbour takes the whole quota": (
+        lambda tmp: ["--tps", "5", "--neighbour-tps", "5"],
+        ("argument --neighbour-tps: must be less than --tps", "5 >= 5"),
+    ),
+    "neighbour -1": (lambda tmp: ["--neighbour-tps", "-1"], ("--neighbour-tps",)),
 }
 
 

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import ROOT
 
 KEYS = {
@@ -51,8 +53,14 @@ def test_a_backlog_is_archived_with_the_minimum_of_archive_calls(tmp_path: Path)
 
 
 def test_a_live_day_reports_the_lag(tmp_path: Path) -> None:
-    result, printed = _fleet(tmp_path, "--mode", "live", "--tps", "1000", "--hours", "0.5")
-    assert KEYS | {"lag_s"} <= result.keys()
+    """With IVS down for the day's first 9 minutes (every call a 5xx) and the customer's own
+    application spending 1 of each operation's 5 calls a second: nothing can be queued before
+    the outage's end, so no archive call meets it; what ended meanwhile is its backlog."""
+    result, printed = _fleet(
+        tmp_path, "--mode", "live", "--tps", "1000", "--hours", "0.5",
+        "--outage", "0+10", "--neighbour-tps", "1",
+    )  # fmt: skip
+    assert KEYS | {"lag_s", "dead_lettered", "drain_s", "drain_ideal_s"} <= result.keys()
     # Live, the day sets the pace: no ratio, and the table says so instead of `= None`.
     assert result["ratio"] is None and "None" not in printed
     assert f"elapsed {result['elapsed_s']} s, the day's replay: " in printed
@@ -60,6 +68,18 @@ def test_a_live_day_reports_the_lag(tmp_path: Path) -> None:
     assert result["archived"] == result["sessions"] == 12
     lag = result["lag_s"]
     assert isinstance(lag, dict) and 0 < lag["p50"] <= lag["p95"] <= lag["max"]
+    commit = result["commit_latency_s"]
+    assert isinstance(commit, dict) and 0 < commit["p50"] <= commit["p95"] <= commit["max"]
+    assert f"commit latency (simulated s) p50 {commit['p50']}, p95 {commit['p95']}" in printed
+    assert result["dead_lettered"] == 0 and "dead-lettered sessions 0" in printed
+    # The backlog: sessions that ended before the outage's end. The archiver's calls a
+    # simulated second are its budget of 4, which the neighbour's 1 leaves it.
+    backlog, drained, ideal = (result[k] for k in ("backlog_sessions", "drain_s", "drain_ideal_s"))
+    assert isinstance(backlog, int) and backlog > 0
+    assert isinstance(ideal, float) and isinstance(drained, float) and 0 < ideal <= drained
+    assert (
+        f"drain after the outage 0+10 {drained} s / ideal {ideal} s ({backlog} sessions" in printed
+    )
 
 
 def test_a_backlog_spread_over_places_reports_each_place_and_the_conflicts(
@@ -83,6 +103,23 @@ def test_a_backlog_spread_over_places_reports_each_place_and_the_conflicts(
     assert f"commits redone (conflicts) {result['commit_conflicts']}" in printed
     for name in places:
         assert f" {name} " in printed
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--outage", "0+10"], "argument --outage: only with --mode live"),
+        (["--neighbour-tps", "1"], "argument --neighbour-tps: only with --mode live"),
+        (["--mode", "live", "--outage", "10"], "argument --outage: must be START+DURATION"),
+        (["--mode", "live", "--neighbour-tps", "5"], "argument --neighbour-tps: must be less"),
+    ],
+)
+def test_outages_and_neighbours_are_live_and_checked(args: list[str], said: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "fleet", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2 and said in done.stderr, done.stderr
 
 
 def test_places_spread_a_backlog_only(tmp_path: Path) -> None:
