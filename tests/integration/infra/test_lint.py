@@ -43,7 +43,9 @@ VARIANT = {
     "alarmEmail": "ops@example.com",
     "participantDetails": "off",
     "dataLifecycleDays": 0,
-    "bucketKmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    "bucketKmsKeyArn": (
+        "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    ),
     "lakeFormation": True,
     "athenaPrincipals": "arn:aws:iam::123456789012:role/analyst",
 }
