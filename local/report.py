@@ -16,8 +16,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from local.account import MAX_RECEIVES
-
 NAMES_SHOWN = 5  # sessions named per kind; the rest are counted
 
 ARCHIVED = "archived"
@@ -194,7 +192,9 @@ def _after_dead_letters(stats: dict[str, Any]) -> list[str]:
     ]
 
 
-_LABELS = {ACTIVE: " (archived once they end)", DEAD: f" (after {MAX_RECEIVES} deliveries each)"}
+# A session that fails is tried again, later (archiver.retry): one dead-lettered can never
+# succeed by itself (malformed, failing for days, or crashing its worker MAX_RECEIVES times).
+_LABELS = {ACTIVE: " (archived once they end)", DEAD: " (they cannot succeed by themselves)"}
 
 
 def _names(fates: list[Fate]) -> list[str]:
