@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from archiver import clock
 from archiver.schema import TABLES
 from console.optimizers import OPTIMIZER_TYPES
 from local.pipeline import EmbeddedPipeline, Options
@@ -23,6 +24,12 @@ from tests.helpers.scenario import build_scenario
 
 NOW = datetime.now(UTC)
 ERROR = "Compaction failed:\n  java.lang.IllegalStateException: unsupported type map<string,string>"
+
+
+@pytest.fixture(autouse=True)
+def frozen_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Smoke reads the time when it runs: at NOW, whenever the test runs (ages are exact)."""
+    monkeypatch.setattr(clock, "now", lambda: NOW)
 
 
 @pytest.fixture

@@ -57,6 +57,7 @@ def test_every_alarm_on_a_custom_metric_reads_its_own_deployment_only(
         # SessionsExpired, ArchiveLagSeconds, and ApiThrottles of every IVS operation.
         assert {m["MetricName"] for m in read} == {
             "SessionsExpired",
+            "SessionsRetried",
             "ArchiveLagSeconds",
             "ApiThrottles",
         }
