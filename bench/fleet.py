@@ -5,9 +5,9 @@ The day (bench/fleet_scenario.py: 100 stages, most sessions of 2 to 12 people, s
 hundreds, one of thousands) runs against the IVS simulator and moto in this process, with the
 stack's default settings scaled by k = tps / 5: the quota and the budget k times the real 5 and
 4 calls a second per operation, the Lambda timeout (and every interval) k times shorter. The
-schedule fires discovery every 10 (simulated) minutes, and two archive workers (archiveConcurrency
-2, each with half the budget), each a process of its own like a Lambda container, take the
-queue as the SQS event source would.
+schedule fires discovery every (simulated) minute, as the stack's does, and two archive
+workers (archiveConcurrency 2, each with half the budget), each a process of its own like a
+Lambda container, take the queue as the SQS event source would.
 
 - backlog: every session has ended when the run starts; elapsed against the ideal, the busiest
   operation's minimum calls at the budget.
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from archiver.settings import IVS_TPS_QUOTA as IVS_QUOTA
-from archiver.settings import chunk_limit
+from archiver.settings import DEFAULT_SCHEDULE_INTERVAL, chunk_limit
 from bench.fleet_places import run_places, warm
 from bench.fleet_scenario import LARGE, fleet_scenario
 from local.commands import outage, regions
@@ -51,7 +51,7 @@ DAY = datetime(2026, 11, 20, tzinfo=UTC)
 # apiTpsBudget and chunkSize.
 BUDGET = 4.0
 CHUNK = 500
-SCHEDULE = timedelta(minutes=10)
+SCHEDULE = DEFAULT_SCHEDULE_INTERVAL  # the stack's schedule: discovery every minute
 LAG_SLACK_S = 60.0
 # Lambda on arm64 (us-east-1 list prices), the archive function's 1,024 MB.
 GB_SECOND_USD = 0.0000133334

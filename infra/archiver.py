@@ -232,6 +232,9 @@ class Archiver(Construct):
 
     def _triggers(self) -> None:
         target = targets.LambdaFunction(self.discover, retry_attempts=2)
+        # Every minute by default: a run looks at ListStages only when a session can have ended
+        # (one was live at the last look, an event named one, a reconcile is due, or the idle
+        # interval passed) and its share of the quota allows; else it makes no IVS call.
         events.Rule(
             self,
             "Schedule",
@@ -239,7 +242,8 @@ class Archiver(Construct):
             schedule=events.Schedule.expression(self.settings.schedule),
             targets=[target],
         )
-        # Best effort, possibly late: these events only make discovery of one stage sooner.
+        # Best effort, possibly late: these events only make discovery of one stage sooner (the
+        # next scheduled run looks, even while no session is live, and lists the stage).
         # Only the event names that can be a session's last pass (archiver.eventbridge,
         # STAGE_UPDATE_ENDS): each event is one discover invocation, and a busy stage's
         # "Participant Published" ones would spend a new account's concurrency for nothing.

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from archiver.eventbridge import passes_stage_update_rule
-from archiver.settings import Settings
+from archiver.settings import DEFAULT_SCHEDULE_INTERVAL, Settings
 from local.pipeline import EmbeddedPipeline
 
 # How often the loop looks at the clock, the events and the ledger (wall seconds).
@@ -44,7 +44,7 @@ class Replay:
         pipeline: EmbeddedPipeline,
         scenario: dict[str, Any],
         *,
-        schedule: timedelta = timedelta(minutes=10),
+        schedule: timedelta = DEFAULT_SCHEDULE_INTERVAL,
         discover_invocation_ms: int = 900_000,
     ) -> None:
         self.pipeline = pipeline

@@ -7,16 +7,20 @@ Items (pk, sk):
   and, while one is under way, its cursor (the last stage ARN it listed) and when it began.
 - ("DISCOVERY", "LEASE"): the run that holds discovery: one at a time, without reserved
   concurrency (which a new account's Lambda quota refuses).
-- ("DISCOVERY", "LAST_RUN"): when the last scheduled run ended, and what it did (for the
-  operator's `ivs-archive status`).
+- ("DISCOVERY", "LAST_RUN"): when the last scheduled run that looked at ListStages ended, and
+  what it did (for the operator's `ivs-archive status`).
+- ("DISCOVERY", "PACE"): discovery's share of the IVS quota (an allowance of calls per
+  operation, archiver.discovery.QuotaShare), and the last look at ListStages: when, how many
+  pages it took, how many stages had a live session.
 - ("HINTS", "<arn>"): a stage named by an IVS event while another run held the lease; the next
   run (or the holder, between stages) lists that stage first.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
@@ -39,6 +43,25 @@ class ReconcileState:
     last_complete: datetime | None  # when the last pass through every stage began
     cursor: str | None = None  # the last stage ARN listed by the pass under way
     started: datetime | None = None  # when the pass under way began
+
+
+@dataclass
+class Allowance:
+    """Discovery's allowance of one IVS operation's calls (archiver.discovery.QuotaShare)."""
+
+    calls: float  # calls it may make at `at` (below 0: owed, after a listing or a 429)
+    at: float  # when, in seconds since the epoch (the real time: the quota's)
+    throttled: int = 0  # runs in a row that met a 429 on this operation
+
+
+@dataclass
+class Pace:
+    """What paces discovery from one run to the next."""
+
+    allowances: dict[str, Allowance] = field(default_factory=dict)
+    looked_at: datetime | None = None  # the last complete look at ListStages (archiver.clock)
+    look_pages: int = 1  # the ListStages pages that look took
+    live: int = 0  # the stages that had a live session at that look
 
 
 class DiscoveryState:
@@ -97,6 +120,45 @@ class DiscoveryState:
                 "enqueued": enqueued,
             }
         )
+
+    # --- the pace -----------------------------------------------------------------------------
+    def pace(self) -> Pace:
+        item = self.table.get_item(Key={"pk": "DISCOVERY", "sk": "PACE"}, ConsistentRead=True).get(
+            "Item"
+        )
+        if not item:
+            return Pace()
+        allowances = {
+            str(operation): Allowance(
+                float(saved["calls"]), float(saved["at"]), int(saved.get("throttled", 0))
+            )
+            for operation, saved in (item.get("allowances") or {}).items()
+        }
+        return Pace(
+            allowances,
+            time_of(item.get("lookedAt")),
+            int(item.get("lookPages", 1)),
+            int(item.get("live", 0)),
+        )
+
+    def save_pace(self, pace: Pace) -> None:
+        item: dict[str, Any] = {
+            "pk": "DISCOVERY",
+            "sk": "PACE",
+            "allowances": {
+                operation: {
+                    "calls": _number(allowance.calls),
+                    "at": _number(allowance.at),
+                    "throttled": allowance.throttled,
+                }
+                for operation, allowance in pace.allowances.items()
+            },
+            "lookPages": pace.look_pages,
+            "live": pace.live,
+        }
+        if pace.looked_at is not None:
+            item["lookedAt"] = iso(pace.looked_at)
+        self.table.put_item(Item=item)
 
     # --- the lease ----------------------------------------------------------------------------
     def take_lease(self, owner: str, now: datetime, until: datetime) -> bool:
@@ -160,6 +222,11 @@ class DiscoveryState:
         if names:
             request["ExpressionAttributeNames"] = names
         return list(items(self.table.query, **request))
+
+
+def _number(value: float) -> Decimal:
+    """A float as DynamoDB takes it (through boto3's resource: a Decimal), to the millisecond."""
+    return Decimal(str(round(value, 3)))
 
 
 def lease_until(now: datetime, remaining_ms: int) -> datetime:

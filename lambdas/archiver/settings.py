@@ -143,7 +143,17 @@ def _schedule(value: str) -> str:
     rate = _RATE.match(value)
     if (rate and (rate["n"] == "1") != rate["unit"].endswith("s")) or _CRON.match(value):
         return value
-    raise ValueError("must be an EventBridge expression such as 'rate(10 minutes)'")
+    raise ValueError("must be an EventBridge expression such as 'rate(1 minute)'")
+
+
+def schedule_interval(expression: str) -> dt.timedelta:
+    """How often an EventBridge schedule fires: a `rate(...)`'s interval; for a `cron(...)`, a
+    day, the longest it may reasonably be."""
+    rate = _RATE.match(expression.strip())
+    if not rate:
+        return dt.timedelta(days=1)
+    unit = rate["unit"] if rate["unit"].endswith("s") else rate["unit"] + "s"
+    return dt.timedelta(**{unit: int(rate["n"])})
 
 
 def _retention(value: int) -> int:
@@ -216,11 +226,36 @@ class Settings(BaseModel):
         description="Key prefix of the archive's folders in the bucket.",
     )
     schedule: Annotated[str, AfterValidator(_schedule)] = setting(
-        "rate(10 minutes)",
+        "rate(1 minute)",
         key="schedule",
         env="DISCOVERY_SCHEDULE",
         allowed="`rate(...)` or `cron(...)`",
-        description="How often discovery runs (IVS has no session-ended event).",
+        description="How often discovery runs (IVS has no session-ended event): a run looks at "
+        "ListStages (one call per 100 stages) while a stage has a live session or an IVS event "
+        "named one, else every idleLookMinutes, and always within discoveryQuotaShare. A run "
+        "lists for at most 80% of this interval, so that the next one looks on time.",
+    )
+    discovery_quota_share: Float = setting(
+        0.2,
+        key="discoveryQuotaShare",
+        env="DISCOVERY_QUOTA_SHARE",
+        ge=0.02,
+        le=0.5,
+        description="The most of each IVS operation's quota discovery spends (ListStages, "
+        "ListStageSessions): 0.2 is 1 call a second, with a minute's worth (60 calls) saved up "
+        "at most. What it does not cover is left to a later run (only the first pass after a "
+        "deployment waits for it). A run that meets a 429 (your application using the quota) "
+        "owes a minute's worth, twice as much for each such run in a row, up to eight minutes'.",
+    )
+    idle_look_minutes: Int = setting(
+        5,
+        key="idleLookMinutes",
+        env="IDLE_LOOK_MINUTES",
+        ge=1,
+        le=60,
+        description="How often discovery looks at ListStages while no stage has a live session "
+        "and no IVS event named one (a session that starts and ends meanwhile is found through "
+        "its IVS events, or by the reconcile).",
     )
     api_tps_budget: Float = setting(
         4.0,
@@ -681,6 +716,11 @@ class Settings(BaseModel):
             ),
             None,
         )
+
+
+# How often the stack's schedule runs discovery (what the local live replay and the fleet
+# benchmark fire it at, in simulated time).
+DEFAULT_SCHEDULE_INTERVAL = schedule_interval(Settings.default("schedule"))
 
 
 def context_keys() -> dict[str, str]:

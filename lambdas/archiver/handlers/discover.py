@@ -51,8 +51,10 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     logger.info(
         "discovery done",
         extra={
+            "look": result.look,
             "stages_listed": result.stages_listed,
             "stages_checked": result.stages_checked,
+            "paced": result.paced,
             "reconcile": result.reconcile,
             "skipped": result.skipped,
             "hinted": result.hinted,

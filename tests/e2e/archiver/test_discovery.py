@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
+from archiver.messages import SessionMessage
 from local.generator import generate_scenario
 from local.pipeline import EmbeddedPipeline, Options
 from tests.helpers.archive import ended_sessions
@@ -206,7 +207,8 @@ def test_a_manual_event_queues_that_session_and_only_once(
 ) -> None:
     stage, session = ended_sessions(scenario)[0]
     event = {"stageArn": stage["arn"], "sessionId": session["sessionId"]}
-    assert pipeline.discover(event) == {"enqueued": [event | {"continuation": 0}]}
+    # The message as the archive workers read it: the session, from its first chunk.
+    assert pipeline.discover(event) == {"enqueued": [SessionMessage(**event).model_dump()]}
     assert pipeline.discover(event) == {"enqueued": []}  # already claimed
     assert _queued(pipeline) == [event]
 

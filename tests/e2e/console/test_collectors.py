@@ -89,7 +89,7 @@ def test_a_scheduled_discovery_reports_the_collector_into_the_home(
     assert report["work_queue"]["visible"] + report["work_queue"]["in_flight"] == 4
     assert report["dead_letters"] == 1
     assert report["lag_s"]["max"] == 300.0
-    assert report["schedule"] == "rate(10 minutes)"
+    assert report["schedule"] == "rate(1 minute)"
 
     status, out, err = run(capsys, "status", *stack.args)
     assert (status, err) == (0, "")

@@ -428,7 +428,7 @@ def test_a_budget_too_small_for_the_workers_is_refused_naming_the_keys() -> None
 
 def test_schedule_and_ivs_stage_update_rules_fire_discovery(default: Built, variant: Built) -> None:
     for built, schedule, resources in (
-        (default, "rate(10 minutes)", None),
+        (default, "rate(1 minute)", None),
         (variant, "rate(1 hour)", STAGES),
     ):
         discover = {"Fn::GetAtt": [built.logical_id(built.function("discover")), "Arn"]}
