@@ -34,8 +34,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from archiver.settings import IVS_TPS_QUOTA as IVS_QUOTA
 from archiver.settings import DEFAULT_SCHEDULE_INTERVAL, chunk_limit
+from archiver.settings import IVS_TPS_QUOTA as IVS_QUOTA
 from bench.fleet_places import run_places, warm
 from bench.fleet_scenario import LARGE, fleet_scenario
 from local.commands import outage, regions
