@@ -17,6 +17,8 @@ import json
 import os
 import re
 import sys
+import threading
+import time
 import uuid
 import zipfile
 from collections.abc import Callable, Iterable
@@ -259,3 +261,25 @@ def one_error(err: str, command: str) -> str:
     assert lines[0].startswith(head), lines[0]
     assert "Traceback" not in err
     return lines[0].removeprefix(head)
+
+
+class Workers:
+    """Archive workers taking messages off the queue while a command runs, as Lambda would."""
+
+    def __init__(self, pipeline: EmbeddedPipeline) -> None:
+        self.pipeline = pipeline
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, daemon=True)
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            if self.pipeline.archive_once() is None:
+                time.sleep(0.05)
+
+    def __enter__(self) -> Workers:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,7 @@ from tests.helpers.console import (
     REGION,
     Capture,
     Stack,
+    Workers,
     athena_result,
     deploy,
     run,
@@ -60,28 +59,6 @@ UNEXERCISED = {
 }
 # moto stands in for S3 without KMS: no call of these is made locally.
 KMS = {"kms:Decrypt", "kms:GenerateDataKey"}
-
-
-class Workers:
-    """Archive workers taking messages off the queue while a command runs, as Lambda would."""
-
-    def __init__(self, pipeline: EmbeddedPipeline) -> None:
-        self.pipeline = pipeline
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._work, daemon=True)
-
-    def _work(self) -> None:
-        while not self._stop.is_set():
-            if self.pipeline.archive_once() is None:
-                time.sleep(0.05)
-
-    def __enter__(self) -> Workers:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import os
 import re
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -20,7 +19,16 @@ import pytest
 from archiver.ledger import Ledger, Status
 from local.pipeline import EmbeddedPipeline, Options
 from shared.progress import Progress
-from tests.helpers.console import SCRIPT, Capture, LambdaFront, Stack, deploy, one_error, run
+from tests.helpers.console import (
+    SCRIPT,
+    Capture,
+    LambdaFront,
+    Stack,
+    Workers,
+    deploy,
+    one_error,
+    run,
+)
 from tests.helpers.scenario import build_scenario, session_id, stage_arn
 
 SCENARIO = build_scenario(stages=2, sessions=3, participants=3, active=True)
@@ -102,28 +110,6 @@ def test_archive_when_the_function_fails(stack: Stack, capsys: Capture) -> None:
 
 
 # --- backfill -----------------------------------------------------------------------------------
-class Workers:
-    """Archive workers taking messages off the queue while a test runs, as Lambda would."""
-
-    def __init__(self, pipeline: EmbeddedPipeline) -> None:
-        self.pipeline = pipeline
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._work, daemon=True)
-
-    def _work(self) -> None:
-        while not self._stop.is_set():
-            if self.pipeline.archive_once() is None:
-                time.sleep(0.05)
-
-    def __enter__(self) -> Workers:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def test_backfill_queues_every_ended_session_and_follows_them(
     stack: Stack, capsys: Capture
 ) -> None:
